@@ -78,7 +78,7 @@ function resolveTarget(req: IncomingMessage, hub: ChangeHub): RealtimeTarget {
   if (app !== 'shop' || rest.length > 0) throw new HttpProblem(404, { detail: `no app at ${url.pathname}` });
   const filter: SubscriptionFilter =
     table === undefined || table === '' ? {} : id === undefined || id === '' ? { table } : { table, id: decodeURIComponent(id) };
-  return { hub, filter, headers: { 'X-Lockstep-Index': String(hub.counters().subscribers) } };
+  return { hub, filter, headers: { 'X-Lockstep-Index': String(hub.counters().subscriptionsTotal) } };
 }
 
 export async function startNode(limits: Partial<HubLimits> = {}, retainedIndexes = 1_000): Promise<TestNode> {
@@ -128,12 +128,15 @@ export interface WsClient {
   readonly socket: WebSocket;
   readonly messages: Record<string, unknown>[];
   readonly closed: Promise<{ code: number; reason: string }>;
+  readonly upgradeHeaders: http.IncomingHttpHeaders;
   /** Bytes of all text messages received so far. */
   receivedBytes(): number;
 }
 
 export async function openWs(port: number, path: string): Promise<WsClient> {
   const socket = new WebSocket(`ws://127.0.0.1:${port}${path}`);
+  let upgradeHeaders: http.IncomingHttpHeaders = {};
+  socket.once('upgrade', (res: IncomingMessage) => (upgradeHeaders = res.headers));
   const messages: Record<string, unknown>[] = [];
   let bytes = 0;
   socket.on('message', (data: WebSocket.RawData) => {
@@ -148,7 +151,7 @@ export async function openWs(port: number, path: string): Promise<WsClient> {
     socket.once('open', () => resolve());
     socket.once('error', reject);
   });
-  return { socket, messages, closed, receivedBytes: () => bytes };
+  return { socket, messages, closed, upgradeHeaders, receivedBytes: () => bytes };
 }
 
 /** Opens a WebSocket that the server refuses; resolves with the HTTP status and body. */
