@@ -76,7 +76,8 @@ function selectObjectTypes(document: DocumentNode, problems: ProblemList): Objec
       if (definition.interfaces !== undefined && definition.interfaces.length > 0) {
         problems.add(definition.interfaces[0], `${definition.name.value}: interfaces are not supported`);
       }
-      typeNodes.push(withBareRelationshipNamesQuoted(definition));
+      // Without its (rejected) interfaces, so graphql does not also call them unknown types.
+      typeNodes.push(withBareRelationshipNamesQuoted({ ...definition, interfaces: [] }));
     } else if (definition.kind === Kind.DIRECTIVE_DEFINITION && builtInDirectiveNames.has(definition.name.value)) {
       continue;
     } else if (definition.kind === Kind.SCALAR_TYPE_DEFINITION && builtInScalarNamesDeclarable.has(definition.name.value)) {

@@ -20,6 +20,8 @@ export function checkRelationships(tables: ReadonlyMap<string, BuiltType<TableDe
       const label = `${table.def.name}.${attribute.name}`;
       const report = (message: string): void => problems.add(node, `${label}: ${message}`);
       const { from, to } = attribute.relationship;
+      // attributes.ts reported a relationship without exactly one of from: and to:.
+      if ((from === undefined) === (to === undefined)) continue;
       if (from !== undefined) {
         const keyAttribute = table.def.attributesByName.get(from);
         const problem = keyAttribute === undefined
