@@ -88,7 +88,7 @@ function toFieldError(error: ErrorObject): FieldError {
     case 'false schema':
       return { field: path, message: 'is a @relationship attribute, computed when read; it cannot be written' };
     default:
-      if (error.data === null) return { field: path, message: 'must not be null' };
+      if (error.data === null && path !== '') return { field: path, message: 'must not be null' };
       return { field: path, message: typeMessage(annotation, error.keyword, path) };
   }
 }
@@ -97,7 +97,7 @@ function toFieldError(error: ErrorObject): FieldError {
 function typeMessage(annotation: string | undefined, keyword: string, path: string): string {
   if (annotation === undefined) return path === '' ? 'must be an object' : 'is invalid';
   if (annotation.startsWith('[')) return `must be a list (${annotation})`;
-  if (!isScalarName(annotation)) return path === '' ? `must be an object (a ${annotation} record)` : `must be an object (${annotation})`;
+  if (!isScalarName(annotation)) return path === '' ? `must be an object (a record of ${annotation})` : `must be an object (${annotation})`;
   const isRange = keyword === 'minimum' || keyword === 'maximum';
   switch (annotation) {
     case 'Int':
