@@ -48,6 +48,8 @@ export interface HubCounters {
   readonly messagesDelivered: number;
   readonly slowDisconnects: number;
   readonly resetsSent: number;
+  /** Times a replay paused for a subscriber's buffer to drain (a slow or far-behind resumer). */
+  readonly replayWaits: number;
 }
 
 interface Backlog {
@@ -80,6 +82,7 @@ export class ChangeHub {
   private messagesDelivered = 0;
   private slowDisconnects = 0;
   private resetsSent = 0;
+  private replayWaits = 0;
 
   constructor(
     private readonly source: ChangeSource,
@@ -145,6 +148,7 @@ export class ChangeHub {
       messagesDelivered: this.messagesDelivered,
       slowDisconnects: this.slowDisconnects,
       resetsSent: this.resetsSent,
+      replayWaits: this.replayWaits,
     };
   }
 
@@ -176,6 +180,7 @@ export class ChangeHub {
       }
       if (sink.hasRoom !== undefined && !sink.hasRoom()) {
         if (sink.onDrain === undefined) throw new Error('SubscriberSink: hasRoom without onDrain');
+        this.replayWaits += 1;
         sink.onDrain(() => this.pumpReplay(subscriber));
         return;
       }

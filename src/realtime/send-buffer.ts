@@ -1,43 +1,68 @@
-// Accounting for what one subscriber's transport has accepted but the kernel has not yet taken.
-// This is the bound that keeps a slow or paused client from growing server memory: the hub
-// disconnects a subscriber whose reservation fails, and paces replay on hasRoom()/onDrain().
+// Accounting for what one subscriber's transport holds in process memory because the kernel would
+// not take it yet. This is the bound that keeps a slow or paused client from growing server
+// memory: the hub disconnects a subscriber whose delivery does not fit, and paces replay on
+// hasRoom()/onDrain().
+//
+// Bytes are read from the transport itself (socket writableLength / ws bufferedAmount), which
+// Node lowers as soon as the kernel accepted a write. Counting until the write callback instead
+// would count a burst of commits applied in one tick as "queued" even when the kernel took it all
+// at once, and disconnect healthy subscribers. Messages are counted only while they sit in that
+// userland queue.
 
 export class SendBuffer {
-  private bytes = 0;
-  private messages = 0;
+  private queuedMessages = 0;
   private peakBytes = 0;
   private drainListeners: (() => void)[] = [];
 
   constructor(
     private readonly bytesMax: number,
     private readonly messagesMax: number,
+    /** Bytes the transport holds that the kernel has not taken (plus any unflushed batch). */
+    private readonly queuedBytes: () => number,
   ) {}
 
-  /** Accounts one message about to be written; false when it would exceed a limit. A single
-   *  message larger than bytesMax is still accepted into an empty buffer, otherwise one big record
-   *  would look like a slow client; memory stays bounded by bytesMax plus one message. */
-  tryReserve(messageBytes: number): boolean {
-    if (this.messages + 1 > this.messagesMax) return false;
-    if (this.messages > 0 && this.bytes + messageBytes > this.bytesMax) return false;
-    this.bytes += messageBytes;
-    this.messages += 1;
-    if (this.bytes > this.peakBytes) this.peakBytes = this.bytes;
-    return true;
+  /** Whether one more message of this size fits. A single message larger than bytesMax still fits
+   *  into an empty queue, otherwise one big record would look like a slow client; memory stays
+   *  bounded by bytesMax plus one message. */
+  canAccept(messageBytes: number, messageCount = 1): boolean {
+    if (this.queuedMessages + messageCount > this.messagesMax) return false;
+    const queued = this.queuedBytes();
+    return queued === 0 || queued + messageBytes <= this.bytesMax;
   }
 
-  /** Called from the write callback once the kernel took the data (or the write failed). */
-  release(messageBytes: number, messageCount: number): void {
-    this.bytes -= messageBytes;
-    this.messages -= messageCount;
-    if (this.bytes < 0 || this.messages < 0) throw new Error('SendBuffer: released more than reserved');
-    if (this.drainListeners.length > 0 && this.hasRoom()) this.notifyDrain();
+  /** Runs `write` (which hands `messageCount` messages to the transport and calls `onWritten` once
+   *  they left process memory) and accounts for them while they are queued. */
+  track(messageCount: number, write: (onWritten: () => void) => void): void {
+    let release: (() => void) | undefined;
+    let writtenEarly = false;
+    write(() => {
+      if (release === undefined) writtenEarly = true;
+      else release();
+    });
+    release = this.wrote(messageCount);
+    if (writtenEarly) release();
+  }
+
+  private wrote(messageCount: number): () => void {
+    const queued = this.queuedBytes();
+    if (queued > this.peakBytes) this.peakBytes = queued;
+    // The kernel took everything: nothing of this write stays in process memory.
+    const counted = queued > 0 ? messageCount : 0;
+    this.queuedMessages += counted;
+    return () => {
+      this.queuedMessages -= counted;
+      if (this.queuedMessages < 0) throw new Error('SendBuffer: released more messages than queued');
+      if (this.drainListeners.length > 0 && this.hasRoom()) this.notifyDrain();
+    };
   }
 
   /** Below half of both limits: room for a replay chunk without risking a slow-disconnect. */
   hasRoom(): boolean {
-    return this.bytes * 2 < this.bytesMax && this.messages * 2 < this.messagesMax;
+    return this.queuedBytes() * 2 < this.bytesMax && this.queuedMessages * 2 < this.messagesMax;
   }
 
+  /** The listener runs once, asynchronously, when hasRoom() holds. While it does not hold, a
+   *  write is in flight, and its completion callback re-checks. */
   onDrain(listener: () => void): void {
     this.drainListeners.push(listener);
     if (this.hasRoom()) this.notifyDrain();
@@ -46,10 +71,6 @@ export class SendBuffer {
   /** Drops pending drain listeners: a closed transport never resumes a replay. */
   clearDrainListeners(): void {
     this.drainListeners = [];
-  }
-
-  bufferedBytes(): number {
-    return this.bytes;
   }
 
   bufferedBytesPeak(): number {
@@ -70,7 +91,7 @@ let lastText = '';
 let lastUtf8: Buffer = Buffer.alloc(0);
 
 /** The hub hands the same message string to every recipient; encoding it once (a one-entry memo)
- *  keeps fan-out to many WebSocket subscribers from re-encoding per subscriber. */
+ *  keeps fan-out to many subscribers from re-encoding per subscriber. */
 export function utf8Of(text: string): Buffer {
   if (text !== lastText) {
     lastText = text;

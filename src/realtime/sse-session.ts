@@ -5,7 +5,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { MutableCounters } from './counters.js';
-import type { CloseCause, SubscriberSink, Subscription } from './hub.js';
+import { slowReason, type CloseCause, type SubscriberSink, type Subscription } from './hub.js';
 import type { HubLimits } from './limits.js';
 import { encodeError } from './messages.js';
 import { SendBuffer, utf8Of } from './send-buffer.js';
@@ -35,7 +35,7 @@ export class SseSession implements SubscriberSink {
     private readonly limits: HubLimits,
     private readonly counters: MutableCounters,
   ) {
-    this.buffer = new SendBuffer(limits.bufferBytesMax, limits.bufferMessagesMax);
+    this.buffer = new SendBuffer(limits.bufferBytesMax, limits.bufferMessagesMax, () => res.writableLength + this.batchBytes);
     // A stream lives as long as the subscriber wants it; Node's idle socket timeout must not end it.
     req.socket.setTimeout(0);
     req.socket.setNoDelay(true);
@@ -66,10 +66,9 @@ export class SseSession implements SubscriberSink {
   deliver(message: string, index: number): boolean {
     if (this.closing) return true;
     const bytes = utf8Of(message).length + eventFramingBytes;
-    if (!this.buffer.tryReserve(bytes)) return false;
+    if (!this.buffer.canAccept(bytes, this.batch.length + 1)) return false;
     this.batch.push({ message, index });
     this.batchBytes += bytes;
-    this.counters.bufferedBytesPeak = Math.max(this.counters.bufferedBytesPeak, this.buffer.bufferedBytes());
     return true;
   }
 
@@ -85,9 +84,10 @@ export class SseSession implements SubscriberSink {
       const endsIndex = position === batch.length - 1 || batch[position + 1]!.index !== event.index;
       text += endsIndex ? `id: ${event.index}\ndata: ${event.message}\n\n` : `data: ${event.message}\n\n`;
     }
-    this.res.write(text, () => this.buffer.release(bytes, batch.length));
+    this.buffer.track(batch.length, (onWritten) => this.res.write(text, onWritten));
     this.counters.messagesSent += batch.length;
     this.counters.bytesSent += bytes;
+    this.counters.bufferedBytesPeak = Math.max(this.counters.bufferedBytesPeak, this.buffer.bufferedBytesPeak());
   }
 
   hasRoom(): boolean {
@@ -103,11 +103,11 @@ export class SseSession implements SubscriberSink {
     if (this.closing) return;
     const bytes = heartbeatText.length;
     // A client that cannot even take heartbeats is as slow as one that cannot take events.
-    if (!this.buffer.tryReserve(bytes)) {
-      this.close('subscriber too slow: send buffer limit exceeded', 'slow');
+    if (!this.buffer.canAccept(bytes)) {
+      this.close(slowReason, 'slow');
       return;
     }
-    this.res.write(heartbeatText, () => this.buffer.release(bytes, 1));
+    this.buffer.track(1, (onWritten) => this.res.write(heartbeatText, onWritten));
   }
 
   close(reason: string, cause: CloseCause = 'shutdown'): void {

@@ -29,7 +29,7 @@ export class WsSession implements SubscriberSink {
     private readonly limits: HubLimits,
     private readonly counters: MutableCounters,
   ) {
-    this.buffer = new SendBuffer(limits.bufferBytesMax, limits.bufferMessagesMax);
+    this.buffer = new SendBuffer(limits.bufferBytesMax, limits.bufferMessagesMax, () => socket.bufferedAmount);
     socket.on('pong', () => {
       this.answeredPing = true;
     });
@@ -53,11 +53,11 @@ export class WsSession implements SubscriberSink {
   deliver(message: string): boolean {
     if (this.closing) return true;
     const data = utf8Of(message);
-    if (!this.buffer.tryReserve(data.length)) return false;
-    this.socket.send(data, { binary: false }, () => this.buffer.release(data.length, 1));
+    if (!this.buffer.canAccept(data.length)) return false;
+    this.buffer.track(1, (onWritten) => this.socket.send(data, { binary: false }, onWritten));
     this.counters.messagesSent += 1;
     this.counters.bytesSent += data.length;
-    this.counters.bufferedBytesPeak = Math.max(this.counters.bufferedBytesPeak, this.buffer.bufferedBytes());
+    this.counters.bufferedBytesPeak = Math.max(this.counters.bufferedBytesPeak, this.buffer.bufferedBytesPeak());
     return true;
   }
 
