@@ -16,7 +16,7 @@ export type SchemaChangeKind =
   | 'timestamp-changed' | 'relationship-changed';
 
 export interface SchemaChange {
-  readonly kind: SchemaChangeKind | string;
+  readonly kind: SchemaChangeKind;
   /** The table, or for a nested type's changes the nested type's name. */
   readonly table: string;
   readonly attribute?: string;
