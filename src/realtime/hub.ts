@@ -21,8 +21,9 @@ export type { HubLimits } from './limits.js';
 /** Short enough for a WebSocket close frame (123 bytes of reason at most). */
 export const slowReason = 'subscriber too slow: send buffer limit exceeded';
 
-/** Why a sink is being closed; transports map it to a WS close code or SSE error text. */
-export type CloseCause = 'slow' | 'shutdown';
+/** Why a sink is being closed; transports map it to a WS close code or SSE error text.
+ *  'error': reading the replay from the source failed. */
+export type CloseCause = 'slow' | 'shutdown' | 'error';
 
 export interface SubscriberSink {
   /** false = buffer limit exceeded; the hub then drops the subscription and calls close(…, 'slow'). */
@@ -128,8 +129,17 @@ export class ChangeHub {
     // Registered before anything is read, so no publish can fall between replay and live.
     this.subscribers.add(filter, subscriber);
     this.subscriptionsTotal += 1;
-    if (since === undefined) subscriber.state = 'live';
-    else this.pumpReplay(subscriber);
+    if (since === undefined) {
+      subscriber.state = 'live';
+    } else {
+      try {
+        this.pumpReplay(subscriber);
+      } catch (error) {
+        // The caller answers the request with the error; nothing of it may stay registered.
+        this.remove(subscriber);
+        throw error;
+      }
+    }
     return { unsubscribe: () => this.remove(subscriber) };
   }
 
@@ -181,10 +191,22 @@ export class ChangeHub {
       if (sink.hasRoom !== undefined && !sink.hasRoom()) {
         if (sink.onDrain === undefined) throw new Error('SubscriberSink: hasRoom without onDrain');
         this.replayWaits += 1;
-        sink.onDrain(() => this.pumpReplay(subscriber));
+        sink.onDrain(() => this.resumeReplay(subscriber));
         return;
       }
       if (!this.deliverBacklogChunk(subscriber, subscriber.backlog)) return;
+    }
+  }
+
+  /** A replay resumed from a drain callback has no caller to throw to: a failing source read ends
+   *  that one subscription instead of the process. */
+  private resumeReplay(subscriber: Subscriber): void {
+    try {
+      this.pumpReplay(subscriber);
+    } catch (error) {
+      if (error instanceof assert.AssertionError) throw error;
+      this.remove(subscriber);
+      subscriber.sink.close(`replay failed: ${error instanceof Error ? error.message : String(error)}`, 'error');
     }
   }
 

@@ -8,10 +8,12 @@ import type { HubLimits } from './limits.js';
 import { SendBuffer, utf8Of } from './send-buffer.js';
 
 /** RFC 6455 close codes we send. 1008 (policy violation) for a subscriber that cannot keep up,
- *  1013 (try again later) when the app's hub is full, 1001 (going away) on shutdown. */
+ *  1013 (try again later) when the app's hub is full, 1001 (going away) on shutdown, 1011
+ *  (internal error) when the replay could not be read. */
 export const wsCloseSlow = 1008;
 export const wsCloseTryAgainLater = 1013;
 export const wsCloseGoingAway = 1001;
+export const wsCloseInternalError = 1011;
 /** A close frame carries at most 125 payload bytes, 2 of them the code. */
 const closeReasonBytesMax = 123;
 
@@ -70,7 +72,8 @@ export class WsSession implements SubscriberSink {
   }
 
   close(reason: string, cause: CloseCause = 'shutdown'): void {
-    this.closeWith(cause === 'slow' ? wsCloseSlow : wsCloseGoingAway, reason);
+    const code = cause === 'slow' ? wsCloseSlow : cause === 'error' ? wsCloseInternalError : wsCloseGoingAway;
+    this.closeWith(code, reason);
     if (cause === 'slow') this.counters.slowDisconnects += 1;
   }
 

@@ -193,6 +193,29 @@ describe('ChangeHub bookkeeping', () => {
     expect(hub.subscriberCount()).toBe(0);
   });
 
+  it('leaves nothing registered when the source read fails, and ends a paced replay whose read fails later', async () => {
+    const { source, hub } = setup();
+    for (let step = 0; step < 20; step += 1) commit(source, hub, [{ type: 'put', table: 'Product', id: step }]);
+    const readSince = source.readSince.bind(source);
+    source.readSince = () => {
+      throw new Error('disk on fire');
+    };
+    expect(() => hub.subscribe({}, 0, new RecordingSink())).toThrow(/disk on fire/);
+    expect(hub.subscriberCount()).toBe(0);
+    let reads = 0;
+    source.readSince = (since, filter) => {
+      reads += 1;
+      if (reads > 1) throw new Error('disk on fire');
+      return readSince(since, filter);
+    };
+    const sink = new RecordingSink({ roomMessages: 2 });
+    hub.subscribe({}, 0, sink);
+    await waitFor('the paced replay to hit the failing read', () => sink.closedWith !== undefined, () => sink.received.length);
+    expect(sink.closedWith).toEqual({ reason: 'replay failed: disk on fire', cause: 'error' });
+    expect(sink.received.map((entry) => entry.index)).toEqual(source.all.map((event) => event.index));
+    expect(hub.subscriberCount()).toBe(0);
+  });
+
   it('rejects an id filter without a table', () => {
     const { hub } = setup();
     expect(() => hub.subscribe({ id: 1 }, undefined, new RecordingSink())).toThrow(/id given without table/);

@@ -68,6 +68,18 @@ describe('slow subscribers', () => {
     expect(ids).toEqual(ids.map((_, position) => position + 1));
   });
 
+  it('a reading client survives a burst larger than the buffer limit committed in one tick', async () => {
+    node = await startNode({ bufferBytesMax, bufferMessagesMax: 1_000 });
+    const client = await openWs(node.port, '/shop/Product/');
+    const value = 'v'.repeat(eventValueBytes);
+    const burstEvents = 20;
+    // 320 KiB in one synchronous burst: the kernel takes it, so nothing counts as queued for long.
+    for (let step = 1; step <= burstEvents; step += 1) commit(node.source, node.hub, [{ type: 'put', table: 'Product', id: step, value }]);
+    await waitFor('the whole burst', () => client.messages.length === burstEvents, () => client.messages.length);
+    expect(node.realtime.counters().slowDisconnects).toBe(0);
+    expect(node.hub.subscriberCount()).toBe(1);
+  });
+
   it('a paused client that never reads is destroyed after closeGraceMs', async () => {
     node = await startNode({ bufferBytesMax, bufferMessagesMax: 1_000, closeGraceMs: 100 });
     const client = await openWs(node.port, '/shop/Product/');
