@@ -130,6 +130,8 @@ export class Network {
     const node = this.nodes.get(message.to);
     if (node === undefined) return;
     node.step(message);
+    // A host reports the outcome of a snapshot transfer; in-process it always arrives.
+    if (message.type === 'snap') this.nodes.get(message.from)?.reportSnapshot(message.to, true);
   }
 
   /** Takes the messages queued so far without delivering them. */
