@@ -130,7 +130,7 @@ function diffAttributes(where: string, table: string, before: AttributeDef, afte
   if (typeChange === 'changed') {
     diff.breaking.push({ kind: 'type-changed', table, attribute, description: `${where}: type changes from ${types}` });
   } else if (typeChange === 'tightened') {
-    const onlyTopLevel = compareTypes(before.type, { ...after.type, required: before.type.required } as TypeRef) === 'same';
+    const onlyTopLevel = compareTypes(before.type, withRequired(after.type, before.type.required)) === 'same';
     diff.breaking.push(onlyTopLevel
       ? { kind: 'attribute-now-required', table, attribute, description: `${where} becomes required (${types}); existing records may lack it` }
       : { kind: 'type-changed', table, attribute, description: `${where}: type changes from ${types}; existing values may contain nulls` });
@@ -154,6 +154,10 @@ function diffAttributes(where: string, table: string, before: AttributeDef, afte
     // attribute changes which records a read returns.
     diff.breaking.push({ kind: 'relationship-changed', table, attribute, description: `${where} changes from ${relationship(before)} to ${relationship(after)}` });
   }
+}
+
+function withRequired(type: TypeRef, required: boolean): TypeRef {
+  return type.kind === 'list' ? { kind: 'list', of: type.of, required } : { ...type, required };
 }
 
 type TypeComparison = 'same' | 'relaxed' | 'tightened' | 'changed';

@@ -6,7 +6,7 @@
 import { innermostType } from './attributes.js';
 import type { ProblemList } from './problems.js';
 import type { BuiltType } from './tables.js';
-import { formatTypeRef, primaryKeyScalarNames, type AttributeDef, type TableDef, type TypeRef } from './types.js';
+import { formatTypeRef, isPrimaryKeyScalarName, type AttributeDef, type TableDef, type TypeRef } from './types.js';
 
 export function checkRelationships(tables: ReadonlyMap<string, BuiltType<TableDef>>, problems: ProblemList): void {
   for (const table of tables.values()) {
@@ -48,7 +48,7 @@ function keyProblem(keyAttribute: AttributeDef, many: boolean, keyedTable: Table
   if (keyAttribute.relationship !== undefined) return `${keyAttribute.name} is itself a @relationship; it must be a stored key attribute`;
   let element: TypeRef | undefined = keyAttribute.type;
   if (many) element = keyAttribute.type.kind === 'list' ? keyAttribute.type.of : undefined;
-  const isKeyScalar = element !== undefined && element.kind === 'scalar' && (primaryKeyScalarNames as readonly string[]).includes(element.name);
+  const isKeyScalar = element !== undefined && element.kind === 'scalar' && isPrimaryKeyScalarName(element.name);
   if (isKeyScalar) return undefined;
   const expected = many ? `a list of ${keyedTable.name} keys ([${keyedTable.primaryKeyType}])` : `a ${keyedTable.name} key (${keyedTable.primaryKeyType})`;
   return `${keyAttribute.name} is ${formatTypeRef(keyAttribute.type)}; it must hold ${expected}`;

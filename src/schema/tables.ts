@@ -8,6 +8,7 @@ import { booleanArgument, findDirective, intArgument, stringArgument } from './d
 import type { ProblemList } from './problems.js';
 import {
   formatTypeRef,
+  isPrimaryKeyScalarName,
   primaryKeyScalarNames,
   type AttributeDef,
   type ObjectTypeDef,
@@ -103,14 +104,15 @@ function choosePrimaryKey(node: ObjectTypeDefinitionNode, problems: ProblemList)
 function checkPrimaryKey(tableName: string, attribute: AttributeDef, field: FieldDefinitionNode | undefined, problems: ProblemList): PrimaryKeyScalarName | undefined {
   const label = `${tableName}.${attribute.name}`;
   const type = attribute.type;
-  if (type.kind !== 'scalar' || !(primaryKeyScalarNames as readonly string[]).includes(type.name)) {
+  if (type.kind !== 'scalar' || !isPrimaryKeyScalarName(type.name)) {
     problems.add(field?.type, `${label}: a primary key must be ${primaryKeyScalarNames.join(', ')}, not ${formatTypeRef(type)}`);
     return undefined;
   }
+  const primaryKeyType = type.name;
   if (attribute.createdTime || attribute.updatedTime) {
     problems.add(field, `${label}: the primary key cannot be a @createdTime or @updatedTime attribute`);
   }
-  return type.name as PrimaryKeyScalarName;
+  return primaryKeyType;
 }
 
 function singleFlagged(

@@ -74,6 +74,10 @@ export function isScalarName(name: string): name is ScalarName {
   return (scalarNames as readonly string[]).includes(name);
 }
 
+export function isPrimaryKeyScalarName(name: string): name is PrimaryKeyScalarName {
+  return (primaryKeyScalarNames as readonly string[]).includes(name);
+}
+
 /** Renders a TypeRef in SDL notation, e.g. `[String!]!`, for messages and diffs. */
 export function formatTypeRef(type: TypeRef): string {
   const bang = type.required ? '!' : '';
