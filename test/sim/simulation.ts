@@ -1,0 +1,320 @@
+// One seeded run: build a cluster, let clients and the nemesis loose for a while, calm down,
+// then judge. Every random choice comes from the seed, so a failing seed replays exactly.
+
+import { NONE, type ConfChange, type ConfState, type NodeId } from '../../src/raft/types.js';
+import { checkKv } from '../../src/testing/linearizability/index.js';
+import { SimHost, type BootstrapMode, type HostContext, type HostTuning } from './host.js';
+import { InvariantChecker, SafetyViolation } from './invariants.js';
+import { Network, quietNetwork, type NetworkFaults } from './network.js';
+import { allFaults, Nemesis, type NemesisFeatures } from './nemesis.js';
+import { Prng } from './prng.js';
+import { Scheduler, type VirtualMs } from './scheduler.js';
+import { Trace } from './trace.js';
+import { Workload, type WorkloadOptions } from './clients.js';
+import { confStateOf } from './core.js';
+
+
+export interface SimulationOptions {
+  readonly seed: number;
+  readonly verbose?: boolean;
+  /** 3 or 5; chosen from the seed when omitted. */
+  readonly nodeCount?: number;
+  readonly faultPhaseMs?: VirtualMs;
+  readonly settlePhaseMs?: VirtualMs;
+  readonly faults?: NemesisFeatures;
+  readonly messageFaults?: boolean;
+  /** Default 'snapshot'; see BootstrapMode for why 'confState' fails with membership changes. */
+  readonly bootstrap?: BootstrapMode;
+}
+
+export interface SeedStats {
+  nodeCount: number;
+  virtualMs: VirtualMs;
+  wallMs: number;
+  operations: number;
+  unknownOutcomes: number;
+  committedIndex: number;
+  leaderTerms: number;
+  messagesSent: number;
+  crashes: number;
+  partitions: number;
+  confChangesProposed: number;
+  confChangesApplied: number;
+  transfers: number;
+  compactions: number;
+  snapshotsInstalled: number;
+  checkerMs: number;
+}
+
+export interface SeedFailure {
+  readonly property: string;
+  readonly message: string;
+  readonly atMs: VirtualMs;
+  readonly traceTail: readonly string[];
+}
+
+export interface SeedResult {
+  readonly seed: number;
+  readonly ok: boolean;
+  readonly failure?: SeedFailure;
+  readonly stats: SeedStats;
+}
+
+const tickMs = 10;
+const hostTuning: HostTuning = { electionTicks: 10, heartbeatTicks: 1, persistProbability: 0.6 };
+const faultyNetwork: NetworkFaults = {
+  dropProbability: 0.03,
+  duplicateProbability: 0.03,
+  delayMinMs: 1,
+  delayMaxMs: 8,
+  longDelayProbability: 0.02,
+  longDelayMaxMs: 120,
+};
+const workloadOptions: WorkloadOptions = {
+  clientCount: 4,
+  keys: ['x', 'y', 'z'],
+  timeoutMs: 600,
+  thinkMsMax: 20,
+  retryDelayMs: 15,
+  latencyMsMax: 3,
+  readFraction: 0.4,
+  casFraction: 0.3,
+};
+const faultPhaseMsDefault = 6_000;
+const settlePhaseMsDefault = 2_500;
+const logMatchingEveryMs = 250;
+/** Spare node ids beyond the founders, for membership changes. */
+const spareNodeCount = 4;
+const checkerTimeoutMs = 20_000;
+
+/** How a failing seed is replayed from a shell. */
+export function replayCommand(seed: number): string {
+  return `npx tsc -p tsconfig.json && node dist/test/sim/soak.js --seed ${seed} --verbose`;
+}
+
+class Cluster {
+  readonly scheduler = new Scheduler();
+  readonly random: Prng;
+  readonly trace: Trace;
+  readonly invariants = new InvariantChecker();
+  readonly network: Network;
+  private readonly hostsById = new Map<NodeId, SimHost>();
+  private readonly spareIds: NodeId[] = [];
+  /** Nodes named by a committed removeNode, decommissioned once their removal takes effect. */
+  private readonly removing = new Set<NodeId>();
+  confChangesApplied = 0;
+  snapshotsInstalled = 0;
+
+  constructor(seed: number, nodeCount: number, verbose: boolean, bootstrap: BootstrapMode) {
+    this.random = new Prng(seed);
+    this.trace = new Trace(() => this.scheduler.now, verbose);
+    this.network = new Network(
+      this.scheduler,
+      this.random.fork(),
+      {
+        deliver: (message) => {
+          const host = this.hostsById.get(message.to);
+          if (host !== undefined && !host.decommissioned) host.receive(message);
+        },
+        snapshotOutcome: (message, delivered) => this.hostsById.get(message.from)?.reportSnapshot(message.to, delivered),
+      },
+      faultyNetwork,
+    );
+    const founders = Array.from({ length: nodeCount }, (_, i) => `n${i + 1}`);
+    for (let i = 0; i < spareNodeCount; i++) this.spareIds.push(`n${nodeCount + i + 1}`);
+    const founding = { confState: confStateOf(founders), mode: bootstrap };
+    for (const id of founders) this.createHost(id, founding).start();
+  }
+
+  hosts(): SimHost[] {
+    return [...this.hostsById.values()];
+  }
+
+  leader(): SimHost | undefined {
+    let best: SimHost | undefined;
+    let bestTerm = -1;
+    for (const host of this.hostsById.values()) {
+      if (!host.alive || host.role !== 'leader') continue;
+      const term = host.currentTerm;
+      if (term > bestTerm) {
+        best = host;
+        bestTerm = term;
+      }
+    }
+    return best;
+  }
+
+  takeSpareId(): NodeId | undefined {
+    return this.spareIds.shift();
+  }
+
+  addHost(id: NodeId): void {
+    if (this.hostsById.has(id)) return;
+    this.createHost(id, undefined).start();
+  }
+
+  restart(host: SimHost): void {
+    host.start();
+  }
+
+  private createHost(id: NodeId, founding: { confState: ConfState; mode: BootstrapMode } | undefined): SimHost {
+    const context: HostContext = {
+      network: this.network,
+      invariants: this.invariants,
+      trace: this.trace,
+      onConfChangeApplied: (nodeId, change, confState) => this.onConfChangeApplied(nodeId, change, confState),
+      onSnapshotInstalled: () => this.snapshotsInstalled++,
+    };
+    const host = new SimHost(id, context, hostTuning, this.random.fork(), founding);
+    this.hostsById.set(id, host);
+    return host;
+  }
+
+  private onConfChangeApplied(nodeId: NodeId, change: ConfChange, confState: ConfState): void {
+    this.confChangesApplied++;
+    for (const single of change.changes) if (single.type === 'removeNode') this.removing.add(single.nodeId);
+    for (const id of [...this.removing]) {
+      const stillMember = [confState.voters, confState.learners, confState.votersOutgoing, confState.learnersNext].some(
+        (list) => list.includes(id),
+      );
+      if (stillMember) continue;
+      // The entry that removed it is committed: the operator now shuts the node down for good
+      // (after a moment, so it may or may not hear about its removal first).
+      this.removing.delete(id);
+      const host = this.hostsById.get(id);
+      if (host === undefined || host.decommissioned) continue;
+      this.scheduler.schedule(this.random.int(200), () => {
+        this.trace.log(`operator: decommission ${id} (removal applied by ${nodeId})`);
+        host.crash();
+        host.decommissioned = true;
+      });
+    }
+  }
+}
+
+export function runSeed(options: SimulationOptions): SeedResult {
+  const started = performance.now();
+  const seedRandom = new Prng(options.seed);
+  const nodeCount = options.nodeCount ?? (seedRandom.chance(0.5) ? 3 : 5);
+  const cluster = new Cluster(options.seed, nodeCount, options.verbose ?? false, options.bootstrap ?? 'snapshot');
+  const { scheduler, network, invariants, trace } = cluster;
+  const faultPhaseMs = options.faultPhaseMs ?? faultPhaseMsDefault;
+  const settlePhaseMs = Math.max(options.settlePhaseMs ?? settlePhaseMsDefault, workloadOptions.timeoutMs + 500);
+  const endMs = faultPhaseMs + settlePhaseMs;
+  if (options.messageFaults === false) network.faults = quietNetwork;
+  const nemesis = new Nemesis(options.faults ?? allFaults, cluster, network, scheduler, cluster.random.fork(), trace);
+  const workload = new Workload(workloadOptions, scheduler, cluster.random.fork(), () => cluster.hosts(), trace);
+  const tickPhase = new Map<NodeId, number>();
+  const stepRandom = cluster.random.fork();
+
+  const stats: SeedStats = {
+    nodeCount,
+    virtualMs: 0,
+    wallMs: 0,
+    operations: 0,
+    unknownOutcomes: 0,
+    committedIndex: 0,
+    leaderTerms: 0,
+    messagesSent: 0,
+    crashes: 0,
+    partitions: 0,
+    confChangesProposed: 0,
+    confChangesApplied: 0,
+    transfers: 0,
+    compactions: 0,
+    snapshotsInstalled: 0,
+    checkerMs: 0,
+  };
+  const finish = (failure?: SeedFailure): SeedResult => {
+    Object.assign(stats, {
+      virtualMs: scheduler.now,
+      wallMs: Math.round(performance.now() - started),
+      operations: workload.history.length,
+      unknownOutcomes: workload.stats.timedOut,
+      committedIndex: invariants.committedIndexMax,
+      leaderTerms: invariants.leaderTermCount,
+      messagesSent: network.stats.sent,
+      crashes: nemesis.stats.crashes,
+      partitions: nemesis.stats.partitions,
+      confChangesProposed: nemesis.stats.confChangesProposed,
+      confChangesApplied: cluster.confChangesApplied,
+      transfers: nemesis.stats.transfers,
+      compactions: nemesis.stats.compactions,
+      snapshotsInstalled: cluster.snapshotsInstalled,
+    });
+    return failure === undefined ? { seed: options.seed, ok: true, stats } : { seed: options.seed, ok: false, failure, stats };
+  };
+  const fail = (property: string, message: string): SeedResult =>
+    finish({ property, message, atMs: scheduler.now, traceTail: trace.tail() });
+
+  try {
+    for (let now = 0; now <= endMs; now++) {
+      scheduler.now = now;
+      scheduler.runDue();
+      if (now < faultPhaseMs) nemesis.step();
+      else if (now === faultPhaseMs) calm(cluster, nemesis, network);
+      if (now === endMs - workloadOptions.timeoutMs - 100) workload.issuing = false;
+      const hosts = cluster.hosts();
+      for (const host of hosts) {
+        let phase = tickPhase.get(host.id);
+        if (phase === undefined) {
+          phase = stepRandom.int(tickMs);
+          tickPhase.set(host.id, phase);
+        }
+        if (now % tickMs === phase) host.tick();
+      }
+      workload.step();
+      // Hosts run their loops in a different order every step.
+      const offset = stepRandom.int(hosts.length);
+      for (let i = 0; i < hosts.length; i++) hosts[(i + offset) % hosts.length]!.processReady();
+      if (now % logMatchingEveryMs === 0) invariants.checkLogMatching(persistedLogs(cluster));
+    }
+    invariants.checkLogMatching(persistedLogs(cluster));
+  } catch (error) {
+    if (error instanceof SafetyViolation) return fail(error.property, error.message);
+    return fail('exception', error instanceof Error ? (error.stack ?? error.message) : String(error));
+  }
+
+  const liveness = checkConverged(cluster);
+  if (liveness !== undefined) return fail('liveness', liveness);
+  const checkerStarted = performance.now();
+  const verdict = checkKv(workload.history, { timeoutMs: checkerTimeoutMs });
+  stats.checkerMs = Math.round(performance.now() - checkerStarted);
+  if (!verdict.ok) {
+    const property = verdict.verdict === 'illegal' ? 'linearizability' : 'linearizability (checker budget exhausted)';
+    return fail(property, verdict.reason);
+  }
+  return finish();
+}
+
+/** End of the fault phase: heal the network, restart every crashed node, stop message faults. */
+function calm(cluster: Cluster, nemesis: Nemesis, network: Network): void {
+  cluster.trace.log('calm: heal, restart everything, stop faults');
+  nemesis.heal();
+  network.faults = quietNetwork;
+  for (const host of cluster.hosts()) if (!host.decommissioned && !host.alive) cluster.restart(host);
+}
+
+function persistedLogs(cluster: Cluster): Map<NodeId, SimHost['storage']> {
+  return new Map(cluster.hosts().map((host) => [host.id, host.storage]));
+}
+
+/** After the calm phase there must be a leader, and every member must have applied everything. */
+function checkConverged(cluster: Cluster): string | undefined {
+  const leader = cluster.leader();
+  if (leader === undefined || leader.raft === undefined) {
+    const roles = cluster.hosts().map((host) => `${host.id}:${host.decommissioned ? 'gone' : host.role}`).join(' ');
+    return `no leader after the calm phase (${roles})`;
+  }
+  const status = leader.raft.status();
+  const members = new Set([...status.confState.voters, ...status.confState.learners, ...status.confState.votersOutgoing]);
+  const lagging = cluster
+    .hosts()
+    .filter((host) => members.has(host.id) && host.appliedIndex !== leader.appliedIndex)
+    .map((host) => `${host.id} applied ${host.appliedIndex}`);
+  if (lagging.length > 0) {
+    return `leader ${leader.id} applied ${leader.appliedIndex} (commit ${status.hardState.commit}) but ${lagging.join(', ')}`;
+  }
+  if (leader.leaderId === NONE) return `leader ${leader.id} does not know it leads`;
+  return undefined;
+}
