@@ -43,6 +43,11 @@ export function buildAttribute(field: FieldDefinitionNode, context: AttributeCon
   const innermost = innermostType(type);
   const referencesTable = innermost.kind === 'object' && context.tableNames.has(innermost.name);
 
+  if (name.startsWith('__')) {
+    // GraphQL reserves the prefix, and "__proto__" would be an attack on every plain object
+    // that a record passes through.
+    problems.add(field.name, `${label}: names starting with "__" are reserved`);
+  }
   if (field.arguments !== undefined && field.arguments.length > 0) {
     problems.add(field.arguments[0], `${label}: attributes cannot take arguments`);
   }

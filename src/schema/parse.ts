@@ -73,6 +73,9 @@ function selectObjectTypes(document: DocumentNode, problems: ProblemList): Objec
   const typeNodes: ObjectTypeDefinitionNode[] = [];
   for (const definition of document.definitions) {
     if (definition.kind === Kind.OBJECT_TYPE_DEFINITION) {
+      if (definition.name.value.startsWith('__')) {
+        problems.add(definition.name, `${definition.name.value}: names starting with "__" are reserved`);
+      }
       if (definition.interfaces !== undefined && definition.interfaces.length > 0) {
         problems.add(definition.interfaces[0], `${definition.name.value}: interfaces are not supported`);
       }

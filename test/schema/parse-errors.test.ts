@@ -71,6 +71,8 @@ describe('parseSchema rejects', () => {
     ['@indexed on a relationship', 'type A @table { id: ID }\ntype B @table { id: ID aId: ID\n a: A @relationship(from: aId) @indexed }', [
       '3:32: B.a: a @relationship attribute is computed, not stored; it cannot be @indexed',
     ]],
+    ['a reserved attribute name', 'type T @table { id: ID\n __proto__: String }', ['2:2: T.__proto__: names starting with "__" are reserved']],
+    ['a reserved type name', 'type __T { a: Int }', ['1:6: __T: names starting with "__" are reserved']],
   ];
   for (const [what, sdl, expected] of cases) {
     it(what, () => {

@@ -115,6 +115,31 @@ describe('parseSchema on a realistic schema', () => {
     expect(schema.tables.get('Counter')?.attributesByName.get('n')?.type).toEqual({ kind: 'scalar', name: 'Long', required: false });
   });
 
+  it('parses a Harper-style schema: bare @export, descriptions and comments', () => {
+    const schema = parseSchema(`
+      # Dogs of the shelter
+      """A dog that lives here"""
+      type Dog @table @export {
+        id: ID @primaryKey
+        "what we call it"
+        name: String
+        breed: String @indexed
+        age: Int
+        ownerId: ID @indexed
+        owner: Owner @relationship(from: ownerId)
+      }
+      type Owner @table @export { id: ID @primaryKey name: String dogs: [Dog] @relationship(to: ownerId) }
+    `);
+    expect(schema.tablesByExport.get('Dog')?.indexed).toEqual(['breed', 'ownerId']);
+    expect(schema.tablesByExport.get('Owner')?.attributesByName.get('dogs')?.relationship).toEqual({ to: 'ownerId' });
+  });
+
+  it('treats an explicit null directive argument as absent', () => {
+    const schema = parseSchema('type T @table(expiration: null) @export(name: null) { id: ID }');
+    expect(schema.tables.get('T')).toMatchObject({ exportName: 'T', audit: false });
+    expect(schema.tables.get('T')?.expirationSeconds).toBeUndefined();
+  });
+
   it('does not index the primary key twice', () => {
     const schema = parseSchema('type T @table { id: ID @primaryKey @indexed, n: Int @indexed }');
     expect(schema.tables.get('T')?.indexed).toEqual(['n']);
