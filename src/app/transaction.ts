@@ -1,0 +1,158 @@
+// A request's view of an app: reads come from the committed local state and are remembered with
+// the version (log index) they saw; writes are buffered into a write set. The write set is
+// proposed as one log entry, and `apply` rejects it if anything it read changed meanwhile, so
+// resource code may run on any replica and still be serializable.
+import { randomUUID } from 'node:crypto';
+import { HttpProblem } from '../http/problem.js';
+import { executeQuery } from '../http/query/execute.js';
+import type { Query } from '../http/query/types.js';
+import type { TableDef } from '../schema/index.js';
+import type { ReadDependency, RecordId, StoredRecord, WriteOp } from '../state/entries.js';
+import { mergePatch } from '../state/state-machine.js';
+import type { RecordEnvelope } from '../storage/app-store.js';
+import type { AppRuntime } from './runtime.js';
+import { LmdbTableReader } from './table-reader.js';
+
+/** Upper bound on records one transaction may write (one log entry carries them all). */
+export const transactionWritesMax = 10_000;
+
+function recordKey(table: string, id: RecordId): string {
+  return `${table}\u0000${typeof id === 'number' ? 'n' : 's'}${id}`;
+}
+
+export class Transaction {
+  private readonly reads = new Map<string, ReadDependency>();
+  private readonly writes = new Map<string, WriteOp>();
+
+  constructor(
+    readonly runtime: AppRuntime,
+    /** Wall clock of this attempt; used only to hide expired records, never stored. */
+    private readonly nowMs: number,
+  ) {}
+
+  /** The committed envelope of a record, remembered as a read dependency. Expired records are absent. */
+  readEnvelope(table: TableDef, id: RecordId): RecordEnvelope | undefined {
+    const envelope = this.runtime.store.table(table.name).get(id);
+    const key = recordKey(table.name, id);
+    if (!this.reads.has(key)) this.reads.set(key, { table: table.name, id, expectedIndex: envelope?.i ?? 0 });
+    if (envelope !== undefined && isExpired(table, envelope, this.nowMs)) return undefined;
+    return envelope;
+  }
+
+  /** The record as this transaction sees it: its own buffered writes first. */
+  get(table: TableDef, id: RecordId): StoredRecord | undefined {
+    const pending = this.writes.get(recordKey(table.name, id));
+    const committed = this.readEnvelope(table, id)?.v;
+    if (pending === undefined) return committed;
+    if (pending.op === 'delete') return undefined;
+    if (pending.op === 'put') return pending.value;
+    return mergePatch(committed, pending.value);
+  }
+
+  /** Requires the record to still be at `expectedIndex` when the write set applies (If-Match). */
+  expectIndex(table: TableDef, id: RecordId, expectedIndex: number): void {
+    const envelope = this.readEnvelope(table, id);
+    if ((envelope?.i ?? 0) !== expectedIndex) {
+      throw new HttpProblem(412, { detail: `${table.exportName}/${String(id)} is at version ${envelope?.i ?? 0}, not ${expectedIndex}` });
+    }
+  }
+
+  put(table: TableDef, id: RecordId, value: StoredRecord): void {
+    const record = { ...value, [table.primaryKey]: id };
+    this.validate(table, record, 'full');
+    this.buffer({ op: 'put', table: table.name, id, value: record });
+  }
+
+  patch(table: TableDef, id: RecordId, partial: StoredRecord): void {
+    if (partial[table.primaryKey] !== undefined && partial[table.primaryKey] !== id) {
+      throw new HttpProblem(400, { detail: 'the primary key cannot be changed', errors: [{ field: table.primaryKey, message: 'does not match the id in the path' }] });
+    }
+    this.validate(table, partial, 'patch');
+    const key = recordKey(table.name, id);
+    const pending = this.writes.get(key);
+    if (pending?.op === 'put') {
+      this.buffer({ op: 'put', table: table.name, id, value: mergePatch(pending.value, partial) });
+    } else if (pending?.op === 'patch') {
+      this.buffer({ op: 'patch', table: table.name, id, value: { ...pending.value, ...partial } });
+    } else {
+      // A patch reads the record it merges into: if it changes first, the merge reruns.
+      if (this.readEnvelope(table, id) === undefined && pending === undefined) {
+        throw new HttpProblem(404, { detail: `${table.exportName}/${String(id)} does not exist` });
+      }
+      this.buffer({ op: 'patch', table: table.name, id, value: { ...partial } });
+    }
+  }
+
+  delete(table: TableDef, id: RecordId): boolean {
+    const existed = this.get(table, id) !== undefined;
+    this.buffer({ op: 'delete', table: table.name, id });
+    return existed;
+  }
+
+  /** A new record with a generated primary key (UUID) unless the record carries one. */
+  create(table: TableDef, record: StoredRecord): RecordId {
+    let id = record[table.primaryKey] as RecordId | undefined;
+    if (id === undefined || id === null) {
+      if (table.primaryKeyType !== 'ID' && table.primaryKeyType !== 'String') {
+        throw new HttpProblem(400, { errors: [{ field: table.primaryKey, message: `is required (${table.primaryKeyType} keys are not generated)` }] });
+      }
+      id = randomUUID();
+    }
+    this.put(table, id, record);
+    return id;
+  }
+
+  search(table: TableDef, query: Query): StoredRecord[] {
+    const reader = new LmdbTableReader(this.runtime, table, this.nowMs);
+    const tableConfig = this.runtime.config.tables[table.name];
+    const records = executeQuery(query, reader, {
+      allowScan: tableConfig?.allowScan ?? this.runtime.config.rest.allowScan,
+      maxResults: this.runtime.config.rest.queryResultsMax,
+    });
+    for (const id of reader.visitedIds()) {
+      const key = recordKey(table.name, id.id);
+      if (!this.reads.has(key)) this.reads.set(key, { table: table.name, id: id.id, expectedIndex: id.index });
+    }
+    return records;
+  }
+
+  hasWrites(): boolean {
+    return this.writes.size > 0;
+  }
+
+  readDependencies(): ReadDependency[] {
+    return [...this.reads.values()];
+  }
+
+  writeOps(): WriteOp[] {
+    return [...this.writes.values()];
+  }
+
+  /** The newest version among everything read: the ETag of a derived response. */
+  newestReadIndex(): number {
+    let newest = 0;
+    for (const read of this.reads.values()) if (read.expectedIndex > newest) newest = read.expectedIndex;
+    return newest;
+  }
+
+  private buffer(write: WriteOp): void {
+    const key = recordKey(write.table, write.id);
+    if (!this.writes.has(key) && this.writes.size >= transactionWritesMax) {
+      throw new HttpProblem(413, { detail: `a transaction may write at most ${transactionWritesMax} records` });
+    }
+    this.writes.set(key, write);
+  }
+
+  private validate(table: TableDef, record: StoredRecord, mode: 'full' | 'patch'): void {
+    const validator = this.runtime.validators.get(table.name);
+    if (validator === undefined) throw new Error(`no validator for table ${table.name}`);
+    const errors = validator(record, mode);
+    if (errors.length > 0) {
+      throw new HttpProblem(400, { type: 'validation', detail: `invalid ${table.exportName} record`, errors });
+    }
+  }
+}
+
+export function isExpired(table: TableDef, envelope: RecordEnvelope, nowMs: number): boolean {
+  return table.expirationSeconds !== undefined && envelope.t !== undefined && envelope.t + table.expirationSeconds * 1000 <= nowMs;
+}

@@ -1,0 +1,117 @@
+// `lockstep dev <appdir>`: serve one app from a directory on a single node, and redeploy it
+// through Stage/Prepare/Activate whenever its files change. A broken edit is aborted and the
+// previous version keeps serving.
+import { watch, type FSWatcher } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { AppHost } from '../app/app-host.js';
+import { BundleError, readBundle } from '../app/bundle.js';
+import { parseConfig } from '../app/config.js';
+import { NodeServer } from '../http/server.js';
+import { createLogger, type Logger } from '../observability/logger.js';
+import type { Bundle } from '../state/entries.js';
+
+export interface DevOptions {
+  readonly appDir: string;
+  readonly host: string;
+  readonly port: number;
+  readonly dataDir: string;
+}
+
+/** Quiet time after the last file event before redeploying (editors write files in bursts). */
+const watchDebounceMs = 150;
+
+const appNamePattern = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+
+export async function runDev(options: DevOptions): Promise<void> {
+  const appDir = resolve(options.appDir);
+  const logger = createLogger({ mode: 'dev' });
+  const bundle = await readBundle(appDir);
+  const name = appName(bundle, appDir);
+  const config = parseConfig(bundle.files['config.yaml']);
+  const host = await AppHost.open({
+    name,
+    dataDir: join(resolve(options.dataDir), name),
+    sourceDir: appDir,
+    retainEntries: config.realtime.retainEntries,
+  });
+  const first = await deployAndReport(host, bundle, logger);
+  if (host.activeRuntime() === undefined) {
+    await host.close();
+    throw new Error(`app ${name} has no version that loads${first === undefined ? '' : `: ${first}`}`);
+  }
+  const server = new NodeServer({ host: options.host, port: options.port, apps: new Map([[name, host]]), logger, nodeId: 'dev' });
+  const address = await server.listen();
+  const url = `http://${address.address}:${address.port}/${name}/`;
+  process.stdout.write(`lockstep: serving app ${name} version ${host.appliedState().activeVersion} at ${url}\n`);
+  logger.info({ app: name, url, version: host.appliedState().activeVersion }, 'serving');
+
+  const watcher = watchApp(appDir, options.dataDir, async () => {
+    try {
+      await deployAndReport(host, await readBundle(appDir), logger);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      process.stderr.write(`lockstep: cannot read ${appDir}: ${reason}; version ${host.appliedState().activeVersion} keeps serving\n`);
+    }
+  });
+
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    watcher.close();
+    await server.close();
+    await host.close();
+    logger.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+function appName(bundle: Bundle, appDir: string): string {
+  let fromConfig: string | undefined;
+  try {
+    fromConfig = parseConfig(bundle.files['config.yaml']).name;
+  } catch {
+    fromConfig = undefined; // reported by the deploy that follows
+  }
+  const name = fromConfig ?? basename(appDir);
+  if (!appNamePattern.test(name)) {
+    throw new BundleError(`app name '${name}' is not valid: use letters, digits, '-' and '_' (set name: in config.yaml)`);
+  }
+  return name;
+}
+
+/** Deploys and prints the outcome; returns the abort reason, if any. */
+async function deployAndReport(host: AppHost, bundle: Bundle, logger: Logger): Promise<string | undefined> {
+  const outcome = await host.deploy(bundle);
+  switch (outcome.status) {
+    case 'unchanged':
+      return undefined;
+    case 'activated':
+      process.stdout.write(`lockstep: version ${outcome.version} active at index ${outcome.index}${outcome.additive.length > 0 ? ` (${outcome.additive.join('; ')})` : ''}\n`);
+      logger.info({ app: host.name, version: outcome.version, index: outcome.index, changes: outcome.additive }, 'version activated');
+      return undefined;
+    case 'aborted': {
+      const serving = host.appliedState().activeVersion;
+      process.stderr.write(`lockstep: version ${outcome.version} refused: ${outcome.reason}${serving === 0 ? '' : `; version ${serving} keeps serving`}\n`);
+      logger.warn({ app: host.name, version: outcome.version, reason: outcome.reason }, 'version aborted');
+      return outcome.reason;
+    }
+  }
+}
+
+function watchApp(appDir: string, dataDir: string, onChange: () => Promise<void>): FSWatcher {
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> = Promise.resolve();
+  const data = resolve(dataDir);
+  return watch(appDir, { recursive: true }, (_event, file) => {
+    // The data directory may live inside the app directory; its writes are not edits.
+    if (file !== null && resolve(appDir, file).startsWith(data)) return;
+    if (timer !== undefined) clearTimeout(timer);
+    timer = setTimeout(() => {
+      running = running.then(onChange);
+    }, watchDebounceMs);
+  });
+}

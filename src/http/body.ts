@@ -1,0 +1,31 @@
+// Reading a request body with a hard size limit: a client that announces or sends more than the
+// limit gets 413 before the excess is buffered.
+import type { IncomingMessage } from 'node:http';
+import { HttpProblem } from './problem.js';
+
+export function readBody(req: IncomingMessage, bytesMax: number): Promise<Buffer> {
+  const announced = req.headers['content-length'];
+  if (announced !== undefined && Number(announced) > bytesMax) {
+    return Promise.reject(tooLarge(bytesMax));
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let received = 0;
+    req.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > bytesMax) {
+        req.removeAllListeners('data');
+        req.resume();
+        reject(tooLarge(bytesMax));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function tooLarge(bytesMax: number): HttpProblem {
+  return new HttpProblem(413, { detail: `the request body exceeds the limit of ${bytesMax} bytes`, headers: { Connection: 'close' } });
+}

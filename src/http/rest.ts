@@ -1,0 +1,244 @@
+// One REST request against an app: resolve the endpoint, run its resource code in a transaction,
+// propose the write set if there is one, rerun on conflicts or a version switch, and answer.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AppHost } from '../app/app-host.js';
+import { runInScope, type RestMethod, type Target } from '../app/resource.js';
+import type { AppRuntime, Endpoint } from '../app/runtime.js';
+import { Transaction } from '../app/transaction.js';
+import type { NodeMetrics } from '../observability/metrics.js';
+import type { Realtime } from '../realtime/server.js';
+import type { RecordId } from '../state/entries.js';
+import { readBody } from './body.js';
+import { encodeCsv, requestCodec, responseCodec } from './content.js';
+import { HttpProblem } from './problem.js';
+import { parseQuery } from './query/parse.js';
+import type { Query } from './query/types.js';
+
+/** Attempts of one request's resource code before answering 409 (each conflict or version
+ *  switch reruns it). */
+export const writeAttemptsMax = 16;
+/** Longest id accepted in a path, in bytes (LMDB keys are at most 1978 bytes). */
+export const idBytesMax = 1024;
+/** How long a request waits for X-Lockstep-Min-Index to be applied before answering 503. */
+export const minIndexWaitMs = 5_000;
+
+const emptyQuery: Query = { sort: [], offset: 0 };
+const consistencyLevels = new Set(['session', 'linearizable', 'stale']);
+
+export interface RestContext {
+  readonly metrics: NodeMetrics;
+  readonly realtime: Realtime;
+}
+
+interface Outcome {
+  readonly status: number;
+  readonly body?: unknown;
+  readonly headers: Record<string, string>;
+}
+
+const methodsByHttp: Readonly<Record<string, RestMethod>> = { GET: 'get', HEAD: 'get', PUT: 'put', PATCH: 'patch', POST: 'post', DELETE: 'delete' };
+
+function allowedMethods(endpoint: Endpoint, isCollection: boolean): string[] {
+  if (endpoint.table !== undefined && endpoint.resourceClass.allowedMethods().length === 5) {
+    return isCollection ? ['GET', 'HEAD', 'POST'] : ['GET', 'HEAD', 'PUT', 'PATCH', 'DELETE'];
+  }
+  const methods = endpoint.resourceClass.allowedMethods().map((m) => m.toUpperCase());
+  if (endpoint.table !== undefined) {
+    // App code narrowed a table: keep the path rules of tables.
+    const pathMethods = isCollection ? ['GET', 'POST'] : ['GET', 'PUT', 'PATCH', 'DELETE'];
+    return withHead(methods.filter((m) => pathMethods.includes(m)));
+  }
+  return withHead(methods);
+}
+
+function withHead(methods: string[]): string[] {
+  return methods.includes('GET') ? [...methods, 'HEAD'] : methods;
+}
+
+function parseId(raw: string, endpoint: Endpoint): RecordId {
+  if (Buffer.byteLength(raw) > idBytesMax) throw new HttpProblem(400, { detail: `the id is longer than ${idBytesMax} bytes` });
+  const keyType = endpoint.table?.primaryKeyType;
+  if (keyType === 'Int' || keyType === 'Long') {
+    const id = Number(raw);
+    if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(id)) {
+      throw new HttpProblem(400, { detail: `'${raw}' is not a valid ${keyType} id`, errors: [{ field: endpoint.table?.primaryKey ?? 'id', message: `must be ${keyType}` }] });
+    }
+    return id;
+  }
+  return raw;
+}
+
+/** Parses an ETag header value list ("12", W/"12", 12) into log indexes; '*' is -1. */
+function parseEtags(header: string | undefined): number[] | undefined {
+  if (header === undefined) return undefined;
+  const tags: number[] = [];
+  for (const part of header.split(',')) {
+    const tag = part.trim().replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
+    if (tag === '*') tags.push(-1);
+    else if (/^\d+$/.test(tag)) tags.push(Number(tag));
+    else throw new HttpProblem(400, { detail: `invalid entity tag '${part.trim()}': Lockstep ETags are log indexes` });
+  }
+  return tags;
+}
+
+function headerValue(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value.join(',') : value;
+}
+
+export async function handleAppRequest(
+  host: AppHost,
+  req: IncomingMessage,
+  res: ServerResponse,
+  endpointName: string,
+  rawId: string | undefined,
+  search: string,
+  context: RestContext,
+): Promise<{ status: number; table: string }> {
+  const runtime = host.activeRuntime();
+  if (runtime === undefined) throw new HttpProblem(503, { detail: `app ${host.name} has no active version yet`, headers: { 'Retry-After': '1' } });
+  const endpoint = runtime.endpoints.get(endpointName);
+  if (endpoint === undefined) throw new HttpProblem(404, { detail: `app ${host.name} has no table or resource '${endpointName}'` });
+  const isCollection = rawId === undefined;
+  const allow = allowedMethods(endpoint, isCollection);
+  const httpMethod = req.method ?? 'GET';
+  if (httpMethod === 'OPTIONS') {
+    res.writeHead(204, { Allow: ['OPTIONS', ...allow].join(', ') }).end();
+    return { status: 204, table: endpoint.name };
+  }
+  const method = methodsByHttp[httpMethod];
+  if (method === undefined || !allow.includes(httpMethod)) {
+    throw new HttpProblem(405, { detail: `${httpMethod} is not allowed on this path`, headers: { Allow: ['OPTIONS', ...allow].join(', ') } });
+  }
+
+  const consistency = headerValue(req, 'x-lockstep-consistency');
+  if (consistency !== undefined && !consistencyLevels.has(consistency)) {
+    throw new HttpProblem(400, { detail: `X-Lockstep-Consistency must be session, linearizable or stale, not '${consistency}'` });
+  }
+  const minIndexHeader = headerValue(req, 'x-lockstep-min-index');
+  if (minIndexHeader !== undefined && consistency !== 'stale') {
+    if (!/^\d{1,15}$/.test(minIndexHeader)) throw new HttpProblem(400, { detail: 'X-Lockstep-Min-Index must be a non-negative integer' });
+    if (!(await host.waitForApplied(Number(minIndexHeader), minIndexWaitMs))) {
+      throw new HttpProblem(503, { detail: `index ${minIndexHeader} was not applied within ${minIndexWaitMs} ms`, headers: { 'Retry-After': '1' } });
+    }
+  }
+
+  const id = rawId === undefined ? undefined : parseId(rawId, endpoint);
+  const accept = headerValue(req, 'accept');
+  if (method === 'get' && endpoint.table !== undefined && accept !== undefined && accept.includes('text/event-stream')) {
+    context.realtime.handleSse(req, res, {
+      hub: host.hub,
+      filter: id === undefined ? { table: endpoint.name } : { table: endpoint.name, id },
+      headers: { 'X-Lockstep-Version': String(runtime.version), 'X-Lockstep-Index': String(host.appliedIndex()) },
+    });
+    return { status: 200, table: endpoint.name };
+  }
+  const codec = responseCodec(accept, isCollection);
+  if (codec === undefined) throw new HttpProblem(406, { detail: `cannot produce any of: ${accept ?? ''}` });
+
+  let body: unknown;
+  if (method === 'put' || method === 'patch' || method === 'post') {
+    const bodyCodec = requestCodec(headerValue(req, 'content-type'));
+    if (bodyCodec === undefined) throw new HttpProblem(415, { detail: `unsupported Content-Type '${headerValue(req, 'content-type') ?? ''}'` });
+    const raw = await readBody(req, runtime.config.rest.bodyBytesMax);
+    body = bodyCodec.decode(raw);
+  }
+  const query = isCollection && method === 'get' && search !== '' ? parseQuery(search) : emptyQuery;
+  const ifMatch = parseEtags(headerValue(req, 'if-match'));
+  const ifNoneMatch = parseEtags(headerValue(req, 'if-none-match'));
+
+  const outcome = await execute(host, endpoint.name, method, { id, query, pathname: req.url ?? '' }, body, req, ifMatch, context);
+  if (ifNoneMatch !== undefined && method === 'get' && outcome.status === 200) {
+    const etag = outcome.headers.ETag;
+    if (etag !== undefined && (ifNoneMatch.includes(-1) || ifNoneMatch.includes(Number(etag.slice(1, -1))))) {
+      res.writeHead(304, outcome.headers).end();
+      return { status: 304, table: endpoint.name };
+    }
+  }
+  if (outcome.body === undefined) {
+    res.writeHead(outcome.status, outcome.headers).end();
+  } else {
+    const payload =
+      codec.mediaType === 'text/csv' && Array.isArray(outcome.body)
+        ? encodeCsv(outcome.body as Record<string, unknown>[], query.select)
+        : codec.encode(outcome.body);
+    outcome.headers['Content-Type'] = codec.mediaType;
+    outcome.headers['Content-Length'] = String(typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length);
+    res.writeHead(outcome.status, outcome.headers);
+    res.end(httpMethod === 'HEAD' ? undefined : payload);
+  }
+  return { status: outcome.status, table: endpoint.name };
+}
+
+async function execute(
+  host: AppHost,
+  endpointName: string,
+  method: RestMethod,
+  target: Target,
+  body: unknown,
+  req: IncomingMessage,
+  ifMatch: number[] | undefined,
+  context: RestContext,
+): Promise<Outcome> {
+  const request = { method: req.method ?? 'GET', headers: req.headers };
+  for (let attempt = 1; attempt <= writeAttemptsMax; attempt++) {
+    const runtime = host.activeRuntime() as AppRuntime;
+    const endpoint = runtime.endpoints.get(endpointName);
+    if (endpoint === undefined) throw new HttpProblem(404, { detail: `app ${host.name} has no table or resource '${endpointName}'` });
+    const transaction = new Transaction(runtime, Date.now());
+    if (ifMatch !== undefined && endpoint.table !== undefined && target.id !== undefined && !ifMatch.includes(-1)) {
+      const current = transaction.readEnvelope(endpoint.table, target.id)?.i ?? 0;
+      if (!ifMatch.includes(current)) {
+        throw new HttpProblem(412, { detail: `${endpointName}/${String(target.id)} is at version ${current}`, headers: { ETag: `"${current}"` } });
+      }
+    }
+    const resource = new endpoint.resourceClass();
+    const value = await runInScope(transaction, request, () => resource[method](target, body));
+    if (!transaction.hasWrites()) {
+      // A version switch while this ran: answer from the new version, never the old one.
+      if (host.activeRuntime() !== runtime) continue;
+      if (method === 'get' && value === undefined) {
+        throw new HttpProblem(404, { detail: `${endpointName}/${String(target.id ?? '')} does not exist` });
+      }
+      return respond(method, value, host.appliedIndex(), runtime.version, transaction, endpointName, target);
+    }
+    const started = performance.now();
+    const proposal = await host.propose({
+      kind: 'write',
+      version: runtime.version,
+      reads: transaction.readDependencies(),
+      writes: transaction.writeOps(),
+      ts: Date.now(),
+    });
+    const { result } = proposal;
+    context.metrics.proposeSeconds.observe({ app: host.name, outcome: result.ok ? 'ok' : result.reason }, (performance.now() - started) / 1000);
+    if (result.ok) return respond(method, value, proposal.index, runtime.version, transaction, endpointName, target, proposal.index);
+    if (result.reason === 'invalid') throw new HttpProblem(400, { detail: result.detail });
+    context.metrics.writeRetries.inc({ app: host.name, reason: result.reason });
+  }
+  throw new HttpProblem(409, { detail: `the transaction conflicted with concurrent writes ${writeAttemptsMax} times; try again` });
+}
+
+function respond(
+  method: RestMethod,
+  value: unknown,
+  index: number,
+  version: number,
+  transaction: Transaction,
+  endpointName: string,
+  target: Target,
+  writeIndex?: number,
+): Outcome {
+  const headers: Record<string, string> = { 'X-Lockstep-Version': String(version), 'X-Lockstep-Index': String(index) };
+  const etag = writeIndex ?? transaction.newestReadIndex();
+  if (etag > 0 && target.id !== undefined) headers.ETag = `"${etag}"`;
+  if (method === 'post' && writeIndex !== undefined) {
+    const created = value as Record<string, unknown> | undefined;
+    const table = transaction.runtime.endpoints.get(endpointName)?.table;
+    const id = table !== undefined ? created?.[table.primaryKey] : undefined;
+    if (id !== undefined) headers.Location = `/${transaction.runtime.app}/${endpointName}/${encodeURIComponent(String(id))}`;
+    return { status: 201, body: value, headers };
+  }
+  if (value === undefined) return { status: method === 'get' ? 404 : 204, headers };
+  return { status: 200, body: value, headers };
+}

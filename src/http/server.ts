@@ -1,0 +1,199 @@
+// The node's HTTP server: node endpoints (/_health, /_status, /metrics), app REST paths
+// (/<app>/<endpoint>/<id>), WebSocket upgrades and SSE, problem+json for every failure, and a
+// graceful close that lets in-flight requests finish.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { AppHost } from '../app/app-host.js';
+import type { Logger } from '../observability/logger.js';
+import { NodeMetrics } from '../observability/metrics.js';
+import { createRealtime, type Realtime, type RealtimeTarget } from '../realtime/server.js';
+import { HttpProblem, problemMediaType } from './problem.js';
+import { handleAppRequest } from './rest.js';
+
+export interface NodeServerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly apps: ReadonlyMap<string, AppHost>;
+  readonly logger: Logger;
+  readonly nodeId: string;
+}
+
+/** How long a graceful close waits for in-flight requests before closing their sockets. */
+export const shutdownGraceMs = 10_000;
+/** Longest request path accepted, in bytes. */
+export const urlBytesMax = 16 * 1024;
+
+interface ParsedPath {
+  readonly app: string;
+  readonly endpoint: string;
+  /** undefined: the collection path. */
+  readonly id: string | undefined;
+  readonly search: string;
+}
+
+export function parsePath(url: string): ParsedPath | undefined {
+  if (url.length > urlBytesMax) throw new HttpProblem(414 as number, { detail: `the URL is longer than ${urlBytesMax} bytes` });
+  const queryStart = url.indexOf('?');
+  const pathname = queryStart === -1 ? url : url.slice(0, queryStart);
+  const search = queryStart === -1 ? '' : url.slice(queryStart + 1);
+  const first = pathname.indexOf('/', 1);
+  if (first === -1) return undefined;
+  const second = pathname.indexOf('/', first + 1);
+  const app = decode(pathname.slice(1, first));
+  const endpoint = decode(second === -1 ? pathname.slice(first + 1) : pathname.slice(first + 1, second));
+  const rest = second === -1 ? '' : pathname.slice(second + 1);
+  if (app === '' || endpoint === '') return undefined;
+  return { app, endpoint, id: rest === '' ? undefined : decode(rest), search };
+}
+
+function decode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new HttpProblem(400, { detail: `malformed percent-encoding in '${segment.slice(0, 64)}'` });
+  }
+}
+
+export class NodeServer {
+  readonly server: Server;
+  readonly metrics: NodeMetrics;
+  readonly realtime: Realtime;
+  private inFlight = 0;
+  private closing = false;
+
+  constructor(private readonly options: NodeServerOptions) {
+    this.metrics = new NodeMetrics(() =>
+      [...options.apps.values()].map((app) => ({
+        name: app.name,
+        appliedIndex: () => app.appliedIndex(),
+        subscriberCount: () => app.hub.subscriberCount(),
+        dataFileBytes: () => app.store.dataFileBytes(),
+      })),
+    );
+    this.realtime = createRealtime({ resolve: (req) => this.resolveSubscription(req) });
+    this.server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 60_000 }, (req, res) => {
+      void this.handle(req, res);
+    });
+    this.server.on('upgrade', (req, socket, head) => this.realtime.handleUpgrade(req, socket, head));
+  }
+
+  async listen(): Promise<AddressInfo> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.options.port, this.options.host, () => resolve());
+    });
+    return this.server.address() as AddressInfo;
+  }
+
+  private resolveSubscription(req: IncomingMessage): RealtimeTarget {
+    const path = parsePath(req.url ?? '/');
+    const host = path === undefined ? undefined : this.options.apps.get(path.app);
+    if (path === undefined || host === undefined) throw new HttpProblem(404, { detail: 'no app at this path' });
+    const runtime = host.activeRuntime();
+    const endpoint = runtime?.endpoints.get(path.endpoint);
+    if (runtime === undefined || endpoint?.table === undefined) {
+      throw new HttpProblem(404, { detail: `app ${path.app} has no table '${path.endpoint}' to subscribe to` });
+    }
+    const table = endpoint.table;
+    let id: string | number | undefined = path.id;
+    if (id !== undefined && (table.primaryKeyType === 'Int' || table.primaryKeyType === 'Long')) id = Number(id);
+    return {
+      hub: host.hub,
+      filter: id === undefined ? { table: endpoint.name } : { table: endpoint.name, id },
+      headers: { 'X-Lockstep-Version': String(runtime.version), 'X-Lockstep-Index': String(host.appliedIndex()) },
+    };
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = performance.now();
+    this.inFlight++;
+    let app = '';
+    let table = '';
+    let status = 500;
+    try {
+      if (this.closing) res.setHeader('Connection', 'close');
+      const url = req.url ?? '/';
+      if (url.startsWith('/_') || url === '/metrics') {
+        status = await this.handleNodeEndpoint(url, req, res);
+        return;
+      }
+      const path = parsePath(url);
+      if (path === undefined) throw new HttpProblem(404, { detail: 'paths are /<app>/<Table>/ and /<app>/<Table>/<id>' });
+      const host = this.options.apps.get(path.app);
+      if (host === undefined) throw new HttpProblem(404, { detail: `no app named '${path.app}' on this node` });
+      app = host.name;
+      const answered = await handleAppRequest(host, req, res, path.endpoint, path.id, path.search, { metrics: this.metrics, realtime: this.realtime });
+      status = answered.status;
+      table = answered.table;
+    } catch (error) {
+      status = this.sendError(req, res, error);
+    } finally {
+      this.inFlight--;
+      if (app !== '') {
+        const labels = { app, table, method: req.method ?? 'GET', status: String(status) };
+        this.metrics.requests.inc(labels);
+        this.metrics.requestSeconds.observe(labels, (performance.now() - started) / 1000);
+      }
+    }
+  }
+
+  private sendError(req: IncomingMessage, res: ServerResponse, error: unknown): number {
+    const problem = error instanceof HttpProblem ? error : new HttpProblem(500, { detail: 'internal error' });
+    if (!(error instanceof HttpProblem)) this.options.logger.error({ err: error, url: req.url, method: req.method }, 'request failed');
+    if (res.headersSent) {
+      res.destroy();
+      return problem.status;
+    }
+    const body = JSON.stringify(problem.toJSON());
+    res.writeHead(problem.status, { 'Content-Type': problemMediaType, ...problem.headers });
+    res.end(body);
+    return problem.status;
+  }
+
+  private async handleNodeEndpoint(url: string, req: IncomingMessage, res: ServerResponse): Promise<number> {
+    const path = url.split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpProblem(405, { detail: `${path} answers GET only`, headers: { Allow: 'GET, HEAD' } });
+    if (path === '/_health') {
+      const ready = [...this.options.apps.values()].every((app) => app.activeRuntime() !== undefined);
+      const status = ready && !this.closing ? 200 : 503;
+      res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify({ status: status === 200 ? 'ok' : 'unavailable' }));
+      return status;
+    }
+    if (path === '/_status') {
+      const apps = [...this.options.apps.values()].map((app) => {
+        const state = app.appliedState();
+        return {
+          name: app.name,
+          role: 'leader',
+          activeVersion: state.activeVersion,
+          activeHash: app.activeRuntime()?.hash,
+          lastVersion: state.lastVersion,
+          epoch: state.epoch,
+          appliedIndex: state.appliedIndex,
+          subscribers: app.hub.subscriberCount(),
+          dataFileBytes: app.store.dataFileBytes(),
+        };
+      });
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ node: this.options.nodeId, mode: 'single-node', apps }));
+      return 200;
+    }
+    if (path === '/metrics') {
+      const text = await this.metrics.registry.metrics();
+      res.writeHead(200, { 'Content-Type': this.metrics.registry.contentType }).end(text);
+      return 200;
+    }
+    throw new HttpProblem(404, { detail: `no node endpoint ${path}` });
+  }
+
+  /** Stops accepting connections, lets in-flight requests finish (bounded), closes subscriptions. */
+  async close(): Promise<void> {
+    this.closing = true;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    await this.realtime.close('server shutting down');
+    const deadline = Date.now() + shutdownGraceMs;
+    while (this.inFlight > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    this.server.closeAllConnections();
+    await closed;
+  }
+}

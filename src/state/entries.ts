@@ -1,0 +1,69 @@
+// The entries of an app's log. Every state change of an app is one of these, and `apply` is the
+// only code that turns them into table writes. A later Raft log carries exactly these values.
+
+export type LogIndex = number;
+export type AppVersion = number;
+/** A record's primary key value. */
+export type RecordId = string | number;
+export type StoredRecord = Record<string, unknown>;
+
+/** "When I ran, record (table, id) was at `expectedIndex`" (0: it did not exist). */
+export interface ReadDependency {
+  readonly table: string;
+  readonly id: RecordId;
+  readonly expectedIndex: LogIndex;
+}
+
+export type WriteOp =
+  /** Replace (or create) the whole record. */
+  | { readonly op: 'put'; readonly table: string; readonly id: RecordId; readonly value: StoredRecord }
+  /** Merge: `value` holds only the attributes to change (null removes an optional attribute). */
+  | { readonly op: 'patch'; readonly table: string; readonly id: RecordId; readonly value: StoredRecord }
+  | { readonly op: 'delete'; readonly table: string; readonly id: RecordId };
+
+export interface WriteEntry {
+  readonly kind: 'write';
+  /** The app version whose code produced this write set. */
+  readonly version: AppVersion;
+  readonly reads: readonly ReadDependency[];
+  readonly writes: readonly WriteOp[];
+  /** Proposer's wall clock (ms since epoch); replicas use it for @createdTime/@updatedTime. */
+  readonly ts: number;
+}
+
+/** The files of an app version and their content hash. */
+export interface Bundle {
+  readonly hash: string;
+  /** File name -> contents, e.g. "schema.graphql", "config.yaml", "resources.ts". */
+  readonly files: Readonly<Record<string, string>>;
+}
+
+export interface StageEntry {
+  readonly kind: 'stage';
+  readonly version: AppVersion;
+  readonly bundle: Bundle;
+}
+
+export interface ActivateEntry {
+  readonly kind: 'activate';
+  readonly version: AppVersion;
+  /** Compare-and-set: the activation epoch the proposer saw. A stale or concurrent deploy fails. */
+  readonly epoch: number;
+}
+
+export interface AbortEntry {
+  readonly kind: 'abort';
+  readonly version: AppVersion;
+}
+
+export type LogEntry = WriteEntry | StageEntry | ActivateEntry | AbortEntry;
+
+export type ApplyRejection =
+  /** A read dependency changed since the code ran: rerun it. */
+  | { readonly ok: false; readonly reason: 'conflict'; readonly table: string; readonly id: RecordId }
+  /** The write set was produced by a version that is not (or no longer) active: rerun it. */
+  | { readonly ok: false; readonly reason: 'version'; readonly activeVersion: AppVersion }
+  /** The entry itself is invalid at this point of the log (stale epoch, unknown version...). */
+  | { readonly ok: false; readonly reason: 'invalid'; readonly detail: string };
+
+export type ApplyResult = { readonly ok: true } | ApplyRejection;

@@ -1,0 +1,14 @@
+// The seam between request handling and replication: everything above it proposes entries and
+// waits for their outcome; the log below it is local today and a Raft group tomorrow.
+import type { ApplyResult, LogEntry, LogIndex } from './entries.js';
+
+export interface Proposal {
+  /** The log index the entry was committed and applied at. */
+  readonly index: LogIndex;
+  readonly result: ApplyResult;
+}
+
+export interface Proposer {
+  /** Resolves once the entry is committed, durable and applied on this node. */
+  propose(entry: LogEntry): Promise<Proposal>;
+}

@@ -1,0 +1,108 @@
+// The LMDB files of one app on this node: its log, its metadata, its versions (bundles), its
+// tables and their secondary indexes, and the retained change feed. One LMDB environment per app,
+// so apps never contend for one writer lock and an app's data can be moved or dropped as a folder.
+import { mkdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { open, type Database, type RootDatabase } from 'lmdb';
+import type { AppVersion, Bundle, LogEntry, LogIndex, RecordId, StoredRecord } from '../state/entries.js';
+import type { ChangeEvent } from '../realtime/types.js';
+
+/** A stored record: `i` is the log index of its last write (its version / ETag), `v` its value. */
+export interface RecordEnvelope {
+  readonly i: LogIndex;
+  readonly v: StoredRecord;
+  /** Write time (entry timestamp, ms), kept only for tables with an expiration. */
+  readonly t?: number;
+}
+
+export type VersionStatus = 'staged' | 'active' | 'retired' | 'aborted';
+
+export interface VersionRecord {
+  readonly version: AppVersion;
+  readonly status: VersionStatus;
+  readonly bundle: Bundle;
+  /** Log index of the Stage entry. */
+  readonly stagedIndex: LogIndex;
+}
+
+/** Index keys are [attribute value, record id]; a value is never null (nulls are not indexed). */
+export type IndexKeyValue = string | number | boolean;
+export type IndexKey = [IndexKeyValue, RecordId];
+
+export type MetaKey = 'applied' | 'activeVersion' | 'epoch' | 'lastVersion' | 'changesFloor';
+
+/** Tables and indexes are separate LMDB sub-databases; this bounds how many an app may have. */
+const subDatabasesMax = 1000;
+
+export class AppStore {
+  readonly root: RootDatabase;
+  readonly log: Database<LogEntry, LogIndex>;
+  readonly meta: Database<number, MetaKey>;
+  readonly versions: Database<VersionRecord, AppVersion>;
+  /** Change events by log index, kept for a window of recent entries (subscriptions' `since`). */
+  readonly changes: Database<ChangeEvent[], LogIndex>;
+  private readonly tables = new Map<string, Database<RecordEnvelope, RecordId>>();
+  private readonly indexes = new Map<string, Database<true, IndexKey>>();
+  private readonly path: string;
+
+  private constructor(path: string) {
+    this.path = path;
+    mkdirSync(path, { recursive: true });
+    this.root = open({
+      path,
+      maxDbs: subDatabasesMax,
+      // Durability: a commit is acknowledged only once it is flushed (no overlapping sync), so
+      // nothing a reader or a client ever saw can be lost by a crash, of the process or the machine.
+      noSync: false,
+      overlappingSync: false,
+      compression: false,
+      // Values are plain data; structured cloning of shared structures across versions is not
+      // worth the coupling to a key in the same file.
+      encoding: 'msgpack',
+    });
+    this.log = this.root.openDB({ name: 'log', keyEncoding: 'uint32' });
+    this.meta = this.root.openDB({ name: 'meta' });
+    this.versions = this.root.openDB({ name: 'versions', keyEncoding: 'uint32' });
+    this.changes = this.root.openDB({ name: 'changes', keyEncoding: 'uint32' });
+  }
+
+  static open(path: string): AppStore {
+    return new AppStore(path);
+  }
+
+  table(name: string): Database<RecordEnvelope, RecordId> {
+    let db = this.tables.get(name);
+    if (db === undefined) {
+      db = this.root.openDB<RecordEnvelope, RecordId>({ name: `t:${name}` });
+      this.tables.set(name, db);
+    }
+    return db;
+  }
+
+  index(table: string, attribute: string): Database<true, IndexKey> {
+    const name = `x:${table}:${attribute}`;
+    let db = this.indexes.get(name);
+    if (db === undefined) {
+      db = this.root.openDB<true, IndexKey>({ name });
+      this.indexes.set(name, db);
+    }
+    return db;
+  }
+
+  metaNumber(key: MetaKey): number {
+    return this.meta.get(key) ?? 0;
+  }
+
+  /** Bytes of the LMDB data file (what grows if read snapshots are held too long). */
+  dataFileBytes(): number {
+    try {
+      return statSync(join(this.path, 'data.mdb')).size;
+    } catch {
+      return 0;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.root.close();
+  }
+}
