@@ -75,6 +75,18 @@ describe('responseCodec: negotiation', () => {
     expect(mediaTypeOf('image/png, text/html;q=0.9')).toBeUndefined();
   });
 
+  it('answers repeated and many distinct Accept strings the same way (choices are cached)', () => {
+    for (let round = 0; round < 2; round++) {
+      expect(mediaTypeOf('text/csv', true)).toBe('text/csv');
+      expect(mediaTypeOf('text/csv', false)).toBeUndefined();
+      expect(mediaTypeOf('text/html')).toBeUndefined();
+    }
+    for (let index = 0; index < 600; index++) {
+      expect(mediaTypeOf(`application/cbor;q=0.${index % 9 + 1}, application/json;q=0.05, x/y${index}`)).toBe('application/cbor');
+    }
+    expect(mediaTypeOf('text/csv', true)).toBe('text/csv');
+  });
+
   it('skips malformed entries and bad q-values but keeps the rest', () => {
     expect(mediaTypeOf('application/cbor;q=2, application/x-msgpack')).toBe('application/x-msgpack');
     expect(mediaTypeOf('*/json, application/cbor;q=0.5')).toBe('application/cbor');
