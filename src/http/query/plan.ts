@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { asIndexValue, conditionRange, isEmptyRange, isInRange, maxLower, minUpper } from './compare.js';
 import type { CompiledFilter } from './compiled-filter.js';
-import type { Bound, TableReader } from './types.js';
+import type { Bound, Operator, TableReader } from './types.js';
 
 export type Plan =
   | { readonly kind: 'empty' }
@@ -21,7 +21,7 @@ export interface Undrivable {
   readonly kind: 'undrivable';
   readonly attribute: string;
   readonly reason: 'not-indexed' | 'operator';
-  readonly op: string;
+  readonly op: Operator;
 }
 
 interface Candidate {
