@@ -37,6 +37,7 @@ export interface HostTuning {
   readonly heartbeatTicks: number;
   /** Chance, at each step, that a Ready taken from the core gets persisted (slow disks). */
   readonly persistProbability: number;
+  readonly sabotage: HostSabotage;
 }
 
 /**
@@ -47,6 +48,13 @@ export interface HostTuning {
  * at index 1 so that joiners always get the membership from a snapshot.
  */
 export type BootstrapMode = 'confState' | 'snapshot';
+
+/**
+ * Deliberate host bugs, to show that the simulator catches them (a checker that cannot fail
+ * proves nothing). 'staleReads': serve reads from local state without ReadIndex.
+ * 'sendBeforePersist': send a Ready's messages when it is taken, before it is persisted.
+ */
+export type HostSabotage = 'none' | 'staleReads' | 'sendBeforePersist';
 
 export type SubmitOutcome =
   | { readonly kind: 'accepted' }
@@ -102,6 +110,11 @@ export class SimHost {
       this.storage.setHardState({ term: 1, vote: NONE, commit: 1 });
     }
     this.confState = this.storage.initialState().confState;
+  }
+
+  /** A Ready was taken from the core but is not on disk yet: the worst moment to crash. */
+  get hasUnpersistedReady(): boolean {
+    return this.pendingReady !== undefined;
   }
 
   get alive(): boolean {
@@ -180,6 +193,9 @@ export class SimHost {
       if (!core.hasReady()) return;
       this.pendingReady = core.ready();
       this.observeSoftState(this.pendingReady);
+      if (this.tuning.sabotage === 'sendBeforePersist') {
+        for (const message of this.pendingReady.messages) this.context.network.send(message);
+      }
     }
     if (!this.random.chance(this.tuning.persistProbability)) return;
     const ready = this.pendingReady;
@@ -209,7 +225,7 @@ export class SimHost {
     // 2. Only now send what depends on it.
     let snapshotPredatesPeer = false;
     for (const message of ready.messages) {
-      this.context.network.send(message);
+      if (this.tuning.sabotage !== 'sendBeforePersist') this.context.network.send(message);
       if (message.type === 'snap' && message.snapshot !== undefined && !isMember(message.snapshot.metadata.confState, message.to)) {
         snapshotPredatesPeer = true;
       }
@@ -299,6 +315,10 @@ export class SimHost {
     if (core === undefined) return { kind: 'refused', reason: 'down', leaderHint: NONE };
     // Without a known leader the core would drop the request silently; say so at once instead.
     if (this.leaderId === NONE) return { kind: 'refused', reason: 'no leader', leaderHint: NONE };
+    if (this.tuning.sabotage === 'staleReads') {
+      reply(this.stateMachine.read(key));
+      return { kind: 'accepted' };
+    }
     this.pendingReads.set(requestId, { key, reply });
     forgetOldest(this.pendingReads);
     core.readIndex(textEncoder.encode(requestId));

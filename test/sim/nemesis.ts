@@ -99,7 +99,10 @@ export class Nemesis {
     const down = hosts.filter((host) => !host.alive).length;
     const up = hosts.filter((host) => host.alive);
     if (down >= crashedHostsMax || up.length === 0) return;
-    const victim = this.random.pick(up);
+    // Half the time, strike a host between taking a Ready and persisting it: that is where a
+    // host that sends before persisting, or a core that relies on unpersisted state, breaks.
+    const midWrite = up.filter((host) => host.hasUnpersistedReady);
+    const victim = midWrite.length > 0 && this.random.chance(0.5) ? this.random.pick(midWrite) : this.random.pick(up);
     victim.crash();
     this.stats.crashes++;
     const restartInMs = this.random.between(restartDelayMsMin, restartDelayMsMax);

@@ -3,7 +3,7 @@
 
 import { NONE, type ConfChange, type ConfState, type NodeId } from '../../src/raft/types.js';
 import { checkKv } from '../../src/testing/linearizability/index.js';
-import { SimHost, type BootstrapMode, type HostContext, type HostTuning } from './host.js';
+import { SimHost, type BootstrapMode, type HostContext, type HostSabotage, type HostTuning } from './host.js';
 import { InvariantChecker, SafetyViolation } from './invariants.js';
 import { Network, quietNetwork, type NetworkFaults } from './network.js';
 import { allFaults, Nemesis, type NemesisFeatures } from './nemesis.js';
@@ -25,6 +25,8 @@ export interface SimulationOptions {
   readonly messageFaults?: boolean;
   /** Default 'snapshot'; see BootstrapMode for why 'confState' fails with membership changes. */
   readonly bootstrap?: BootstrapMode;
+  /** A deliberate host bug, for testing the simulator itself. */
+  readonly sabotage?: HostSabotage;
 }
 
 export interface SeedStats {
@@ -61,7 +63,7 @@ export interface SeedResult {
 }
 
 const tickMs = 10;
-const hostTuning: HostTuning = { electionTicks: 10, heartbeatTicks: 1, persistProbability: 0.6 };
+const hostTuningDefault: HostTuning = { electionTicks: 10, heartbeatTicks: 1, persistProbability: 0.6, sabotage: 'none' };
 const faultyNetwork: NetworkFaults = {
   dropProbability: 0.03,
   duplicateProbability: 0.03,
@@ -92,6 +94,16 @@ export function replayCommand(seed: number): string {
   return `npx tsc -p tsconfig.json && node dist/test/sim/soak.js --seed ${seed} --verbose`;
 }
 
+export function describeFailure(result: SeedResult): string {
+  const failure = result.failure;
+  if (failure === undefined) return `seed ${result.seed}: ok`;
+  return [
+    `seed ${result.seed} FAILED at ${failure.atMs}ms virtual: ${failure.property}`,
+    `  ${failure.message}`,
+    `  replay: ${replayCommand(result.seed)}`,
+  ].join('\n');
+}
+
 class Cluster {
   readonly scheduler = new Scheduler();
   readonly random: Prng;
@@ -105,7 +117,13 @@ class Cluster {
   confChangesApplied = 0;
   snapshotsInstalled = 0;
 
-  constructor(seed: number, nodeCount: number, verbose: boolean, bootstrap: BootstrapMode) {
+  constructor(
+    seed: number,
+    nodeCount: number,
+    verbose: boolean,
+    bootstrap: BootstrapMode,
+    private readonly hostTuning: HostTuning,
+  ) {
     this.random = new Prng(seed);
     this.trace = new Trace(() => this.scheduler.now, verbose);
     this.network = new Network(
@@ -165,7 +183,7 @@ class Cluster {
       onConfChangeApplied: (nodeId, change, confState) => this.onConfChangeApplied(nodeId, change, confState),
       onSnapshotInstalled: () => this.snapshotsInstalled++,
     };
-    const host = new SimHost(id, context, hostTuning, this.random.fork(), founding);
+    const host = new SimHost(id, context, this.hostTuning, this.random.fork(), founding);
     this.hostsById.set(id, host);
     return host;
   }
@@ -196,7 +214,12 @@ export function runSeed(options: SimulationOptions): SeedResult {
   const started = performance.now();
   const seedRandom = new Prng(options.seed);
   const nodeCount = options.nodeCount ?? (seedRandom.chance(0.5) ? 3 : 5);
-  const cluster = new Cluster(options.seed, nodeCount, options.verbose ?? false, options.bootstrap ?? 'snapshot');
+  const cluster = new Cluster(options.seed, nodeCount, options.verbose ?? false, options.bootstrap ?? 'snapshot', {
+    ...hostTuningDefault,
+    // Disk speed varies per run: how long a Ready stays unpersisted.
+    persistProbability: 0.2 + 0.7 * seedRandom.float(),
+    sabotage: options.sabotage ?? 'none',
+  });
   const { scheduler, network, invariants, trace } = cluster;
   const faultPhaseMs = options.faultPhaseMs ?? faultPhaseMsDefault;
   const settlePhaseMs = Math.max(options.settlePhaseMs ?? settlePhaseMsDefault, workloadOptions.timeoutMs + 500);

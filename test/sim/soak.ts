@@ -2,7 +2,8 @@
 //   npx tsc -p tsconfig.json && node dist/test/sim/soak.js --seeds 5000 [--from N] [--time-limit-s S]
 //   npx tsc -p tsconfig.json && node dist/test/sim/soak.js --seed 1234 --verbose
 
-import { replayCommand, runSeed, type SeedResult } from './simulation.js';
+import type { BootstrapMode, HostSabotage } from './host.js';
+import { describeFailure, runSeed, type SeedResult } from './simulation.js';
 
 interface SoakArguments {
   readonly from: number;
@@ -12,6 +13,8 @@ interface SoakArguments {
   readonly nodeCount?: number;
   /** Stop at the first failure instead of collecting them. */
   readonly failFast: boolean;
+  readonly bootstrap: BootstrapMode;
+  readonly sabotage: HostSabotage;
 }
 
 function parseArguments(argv: readonly string[]): SoakArguments {
@@ -35,17 +38,9 @@ function parseArguments(argv: readonly string[]): SoakArguments {
     timeLimitS: number('--time-limit-s', Number.POSITIVE_INFINITY),
     ...(nodes !== undefined ? { nodeCount: Number(nodes) } : {}),
     failFast: argv.includes('--fail-fast'),
+    bootstrap: value('--bootstrap') === 'confState' ? 'confState' : 'snapshot',
+    sabotage: (value('--sabotage') ?? 'none') as HostSabotage,
   };
-}
-
-export function describeFailure(result: SeedResult): string {
-  const failure = result.failure;
-  if (failure === undefined) return `seed ${result.seed}: ok`;
-  return [
-    `seed ${result.seed} FAILED at ${failure.atMs}ms virtual: ${failure.property}`,
-    `  ${failure.message}`,
-    `  replay: ${replayCommand(result.seed)}`,
-  ].join('\n');
 }
 
 function main(): void {
@@ -61,7 +56,13 @@ function main(): void {
       console.log(`time limit reached after ${ran} seeds`);
       break;
     }
-    const result = runSeed({ seed, verbose: args.verbose, ...(args.nodeCount !== undefined ? { nodeCount: args.nodeCount } : {}) });
+    const result = runSeed({
+      seed,
+      verbose: args.verbose,
+      bootstrap: args.bootstrap,
+      sabotage: args.sabotage,
+      ...(args.nodeCount !== undefined ? { nodeCount: args.nodeCount } : {}),
+    });
     ran++;
     for (const key of Object.keys(totals) as (keyof typeof totals)[]) totals[key] += result.stats[key];
     if (result.stats.wallMs > wallMsMax) {
