@@ -1,7 +1,7 @@
 // The public API of the consensus core. Everything else in src/raft/ is internal.
 export * from './types.js';
 export { RawNode, LocalMessageError } from './raw-node.js';
-export { MemoryStorage, SnapshotOutOfDateError, confStateOf, emptyConfState } from './memory-storage.js';
+export { MemoryStorage, BOOTSTRAP_INDEX, BOOTSTRAP_TERM, SnapshotOutOfDateError, confStateOf, emptyConfState } from './memory-storage.js';
 export { encodeConfChange, decodeConfChange, ConfChangeDecodeError } from './codec.js';
 export {
   defaultRaftConfig,

@@ -30,6 +30,11 @@ export function confStateOf(voters: readonly string[], learners: readonly string
   return { voters: [...voters], learners: [...learners], votersOutgoing: [], learnersNext: [], autoLeave: false };
 }
 
+/** Where a bootstrapped log starts: the founding membership is the snapshot at index 1, so the
+ *  first proposed entry (the first leader's empty entry) has index 2. */
+export const BOOTSTRAP_INDEX: LogIndex = 1;
+export const BOOTSTRAP_TERM: Term = 1;
+
 export class MemoryStorage implements Storage {
   private hardState: HardState = { term: 0, vote: NONE, commit: 0 };
   private snap: Snapshot = { metadata: { index: 0, term: 0, confState: emptyConfState() }, data: EMPTY_BYTES };
@@ -38,14 +43,30 @@ export class MemoryStorage implements Storage {
   private ents: Entry[] = [{ term: 0, index: 0, type: 'normal', data: EMPTY_BYTES }];
 
   /**
-   * Gives a brand-new storage its initial membership. This is how a group is bootstrapped:
-   * every founding member starts from the same ConfState with an empty log, and RawNode reads
-   * it through initialState(). Nodes that join later start with an empty ConfState and learn
-   * the membership from the leader's snapshot.
+   * @param staticConfState membership known to every member from the start, recorded at
+   *   index 0 (before the first entry). Only for groups whose members are all founding
+   *   members (tests, simulations): a node added later cannot learn this membership from the
+   *   log. Use bootstrap() for groups that change membership.
+   */
+  constructor(staticConfState?: ConfState) {
+    if (staticConfState !== undefined) {
+      this.snap = { metadata: { index: 0, term: 0, confState: staticConfState }, data: EMPTY_BYTES };
+    }
+  }
+
+  /**
+   * Bootstraps a founding member of a new group: the storage starts from a snapshot at
+   * (BOOTSTRAP_INDEX, BOOTSTRAP_TERM) that holds the founding membership and an empty state
+   * machine. Every founding member bootstraps with the same ConfState; a node that joins later
+   * starts with an empty MemoryStorage, and the leader sends it this snapshot (its log starts
+   * after it), so the joiner learns the founding membership and then replays later changes.
+   * RawNode reads the membership through initialState().
    */
   bootstrap(confState: ConfState): void {
     assert(this.lastIndex() === 0 && this.snap.metadata.index === 0, 'bootstrap needs an empty storage');
-    this.snap = { metadata: { index: 0, term: 0, confState }, data: EMPTY_BYTES };
+    this.snap = { metadata: { index: BOOTSTRAP_INDEX, term: BOOTSTRAP_TERM, confState }, data: EMPTY_BYTES };
+    this.ents = [{ term: BOOTSTRAP_TERM, index: BOOTSTRAP_INDEX, type: 'normal', data: EMPTY_BYTES }];
+    this.hardState = { term: BOOTSTRAP_TERM, vote: NONE, commit: BOOTSTRAP_INDEX };
   }
 
   initialState(): { hardState: HardState; confState: ConfState } {

@@ -778,7 +778,10 @@ export class Raft {
       return false;
     }
     const members = [...confState.voters, ...confState.learners, ...confState.votersOutgoing];
-    if (!members.includes(this.id)) return false; // a snapshot of a config we are not in
+    // A snapshot of a config without us is ignored (we were removed, or it is stale), except
+    // by a node that knows no config at all yet: a joiner learns the membership this way and
+    // learns that it was added from the entries after the snapshot.
+    if (!members.includes(this.id) && this.trk.progress.size > 0) return false;
     if (this.raftLog.matchTerm(index, term)) {
       // Our log already has the snapshot's last entry (same index and term), so everything
       // before it matches too: keep the log, just commit.

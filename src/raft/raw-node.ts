@@ -17,10 +17,12 @@
 // At most one Ready is outstanding: ready() may not be called again before advance(), and
 // hasReady() answers false in between. Other calls (step, tick, propose) are allowed between.
 //
-// Initial membership: a brand-new group's founding members start with a Storage whose
-// initialState().confState names them (MemoryStorage.bootstrap(confStateOf([...]))); a node
-// that joins later starts with an empty ConfState and learns the membership from the
-// leader's snapshot.
+// Initial membership comes from Storage.initialState().confState. A founding member of a new
+// group starts from a storage bootstrapped with the founding ConfState
+// (MemoryStorage.bootstrap(confStateOf([...])): a snapshot at index 1 holding the membership).
+// A node that joins later starts with an empty storage (empty ConfState, so it never
+// campaigns); the leader adds it with a conf change and sends it the snapshot, from which it
+// learns the membership, then replays the log after it.
 import { encodeConfChange } from './codec.js';
 import { isLocalMessage, isResponseMessage, buildMessage } from './messages.js';
 import { Raft } from './raft.js';

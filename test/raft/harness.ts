@@ -23,8 +23,8 @@ export function soloNode(options: {
   hardState?: Partial<HardState>;
   configure?: (config: RaftConfig) => RaftConfig;
 }): SoloNode {
-  const storage = new MemoryStorage();
-  storage.bootstrap(confStateOf(options.voters, options.learners ?? []));
+  // Index-0 membership keeps message-level tests' indexes small and exact (log starts at 1).
+  const storage = new MemoryStorage(confStateOf(options.voters, options.learners ?? []));
   const logTerms = options.logTerms ?? [];
   storage.append(entriesWithTerms(logTerms));
   const lastTerm = logTerms[logTerms.length - 1] ?? 0;

@@ -125,7 +125,10 @@ describe('§5.3 log replication', () => {
     network.tickAll(3);
     expect(network.leaderIds()).toEqual([newLeader]);
     for (const id of ['n1', 'n2', 'n3']) expect(network.appliedTexts(id)).toEqual(['a', 'b']);
-    const logOf = (id: string) => network.storages.get(id)!.entries(1, network.storages.get(id)!.lastIndex() + 1, Infinity);
+    const logOf = (id: string) => {
+      const storage = network.storages.get(id)!;
+      return storage.entries(storage.firstIndex(), storage.lastIndex() + 1, Infinity);
+    };
     expect(logOf('n1')).toEqual(logOf(newLeader!));
   });
 
