@@ -12,6 +12,7 @@ import { SchemaCache } from '../state/schema-cache.js';
 import { StateMachine, type AppliedState } from '../state/state-machine.js';
 import { AppStore } from '../storage/app-store.js';
 import { LocalLog } from '../storage/local-log.js';
+import { ExpirySweeper } from './expiry-sweeper.js';
 import { loadRuntime, type AppRuntime } from './runtime.js';
 
 export interface AppHostOptions {
@@ -42,6 +43,7 @@ export class AppHost implements ChangeSource {
   private active: AppRuntime | undefined;
   private readonly waiters = new Set<{ index: LogIndex; wake: () => void }>();
   private deploying: Promise<DeployOutcome> = Promise.resolve({ status: 'unchanged', version: 0 });
+  private readonly sweeper = new ExpirySweeper(this);
 
   private constructor(private readonly options: AppHostOptions) {
     this.name = options.name;
@@ -63,6 +65,7 @@ export class AppHost implements ChangeSource {
       if (record === undefined) throw new Error(`active version ${activeVersion} has no stored bundle`);
       host.active = await host.load(activeVersion, record.bundle);
     }
+    host.sweeper.start();
     return host;
   }
 
@@ -184,6 +187,7 @@ export class AppHost implements ChangeSource {
   }
 
   async close(): Promise<void> {
+    this.sweeper.stop();
     this.hub.closeAll('server shutting down');
     await this.deploying.catch(() => undefined);
     await this.store.close();

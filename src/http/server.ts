@@ -71,6 +71,7 @@ export class NodeServer {
       })),
     );
     this.realtime = createRealtime({ resolve: (req) => this.resolveSubscription(req) });
+    this.metrics.registerRealtime(() => this.realtime.counters());
     this.server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 60_000 }, (req, res) => {
       void this.handle(req, res);
     });

@@ -59,4 +59,24 @@ export class NodeMetrics {
     perApp('lockstep_subscriptions', 'Open WebSocket and SSE subscriptions.', (app) => app.subscriberCount());
     perApp('lockstep_lmdb_data_file_bytes', 'Size of the LMDB data file.', (app) => app.dataFileBytes());
   }
+
+  /** Exposes the real-time layer's own counters (kept there, read at scrape time). */
+  registerRealtime(read: () => Readonly<Record<'messagesSent' | 'bytesSent' | 'slowDisconnects' | 'subscriptionsTotal', number>>): void {
+    const names = {
+      messagesSent: ['lockstep_realtime_messages_sent_total', 'Messages sent to WebSocket and SSE subscribers.'],
+      bytesSent: ['lockstep_realtime_bytes_sent_total', 'Bytes sent to WebSocket and SSE subscribers.'],
+      slowDisconnects: ['lockstep_realtime_slow_disconnects_total', 'Subscribers disconnected because they did not keep up.'],
+      subscriptionsTotal: ['lockstep_realtime_subscriptions_total', 'Subscriptions opened since start.'],
+    } as const;
+    for (const [key, [name, help]] of Object.entries(names) as [keyof typeof names, readonly [string, string]][]) {
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          this.set(read()[key]);
+        },
+      });
+    }
+  }
 }
