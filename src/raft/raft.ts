@@ -441,7 +441,7 @@ export class Raft {
         });
         return;
       case 'prop':
-        this.handleProposal(message);
+        this.withDroppedProposalsReported(message, () => this.handleProposal(message));
         return;
       case 'readIndex':
         this.handleReadIndex(message);
@@ -475,6 +475,18 @@ export class Raft {
         return;
       default:
         return;
+    }
+  }
+
+  /** A dropped local proposal is reported to the caller (propose() throws); a dropped
+   *  forwarded one is dropped silently, as the network might have: the proposer's host times
+   *  out and retries. Throwing from step() would break the host's receive loop instead. */
+  private withDroppedProposalsReported(message: Message, handle: () => void): void {
+    try {
+      handle();
+    } catch (error) {
+      if (error instanceof ProposalDroppedError && message.from !== this.id) return;
+      throw error;
     }
   }
 
@@ -645,7 +657,10 @@ export class Raft {
     const myVoteResponse = this.role === 'preCandidate' ? 'preVoteResp' : 'voteResp';
     switch (message.type) {
       case 'prop':
-        throw new ProposalDroppedError('no leader (election in progress)');
+        this.withDroppedProposalsReported(message, () => {
+          throw new ProposalDroppedError('no leader (election in progress)');
+        });
+        return;
       case 'app':
         this.becomeFollower(message.term, message.from);
         this.handleAppendEntries(message);
@@ -685,9 +700,11 @@ export class Raft {
   private stepFollower(message: Message): void {
     switch (message.type) {
       case 'prop':
-        if (this.leaderId === NONE) throw new ProposalDroppedError('no leader');
-        if (this.config.disableProposalForwarding) throw new ProposalDroppedError('not the leader and forwarding is disabled');
-        this.msgs.push({ ...message, to: this.leaderId });
+        this.withDroppedProposalsReported(message, () => {
+          if (this.leaderId === NONE) throw new ProposalDroppedError('no leader');
+          if (this.config.disableProposalForwarding) throw new ProposalDroppedError('not the leader and forwarding is disabled');
+          this.msgs.push({ ...message, to: this.leaderId });
+        });
         return;
       case 'app':
         this.electionElapsed = 0;
