@@ -57,6 +57,8 @@ export class Raft {
   /** Payload bytes appended by this leader and not yet committed+applied (backpressure). */
   uncommittedBytes = 0;
   readOnly = new ReadOnly();
+  /** Proposals were appended since the last Ready; their appends are not broadcast yet. */
+  appendBroadcastPending = false;
   /** ReadIndex requests received before this leader committed an entry of its own term. */
   parkedReadIndexMessages: Message[] = [];
 
@@ -112,7 +114,7 @@ export class Raft {
       assert(init.term === undefined, `${init.type} must not set a term explicitly`);
       term = init.type === 'prop' || init.type === 'readIndex' ? 0 : this.term;
     }
-    this.msgs.push(buildMessage({ ...init, from, term }));
+    this.msgs.push(buildMessage(init, from, term));
   }
 
   /** Sends an append (or a snapshot when the entries are compacted) if the flow allows.
@@ -264,7 +266,7 @@ export class Raft {
     this.electionElapsed++;
     if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
-      this.step(buildMessage({ type: 'hup', from: this.id, to: this.id, term: 0 }));
+      this.step(buildMessage({ type: 'hup', to: this.id }, this.id, 0));
     }
   }
 
@@ -273,14 +275,14 @@ export class Raft {
     this.electionElapsed++;
     if (this.electionElapsed >= this.config.electionTicks) {
       this.electionElapsed = 0;
-      if (this.config.checkQuorum) this.step(buildMessage({ type: 'checkQuorum', from: this.id, to: this.id, term: 0 }));
+      if (this.config.checkQuorum) this.step(buildMessage({ type: 'checkQuorum', to: this.id }, this.id, 0));
       // A transfer that did not finish within an election timeout has failed.
       if (this.role === 'leader' && this.leadTransferee !== NONE) this.leadTransferee = NONE;
     }
     if (this.role !== 'leader') return;
     if (this.heartbeatElapsed >= this.config.heartbeatTicks) {
       this.heartbeatElapsed = 0;
-      this.step(buildMessage({ type: 'beat', from: this.id, to: this.id, term: 0 }));
+      this.step(buildMessage({ type: 'beat', to: this.id }, this.id, 0));
     }
   }
 
@@ -505,7 +507,16 @@ export class Raft {
     });
     if (!this.appendEntries(message.entries)) throw new ProposalDroppedError('too many uncommitted entry bytes');
     if (lastConfIndex !== 0) this.pendingConfIndex = lastConfIndex;
-    this.bcastAppend();
+    // Messages only leave through the next Ready, so broadcasting then instead of now loses no
+    // time and lets every proposal made before it share one append per follower.
+    this.appendBroadcastPending = true;
+  }
+
+  /** Sends the appends deferred by proposals; RawNode calls it before building a Ready. */
+  flushPendingAppends(): void {
+    if (!this.appendBroadcastPending) return;
+    this.appendBroadcastPending = false;
+    if (this.role === 'leader') this.bcastAppend();
   }
 
   /** Why a conf change may not be appended now, or undefined if it may. */
@@ -865,7 +876,7 @@ export class Raft {
       const leave: ConfChange = { changes: [], transition: 'auto' };
       try {
         this.handleProposal(
-          buildMessage({ type: 'prop', from: this.id, to: this.id, term: 0, entries: [confChangeEntry(leave)] }),
+          buildMessage({ type: 'prop', to: this.id, entries: [confChangeEntry(leave)] }, this.id, 0),
         );
       } catch (error) {
         if (!(error instanceof ProposalDroppedError)) throw error;

@@ -24,7 +24,7 @@
 // campaigns); the leader adds it with a conf change and sends it the snapshot, from which it
 // learns the membership, then replays the log after it.
 import { encodeConfChange } from './codec.js';
-import { isLocalMessage, isResponseMessage, buildMessage } from './messages.js';
+import { isLocalMessage, isResponseMessage, buildMessage, type MessageInit } from './messages.js';
 import { Raft } from './raft.js';
 import {
   type ConfChange,
@@ -115,20 +115,21 @@ export class RawNode implements RawNodeApi {
 
   transferLeadership(to: NodeId): void {
     // As in etcd, the transferee travels in `from`.
-    this.raft.step(buildMessage({ type: 'transferLeader', from: to, to: this.raft.id, term: 0 }));
+    this.raft.step(buildMessage({ type: 'transferLeader', to: this.raft.id }, to, 0));
   }
 
   reportUnreachable(id: NodeId): void {
-    this.raft.step(buildMessage({ type: 'unreachable', from: id, to: this.raft.id, term: 0 }));
+    this.raft.step(buildMessage({ type: 'unreachable', to: this.raft.id }, id, 0));
   }
 
   reportSnapshot(id: NodeId, ok: boolean): void {
-    this.raft.step(buildMessage({ type: 'snapStatus', from: id, to: this.raft.id, term: 0, reject: !ok }));
+    this.raft.step(buildMessage({ type: 'snapStatus', to: this.raft.id, reject: !ok }, id, 0));
   }
 
   hasReady(): boolean {
     if (this.readyOutstanding) return false;
     const raft = this.raft;
+    raft.flushPendingAppends();
     return (
       !sameSoftState(raft.softState(), this.prevSoftState) ||
       !sameHardState(raft.hardState(), this.prevHardState) ||
@@ -143,6 +144,7 @@ export class RawNode implements RawNodeApi {
   ready(): Ready {
     assert(!this.readyOutstanding, 'ready() called again before advance()');
     const raft = this.raft;
+    raft.flushPendingAppends();
     const entries = raft.raftLog.unstableEntries();
     const hardState = raft.hardState();
     const softState = raft.softState();
@@ -209,7 +211,7 @@ export class RawNode implements RawNodeApi {
     return { ...base, progress };
   }
 
-  private localMessage(init: Omit<Partial<Message>, 'from' | 'term'> & Pick<Message, 'type' | 'to'>): Message {
-    return buildMessage({ ...init, from: this.raft.id, term: 0 });
+  private localMessage(init: MessageInit): Message {
+    return buildMessage(init, this.raft.id, 0);
   }
 }

@@ -45,7 +45,7 @@ export function drain(solo: SoloNode): Ready {
 }
 
 export function message(init: MessageInit & { from: NodeId; term: number }): Message {
-  return buildMessage(init);
+  return buildMessage(init, init.from, init.term);
 }
 
 export const noPreVote = (config: RaftConfig): RaftConfig => ({ ...config, preVote: false });

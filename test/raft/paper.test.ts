@@ -136,9 +136,25 @@ describe('§5.3 log replication', () => {
     const network = new Network(['n1', 'n2', 'n3'], { configure: (c) => ({ ...c, maxInflightMsgs: 2 }) });
     network.campaign('n1');
     network.dropIf = (m) => m.type === 'appResp';
-    for (let i = 0; i < 10; i++) network.node('n1').propose(new TextEncoder().encode(`p${i}`));
-    const sentToN2 = network.takeMessages().filter((m) => m.type === 'app' && m.to === 'n2' && m.entries.length > 0);
+    const sent = [];
+    // One proposal per Ready, so that each would get its own append if nothing held them back.
+    for (let i = 0; i < 10; i++) {
+      network.node('n1').propose(new TextEncoder().encode(`p${i}`));
+      sent.push(...network.takeMessages());
+    }
+    const sentToN2 = sent.filter((m) => m.type === 'app' && m.to === 'n2' && m.entries.length > 0);
     expect(sentToN2).toHaveLength(2);
+  });
+
+  it('proposals made between two Readies share one append per follower', () => {
+    const network = new Network(['n1', 'n2', 'n3']);
+    network.campaign('n1');
+    for (let i = 0; i < 10; i++) network.node('n1').propose(new TextEncoder().encode(`p${i}`));
+    const appends = network.takeMessages().filter((m) => m.type === 'app');
+    expect(appends.map((m) => [m.to, m.entries.length])).toEqual([
+      ['n2', 10],
+      ['n3', 10],
+    ]);
   });
 
   it('the leader batches entries into messages bounded by maxSizePerMsgBytes', () => {
