@@ -14,6 +14,13 @@
 //     4. call node.advance(rd).
 //   }
 // Serve each rd.readStates entry once the applied index reaches its index.
+// After sending a 'snap' message, report the outcome with reportSnapshot(to, ok): the leader
+// sends that follower nothing else until then. Report peers the transport cannot reach with
+// reportUnreachable(id).
+// On restart, config.applied must agree with storage.initialState().confState: conf changes
+// after the snapshot are not in the ConfState, so a host whose applied index is past the
+// snapshot must have persisted the resulting membership, or restart with applied = the
+// snapshot index and re-apply the entries (conf changes included) that follow it.
 // At most one Ready is outstanding: ready() may not be called again before advance(), and
 // hasReady() answers false in between. Other calls (step, tick, propose) are allowed between.
 //

@@ -97,6 +97,10 @@ describe('learners and membership changes', () => {
     network.node('n1').proposeConfChange({ changes: [{ type: 'addNode', nodeId: 'n4' }], transition: 'auto' });
     network.deliverAll();
     for (const id of ['n1', 'n2', 'n3', 'n4']) expect(network.confStates.get(id)).toEqual(confStateOf(['n1', 'n2', 'n3', 'n4']));
+    // A restarted member rebuilds the membership by replaying the conf changes in its log.
+    network.restart('n2');
+    network.deliverAll();
+    expect(network.node('n2').status().confState).toEqual(confStateOf(['n1', 'n2', 'n3', 'n4']));
     // Now four voters: three are needed.
     network.isolate('n3');
     network.isolate('n4');

@@ -64,11 +64,19 @@ export class Network {
     return node;
   }
 
-  /** Replaces a node by one restarted from its storage (volatile state lost). */
+  /**
+   * Replaces a node by one restarted from its storage. The test state machine is in memory, so
+   * it restarts from the snapshot and replays the log after it — conf changes included, which
+   * is what rebuilds a membership newer than the snapshot's ConfState.
+   */
   restart(id: NodeId): RawNode {
     const storage = this.storages.get(id)!;
+    const snapshotIndex = storage.snapshot().metadata.index;
     const applied = this.applied.get(id)!;
-    return this.addNode(id, storage, applied.length === 0 ? storage.snapshot().metadata.index : applied[applied.length - 1]!.index);
+    const kept = applied.filter((entry) => entry.index <= snapshotIndex);
+    applied.length = 0;
+    applied.push(...kept);
+    return this.addNode(id, storage, snapshotIndex);
   }
 
   node(id: NodeId): RawNode {

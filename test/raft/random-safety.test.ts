@@ -14,6 +14,8 @@ function sameEntry(a: Entry, b: Entry): boolean {
   return a.index === b.index && a.term === b.term && a.type === b.type && Buffer.from(a.data).equals(Buffer.from(b.data));
 }
 
+let totalConfChanges = 0;
+
 function runSeed(seed: number): void {
   const random = seededRandom(seed);
   const network = new Network(NODE_IDS, { seed });
@@ -21,6 +23,7 @@ function runSeed(seed: number): void {
   network.dropIf = () => random() < dropRate;
   const leaderOfTerm = new Map<number, NodeId>();
   let proposals = 0;
+  let confChanges = 0;
   for (let tick = 0; tick < TICKS_PER_RUN; tick++) {
     const event = random();
     if (event < 0.03) {
@@ -34,6 +37,17 @@ function runSeed(seed: number): void {
     } else if (event < 0.1) {
       const [leader] = network.leaderIds();
       if (leader !== undefined) network.node(leader).transferLeadership(NODE_IDS[Math.floor(random() * NODE_IDS.length)]!);
+    }
+    if (random() < 0.03) {
+      // Demote n5 to learner or promote it back: membership changes under the same faults.
+      const [leader] = network.leaderIds();
+      const n5IsVoter = network.node('n5').status().confState.voters.includes('n5');
+      try {
+        network.node(leader ?? 'n1').proposeConfChange({ changes: [{ type: n5IsVoter ? 'addLearner' : 'addNode', nodeId: 'n5' }], transition: random() < 0.5 ? 'auto' : 'jointAutoLeave' });
+        confChanges++;
+      } catch (error) {
+        if (!(error instanceof ProposalDroppedError)) throw error;
+      }
     }
     if (random() < 0.5) {
       const proposer = NODE_IDS[Math.floor(random() * NODE_IDS.length)]!;
@@ -57,6 +71,7 @@ function runSeed(seed: number): void {
   const [leader] = network.leaderIds();
   expect(leader, `seed ${seed}: no leader after healing`).toBeDefined();
   network.propose(leader!, 'final');
+  totalConfChanges += confChanges;
   const logs = NODE_IDS.map((id) => network.applied.get(id)!);
   const longest = logs.reduce((a, b) => (a.length >= b.length ? a : b));
   for (const [position, log] of logs.entries()) {
@@ -68,7 +83,8 @@ function runSeed(seed: number): void {
 }
 
 describe('randomized safety', () => {
-  it(`holds for ${SEEDS} seeds of partitions, drops, restarts and transfers`, () => {
+  it(`holds for ${SEEDS} seeds of partitions, drops, restarts, transfers and membership changes`, () => {
     for (let seed = 1; seed <= SEEDS; seed++) runSeed(seed);
+    expect(totalConfChanges).toBeGreaterThan(SEEDS); // membership changes were really exercised
   });
 });
