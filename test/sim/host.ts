@@ -38,16 +38,9 @@ export interface HostTuning {
   /** Chance, at each step, that a Ready taken from the core gets persisted (slow disks). */
   readonly persistProbability: number;
   readonly sabotage: HostSabotage;
+  /** Chance that a follower forwards a client's write instead of redirecting the client. */
+  readonly forwardProbability: number;
 }
-
-/**
- * How founders get their membership. 'confState' is the core's MemoryStorage.bootstrap(): an
- * empty log plus a ConfState. It leaves the founding membership out of the log, so a node added
- * later that is caught up from entries (not a snapshot) never learns the founders and applies
- * later conf changes to an empty configuration. 'snapshot' starts every founder from a snapshot
- * at index 1 so that joiners always get the membership from a snapshot.
- */
-export type BootstrapMode = 'confState' | 'snapshot';
 
 /**
  * Deliberate host bugs, to show that the simulator catches them (a checker that cannot fail
@@ -66,6 +59,9 @@ type ReadReply = (value: KvValue) => void;
 /** Requests a host remembers while waiting for their entry or read index; the oldest is
  *  forgotten beyond this (its client has long timed out). */
 const pendingRequestsMax = 1_000;
+
+/** Messages a paused host's socket buffers. */
+const pausedInboxMessagesMax = 2_000;
 
 /** Entries kept behind an on-demand snapshot. */
 const snapshotKeepEntries = 10;
@@ -87,6 +83,8 @@ export class SimHost {
   role: StateRole = 'follower';
   leaderId: NodeId = NONE;
   private pendingReady: Ready | undefined;
+  paused = false;
+  private inboxWhilePaused: Message[] = [];
   private readonly pendingWrites = new Map<string, WriteReply>();
   private readonly pendingReads = new Map<string, { readonly key: string; readonly reply: ReadReply }>();
   /** ReadIndex results waiting for the state machine to catch up, in index order. */
@@ -98,17 +96,12 @@ export class SimHost {
     private readonly context: HostContext,
     private readonly tuning: HostTuning,
     random: Prng,
-    founding?: { readonly confState: ConfState; readonly mode: BootstrapMode },
+    founding?: ConfState,
   ) {
     this.random = random;
-    if (founding?.mode === 'confState') this.storage.bootstrap(founding.confState);
-    if (founding?.mode === 'snapshot') {
-      // The founding membership as a snapshot at index 1: a node that joins later has an empty
-      // log, cannot be caught up from entries (index 1 is not in any log) and so receives a
-      // snapshot carrying the membership. See BootstrapMode.
-      this.storage.applySnapshot({ metadata: { index: 1, term: 1, confState: founding.confState }, data: new Uint8Array(0) });
-      this.storage.setHardState({ term: 1, vote: NONE, commit: 1 });
-    }
+    // The core's bootstrap records the founding membership as a snapshot (not an empty log plus
+    // a ConfState), so nodes added later learn it from that snapshot.
+    if (founding !== undefined) this.storage.bootstrap(founding);
     this.confState = this.storage.initialState().confState;
   }
 
@@ -151,6 +144,8 @@ export class SimHost {
     if (this.core === undefined) return;
     this.core = undefined;
     this.pendingReady = undefined;
+    this.paused = false;
+    this.inboxWhilePaused = [];
     this.pendingWrites.clear();
     this.pendingReads.clear();
     this.readyReads = [];
@@ -160,11 +155,32 @@ export class SimHost {
   }
 
   tick(): void {
+    if (this.paused) return;
     this.core?.tick();
   }
 
   receive(message: Message): void {
-    this.core?.step(message);
+    if (this.core === undefined) return;
+    if (this.paused) {
+      // The socket buffers while the process is frozen; past its capacity, messages are lost.
+      if (this.inboxWhilePaused.length < pausedInboxMessagesMax) this.inboxWhilePaused.push(message);
+      return;
+    }
+    this.core.step(message);
+  }
+
+  /** Freeze the process (a long GC pause, a stopped VM): no ticks, no Ready handling, incoming
+   *  messages wait. It wakes up believing whatever it believed, e.g. that it still leads. */
+  pause(): void {
+    if (this.core !== undefined) this.paused = true;
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    const inbox = this.inboxWhilePaused;
+    this.inboxWhilePaused = [];
+    for (const message of inbox) this.receive(message);
   }
 
   reportSnapshot(to: NodeId, delivered: boolean): void {
@@ -188,7 +204,7 @@ export class SimHost {
    *  later (a crash in between loses it). */
   processReady(): void {
     const core = this.core;
-    if (core === undefined) return;
+    if (core === undefined || this.paused) return;
     if (this.pendingReady === undefined) {
       if (!core.hasReady()) return;
       this.pendingReady = core.ready();
@@ -220,7 +236,7 @@ export class SimHost {
     if (ready.snapshot !== undefined) this.storage.applySnapshot(ready.snapshot);
     this.storage.append(ready.entries);
     if (ready.hardState !== undefined) this.storage.setHardState(ready.hardState);
-    this.context.invariants.onPersisted(this.id, ready, this.storage);
+    this.context.invariants.onPersisted(this.id, ready, this.storage, this.role === 'leader' ? this.storage.initialState().hardState.term : undefined);
     if (ready.hardState !== undefined) this.context.invariants.onCommit(this.id, ready.hardState.commit);
     // 2. Only now send what depends on it.
     let snapshotPredatesPeer = false;
@@ -252,7 +268,7 @@ export class SimHost {
   }
 
   private applyEntry(core: RawNode, entry: Entry): void {
-    this.context.invariants.onApplied(this.id, entry);
+    this.context.invariants.onApplied(this.id, entry, this.storage.initialState().hardState.term);
     this.appliedIndex = entry.index;
     if (entry.type === 'confChange') {
       const change = decodeConfChange(entry.data);
@@ -297,7 +313,10 @@ export class SimHost {
   submitWrite(command: KvCommand, reply: WriteReply): SubmitOutcome {
     const core = this.core;
     if (core === undefined) return { kind: 'refused', reason: 'down', leaderHint: NONE };
-    if (this.role !== 'leader') return { kind: 'refused', reason: 'not leader', leaderHint: this.leaderId };
+    // Sometimes a follower that knows the leader lets the core forward the proposal (a 'prop'
+    // message, which the network may drop or duplicate) instead of redirecting the client.
+    const forward = this.leaderId !== NONE && this.random.chance(this.tuning.forwardProbability);
+    if (this.role !== 'leader' && !forward) return { kind: 'refused', reason: 'not leader', leaderHint: this.leaderId };
     try {
       core.propose(encodeCommand(command));
     } catch (error) {

@@ -26,6 +26,8 @@ export class InvariantChecker {
   /** Digest of the entry committed at each index, as first observed by any node. */
   private readonly committedDigests = new Map<LogIndex, string>();
   private readonly committedTerms = new Map<LogIndex, Term>();
+  /** The term of the node that first saw each index committed: at least the commit's term. */
+  private readonly commitObservedInTerm = new Map<LogIndex, Term>();
   /** Election Safety's corollary used by Log Matching: (index, term) identifies one entry. */
   private readonly digestByIndexTerm = new Map<string, string>();
   private readonly persistedHardState = new Map<NodeId, HardState>();
@@ -52,7 +54,8 @@ export class InvariantChecker {
   }
 
   /** After the host wrote a Ready's snapshot, entries and hard state to `storage`. */
-  onPersisted(nodeId: NodeId, ready: Ready, storage: Storage): void {
+  onPersisted(nodeId: NodeId, ready: Ready, storage: Storage, leaderTerm: Term | undefined): void {
+    const ownCommit = this.persistedHardState.get(nodeId)?.commit ?? 0;
     if (ready.snapshot !== undefined) {
       const { index, term } = ready.snapshot.metadata;
       const committedTerm = this.committedTerms.get(index);
@@ -72,16 +75,46 @@ export class InvariantChecker {
       else if (seen !== digest) {
         throw new SafetyViolation('log matching', `two different entries at index ${entry.index} term ${entry.term} (${seen} vs ${digest}, persisted by ${nodeId})`);
       }
+      // A node may hold a divergent, uncommitted suffix (a deposed leader appending to its own
+      // log, a follower that followed it) even at an index committed elsewhere; it must never
+      // replace an entry that it already knows to be committed itself.
       const committed = this.committedDigests.get(entry.index);
-      if (committed !== undefined && committed !== digest) {
+      if (entry.index <= ownCommit && committed !== undefined && committed !== digest) {
         throw new SafetyViolation(
-          'leader completeness',
-          `${nodeId} persisted ${digest} at index ${entry.index} over the committed entry ${committed}`,
+          'state machine safety',
+          `${nodeId} persisted ${digest} at index ${entry.index} over the entry ${committed} committed there (its commit is ${ownCommit})`,
         );
       }
     }
     if (ready.hardState !== undefined) this.onHardStatePersisted(nodeId, ready.hardState);
     this.recordCommitted(nodeId, storage);
+    if (leaderTerm !== undefined && ready.entries.some((entry) => entry.term === leaderTerm)) {
+      this.checkLeaderCompleteness(nodeId, leaderTerm, storage);
+    }
+  }
+
+  /** Leader Completeness: an entry committed in term T is in the log of every leader of a term
+   *  after T. Checked when a leader persists entries of its own term (by then, everything it
+   *  inherited is on its disk). Uses the term in which the commit was first observed, which is
+   *  at least the term it was committed in, so the check never fires wrongly. */
+  private checkLeaderCompleteness(nodeId: NodeId, leaderTerm: Term, storage: Storage): void {
+    const first = storage.firstIndex();
+    const last = storage.lastIndex();
+    for (const [index, observedTerm] of this.commitObservedInTerm) {
+      if (observedTerm >= leaderTerm || index < first) continue;
+      const committed = this.committedDigests.get(index)!;
+      if (index > last) {
+        throw new SafetyViolation('leader completeness', `leader ${nodeId} of term ${leaderTerm} lacks committed index ${index} (log ends at ${last})`);
+      }
+      const [entry] = storage.entries(index, index + 1, entriesBytesMax);
+      const digest = entryDigest(entry!);
+      if (digest !== committed) {
+        throw new SafetyViolation(
+          'leader completeness',
+          `leader ${nodeId} of term ${leaderTerm} has ${digest} at index ${index}, committed there is ${committed} (committed by term ${observedTerm})`,
+        );
+      }
+    }
   }
 
   private onHardStatePersisted(nodeId: NodeId, hardState: HardState): void {
@@ -114,18 +147,20 @@ export class InvariantChecker {
     }
     const lo = Math.max(recorded + 1, storage.firstIndex());
     if (lo <= commit) {
-      for (const entry of storage.entries(lo, commit + 1, entriesBytesMax)) this.checkCommitted(nodeId, entry);
+      const term = this.persistedHardState.get(nodeId)?.term ?? 0;
+      for (const entry of storage.entries(lo, commit + 1, entriesBytesMax)) this.checkCommitted(nodeId, entry, term);
     }
     this.committedRecordedUpTo.set(nodeId, commit);
     this.committedIndexMax = Math.max(this.committedIndexMax, commit);
   }
 
-  private checkCommitted(nodeId: NodeId, entry: Entry): void {
+  private checkCommitted(nodeId: NodeId, entry: Entry, observerTerm: Term): void {
     const digest = entryDigest(entry);
     const committed = this.committedDigests.get(entry.index);
     if (committed === undefined) {
       this.committedDigests.set(entry.index, digest);
       this.committedTerms.set(entry.index, entry.term);
+      this.commitObservedInTerm.set(entry.index, observerTerm);
     } else if (committed !== digest) {
       throw new SafetyViolation(
         'state machine safety',
@@ -144,7 +179,7 @@ export class InvariantChecker {
   }
 
   /** The node applied `entry` to its state machine. */
-  onApplied(nodeId: NodeId, entry: Entry): void {
+  onApplied(nodeId: NodeId, entry: Entry, nodeTerm: Term): void {
     const lastApplied = this.lastApplied.get(nodeId) ?? 0;
     if (entry.index !== lastApplied + 1) {
       throw new SafetyViolation('applied in order', `${nodeId} applied index ${entry.index} after ${lastApplied}`);
@@ -155,7 +190,7 @@ export class InvariantChecker {
     }
     this.lastApplied.set(nodeId, entry.index);
     this.appliedEntryCount++;
-    this.checkCommitted(nodeId, entry);
+    this.checkCommitted(nodeId, entry, nodeTerm);
     this.committedIndexMax = Math.max(this.committedIndexMax, entry.index);
   }
 

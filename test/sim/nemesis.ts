@@ -14,6 +14,7 @@ export interface NemesisFeatures {
   readonly confChanges: boolean;
   readonly leaderTransfers: boolean;
   readonly compaction: boolean;
+  readonly pauses: boolean;
 }
 
 export const allFaults: NemesisFeatures = {
@@ -22,6 +23,7 @@ export const allFaults: NemesisFeatures = {
   confChanges: true,
   leaderTransfers: true,
   compaction: true,
+  pauses: true,
 };
 
 /** Mean virtual time between two faults of each kind (each ms is a Bernoulli trial). */
@@ -30,6 +32,9 @@ const partitionEveryMs = 1_200;
 const confChangeEveryMs = 600;
 const transferEveryMs = 1_500;
 const compactionEveryMs = 400;
+const pauseEveryMs = 2_000;
+const pauseDurationMsMin = 50;
+const pauseDurationMsMax = 1_500;
 const restartDelayMsMin = 30;
 const restartDelayMsMax = 1_500;
 const partitionDurationMsMin = 100;
@@ -57,10 +62,11 @@ export interface NemesisStats {
   confChangesProposed: number;
   transfers: number;
   compactions: number;
+  pauses: number;
 }
 
 export class Nemesis {
-  readonly stats: NemesisStats = { crashes: 0, partitions: 0, confChangesProposed: 0, transfers: 0, compactions: 0 };
+  readonly stats: NemesisStats = { crashes: 0, partitions: 0, confChangesProposed: 0, transfers: 0, compactions: 0, pauses: 0 };
   private partitionHealsAt: VirtualMs | undefined;
 
   constructor(
@@ -82,6 +88,23 @@ export class Nemesis {
     if (this.features.confChanges && random.chance(1 / confChangeEveryMs)) this.changeMembership();
     if (this.features.leaderTransfers && random.chance(1 / transferEveryMs)) this.transferLeader();
     if (this.features.compaction && random.chance(1 / compactionEveryMs)) this.compactOne();
+    if (this.features.pauses && random.chance(1 / pauseEveryMs)) this.pauseOne();
+  }
+
+  private pauseOne(): void {
+    const up = this.candidates().filter((host) => host.alive && !host.paused);
+    if (up.length === 0) return;
+    // Pausing the leader is the interesting case: it wakes up still believing it leads.
+    const leader = this.cluster.leader();
+    const victim = leader !== undefined && !leader.paused && this.random.chance(0.5) ? leader : this.random.pick(up);
+    const durationMs = this.random.between(pauseDurationMsMin, pauseDurationMsMax);
+    victim.pause();
+    this.stats.pauses++;
+    this.trace.log(`nemesis: pause ${victim.id} (${victim.role}) for ${durationMs}ms`);
+    const incarnation = victim.incarnation;
+    this.scheduler.schedule(durationMs, () => {
+      if (victim.incarnation === incarnation) victim.resume();
+    });
   }
 
   heal(): void {

@@ -3,7 +3,7 @@
 
 import { NONE, type ConfChange, type ConfState, type NodeId } from '../../src/raft/types.js';
 import { checkKv } from '../../src/testing/linearizability/index.js';
-import { SimHost, type BootstrapMode, type HostContext, type HostSabotage, type HostTuning } from './host.js';
+import { SimHost, type HostContext, type HostSabotage, type HostTuning } from './host.js';
 import { InvariantChecker, SafetyViolation } from './invariants.js';
 import { Network, quietNetwork, type NetworkFaults } from './network.js';
 import { allFaults, Nemesis, type NemesisFeatures } from './nemesis.js';
@@ -23,8 +23,6 @@ export interface SimulationOptions {
   readonly settlePhaseMs?: VirtualMs;
   readonly faults?: NemesisFeatures;
   readonly messageFaults?: boolean;
-  /** Default 'snapshot'; see BootstrapMode for why 'confState' fails with membership changes. */
-  readonly bootstrap?: BootstrapMode;
   /** A deliberate host bug, for testing the simulator itself. */
   readonly sabotage?: HostSabotage;
 }
@@ -44,6 +42,7 @@ export interface SeedStats {
   confChangesApplied: number;
   transfers: number;
   compactions: number;
+  pauses: number;
   snapshotsInstalled: number;
   checkerMs: number;
 }
@@ -63,14 +62,17 @@ export interface SeedResult {
 }
 
 const tickMs = 10;
-const hostTuningDefault: HostTuning = { electionTicks: 10, heartbeatTicks: 1, persistProbability: 0.6, sabotage: 'none' };
+const hostTuningDefault: HostTuning = { electionTicks: 10, heartbeatTicks: 1, persistProbability: 0.6,
+  sabotage: 'none',
+  forwardProbability: 0.2,
+};
 const faultyNetwork: NetworkFaults = {
   dropProbability: 0.03,
   duplicateProbability: 0.03,
   delayMinMs: 1,
   delayMaxMs: 8,
   longDelayProbability: 0.02,
-  longDelayMaxMs: 120,
+  longDelayMaxMs: 400,
 };
 const workloadOptions: WorkloadOptions = {
   clientCount: 4,
@@ -121,7 +123,6 @@ class Cluster {
     seed: number,
     nodeCount: number,
     verbose: boolean,
-    bootstrap: BootstrapMode,
     private readonly hostTuning: HostTuning,
   ) {
     this.random = new Prng(seed);
@@ -140,7 +141,7 @@ class Cluster {
     );
     const founders = Array.from({ length: nodeCount }, (_, i) => `n${i + 1}`);
     for (let i = 0; i < spareNodeCount; i++) this.spareIds.push(`n${nodeCount + i + 1}`);
-    const founding = { confState: confStateOf(founders), mode: bootstrap };
+    const founding = confStateOf(founders);
     for (const id of founders) this.createHost(id, founding).start();
   }
 
@@ -175,7 +176,7 @@ class Cluster {
     host.start();
   }
 
-  private createHost(id: NodeId, founding: { confState: ConfState; mode: BootstrapMode } | undefined): SimHost {
+  private createHost(id: NodeId, founding: ConfState | undefined): SimHost {
     const context: HostContext = {
       network: this.network,
       invariants: this.invariants,
@@ -214,7 +215,7 @@ export function runSeed(options: SimulationOptions): SeedResult {
   const started = performance.now();
   const seedRandom = new Prng(options.seed);
   const nodeCount = options.nodeCount ?? (seedRandom.chance(0.5) ? 3 : 5);
-  const cluster = new Cluster(options.seed, nodeCount, options.verbose ?? false, options.bootstrap ?? 'snapshot', {
+  const cluster = new Cluster(options.seed, nodeCount, options.verbose ?? false, {
     ...hostTuningDefault,
     // Disk speed varies per run: how long a Ready stays unpersisted.
     persistProbability: 0.2 + 0.7 * seedRandom.float(),
@@ -245,6 +246,7 @@ export function runSeed(options: SimulationOptions): SeedResult {
     confChangesApplied: 0,
     transfers: 0,
     compactions: 0,
+    pauses: 0,
     snapshotsInstalled: 0,
     checkerMs: 0,
   };
@@ -263,6 +265,7 @@ export function runSeed(options: SimulationOptions): SeedResult {
       confChangesApplied: cluster.confChangesApplied,
       transfers: nemesis.stats.transfers,
       compactions: nemesis.stats.compactions,
+      pauses: nemesis.stats.pauses,
       snapshotsInstalled: cluster.snapshotsInstalled,
     });
     return failure === undefined ? { seed: options.seed, ok: true, stats } : { seed: options.seed, ok: false, failure, stats };
@@ -315,7 +318,10 @@ function calm(cluster: Cluster, nemesis: Nemesis, network: Network): void {
   cluster.trace.log('calm: heal, restart everything, stop faults');
   nemesis.heal();
   network.faults = quietNetwork;
-  for (const host of cluster.hosts()) if (!host.decommissioned && !host.alive) cluster.restart(host);
+  for (const host of cluster.hosts()) {
+    host.resume();
+    if (!host.decommissioned && !host.alive) cluster.restart(host);
+  }
 }
 
 function persistedLogs(cluster: Cluster): Map<NodeId, SimHost['storage']> {

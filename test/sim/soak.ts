@@ -2,7 +2,7 @@
 //   npx tsc -p tsconfig.json && node dist/test/sim/soak.js --seeds 5000 [--from N] [--time-limit-s S]
 //   npx tsc -p tsconfig.json && node dist/test/sim/soak.js --seed 1234 --verbose
 
-import type { BootstrapMode, HostSabotage } from './host.js';
+import type { HostSabotage } from './host.js';
 import { describeFailure, runSeed, type SeedResult } from './simulation.js';
 
 interface SoakArguments {
@@ -13,7 +13,6 @@ interface SoakArguments {
   readonly nodeCount?: number;
   /** Stop at the first failure instead of collecting them. */
   readonly failFast: boolean;
-  readonly bootstrap: BootstrapMode;
   readonly sabotage: HostSabotage;
 }
 
@@ -38,7 +37,6 @@ function parseArguments(argv: readonly string[]): SoakArguments {
     timeLimitS: number('--time-limit-s', Number.POSITIVE_INFINITY),
     ...(nodes !== undefined ? { nodeCount: Number(nodes) } : {}),
     failFast: argv.includes('--fail-fast'),
-    bootstrap: value('--bootstrap') === 'confState' ? 'confState' : 'snapshot',
     sabotage: (value('--sabotage') ?? 'none') as HostSabotage,
   };
 }
@@ -59,7 +57,6 @@ function main(): void {
     const result = runSeed({
       seed,
       verbose: args.verbose,
-      bootstrap: args.bootstrap,
       sabotage: args.sabotage,
       ...(args.nodeCount !== undefined ? { nodeCount: args.nodeCount } : {}),
     });
