@@ -3,7 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AppHost } from '../app/app-host.js';
 import { runInScope, type RestMethod, type Target } from '../app/resource.js';
-import type { AppRuntime, Endpoint } from '../app/runtime.js';
+import type { Endpoint } from '../app/runtime.js';
 import { Transaction } from '../app/transaction.js';
 import type { NodeMetrics } from '../observability/metrics.js';
 import type { Realtime } from '../realtime/server.js';
@@ -19,6 +19,10 @@ import type { Query } from './query/types.js';
 export const writeAttemptsMax = 16;
 /** Longest id accepted in a path, in bytes (LMDB keys are at most 1978 bytes). */
 export const idBytesMax = 1024;
+/** How long a linearizable read waits for a quorum to confirm the read point. */
+export const readIndexWaitMs = 5_000;
+/** How long a request waits for a just-activated version to finish loading on this node. */
+export const runtimeWaitMs = 5_000;
 /** How long a request waits for X-Lockstep-Min-Index to be applied before answering 503. */
 export const minIndexWaitMs = 5_000;
 
@@ -95,7 +99,7 @@ export async function handleAppRequest(
   search: string,
   context: RestContext,
 ): Promise<{ status: number; table: string }> {
-  const runtime = host.activeRuntime();
+  const runtime = host.activeRuntime() ?? (await host.waitForRuntime(runtimeWaitMs));
   if (runtime === undefined) throw new HttpProblem(503, { detail: `app ${host.name} has no active version yet`, headers: { 'Retry-After': '1' } });
   const endpoint = runtime.endpoints.get(endpointName);
   if (endpoint === undefined) throw new HttpProblem(404, { detail: `app ${host.name} has no table or resource '${endpointName}'` });
@@ -123,6 +127,7 @@ export async function handleAppRequest(
     }
   }
 
+  if (consistency === 'linearizable' && method === 'get') await host.log.readIndex(readIndexWaitMs);
   const id = rawId === undefined ? undefined : parseId(rawId, endpoint);
   const accept = headerValue(req, 'accept');
   if (method === 'get' && endpoint.table !== undefined && accept !== undefined && accept.includes('text/event-stream')) {
@@ -182,7 +187,8 @@ async function execute(
 ): Promise<Outcome> {
   const request = { method: req.method ?? 'GET', headers: req.headers };
   for (let attempt = 1; attempt <= writeAttemptsMax; attempt++) {
-    const runtime = host.activeRuntime() as AppRuntime;
+    const runtime = host.activeRuntime() ?? (await host.waitForRuntime(runtimeWaitMs));
+    if (runtime === undefined) throw new HttpProblem(503, { detail: `app ${host.name} is switching versions`, headers: { 'Retry-After': '1' } });
     const endpoint = runtime.endpoints.get(endpointName);
     if (endpoint === undefined) throw new HttpProblem(404, { detail: `app ${host.name} has no table or resource '${endpointName}'` });
     const transaction = new Transaction(runtime, Date.now());

@@ -7,6 +7,7 @@ import type { AppHost } from '../app/app-host.js';
 import type { Logger } from '../observability/logger.js';
 import { NodeMetrics } from '../observability/metrics.js';
 import { createRealtime, type Realtime, type RealtimeTarget } from '../realtime/server.js';
+import { LogUnavailableError } from '../state/proposer.js';
 import { HttpProblem, problemMediaType } from './problem.js';
 import { handleAppRequest } from './rest.js';
 
@@ -139,8 +140,13 @@ export class NodeServer {
   }
 
   private sendError(req: IncomingMessage, res: ServerResponse, error: unknown): number {
-    const problem = error instanceof HttpProblem ? error : new HttpProblem(500, { detail: 'internal error' });
-    if (!(error instanceof HttpProblem)) this.options.logger.error({ err: error, url: req.url, method: req.method }, 'request failed');
+    const problem =
+      error instanceof HttpProblem
+        ? error
+        : error instanceof LogUnavailableError
+          ? new HttpProblem(503, { detail: error.message, headers: { 'Retry-After': '1' } })
+          : new HttpProblem(500, { detail: 'internal error' });
+    if (!(error instanceof HttpProblem) && !(error instanceof LogUnavailableError)) this.options.logger.error({ err: error, url: req.url, method: req.method }, 'request failed');
     if (res.headersSent) {
       res.destroy();
       return problem.status;

@@ -12,3 +12,7 @@ export interface Proposer {
   /** Resolves once the entry is committed, durable and applied on this node. */
   propose(entry: LogEntry): Promise<Proposal>;
 }
+
+/** The log cannot take or confirm anything right now (no leader, no quorum, deadline passed).
+ *  The outcome of a proposal that failed this way is unknown: it may still commit. */
+export class LogUnavailableError extends Error {}

@@ -60,6 +60,27 @@ export class StateMachine {
     return this.pending;
   }
 
+  /** Re-reads the state from the store, after it was replaced wholesale (a snapshot install). */
+  reload(): void {
+    this.pending = {
+      appliedIndex: this.store.metaNumber('applied'),
+      activeVersion: this.store.metaNumber('activeVersion'),
+      epoch: this.store.metaNumber('epoch'),
+      lastVersion: this.store.metaNumber('lastVersion'),
+    };
+  }
+
+  /** Advances the applied index over a log position that carries no app entry (a new leader's
+   *  empty entry, a membership change). Inside a write transaction, like apply. */
+  applyNoop(index: LogIndex): void {
+    if (index !== this.pending.appliedIndex + 1) {
+      throw new Error(`apply out of order: index ${index} after ${this.pending.appliedIndex}`);
+    }
+    this.pending = { ...this.pending, appliedIndex: index };
+    this.store.meta.putSync('applied', index);
+    this.retainChanges(index, []);
+  }
+
   /** Must be called inside a write transaction of `store.root`, for consecutive indexes. */
   apply(index: LogIndex, entry: LogEntry): ApplyOutcome {
     if (index !== this.pending.appliedIndex + 1) {

@@ -1,0 +1,22 @@
+// What a Raft group needs from the node that hosts it: the network (messages, forwarded
+// proposals and reads, snapshot streams) and the node's view of applied indexes. The node host
+// implements it over the gRPC transport; tests can implement it in-process.
+import type { ConfState, Message, NodeId } from '../raft/index.js';
+import type { LogEntry, LogIndex } from '../state/entries.js';
+import { LogUnavailableError, type Proposal } from '../state/proposer.js';
+
+export interface GroupTransport {
+  send(groupId: string, messages: readonly Message[]): void;
+  /** Forwards an app entry to the leader, which proposes and applies it; answers its outcome. */
+  propose(leaderId: NodeId, groupId: string, entry: LogEntry, timeoutMs: number): Promise<Proposal>;
+  readIndex(leaderId: NodeId, groupId: string, timeoutMs: number): Promise<LogIndex>;
+  /** Streams a snapshot's data with its 'snap' message to `message.to`. */
+  sendSnapshot(message: Message, data: AsyncIterable<Uint8Array>): Promise<void>;
+  /** Resolves true once this node applied `index` of the group, false after the timeout. */
+  waitForApplied(groupId: string, index: LogIndex, timeoutMs: number): Promise<boolean>;
+  /** The group applied a membership change (the node connects to new peers). */
+  membershipChanged(groupId: string, confState: ConfState): void;
+}
+
+/** The cluster cannot serve the request now (no leader, no quorum, deadline passed): 503. */
+export class ClusterUnavailableError extends LogUnavailableError {}

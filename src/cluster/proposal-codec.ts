@@ -1,0 +1,48 @@
+// How app log entries travel inside Raft entries. A Raft entry's data is a Proposal: the app
+// entry plus the key of the node and request that proposed it, so the proposer can match the
+// committed entry to its waiting request. Empty data is a new leader's empty entry.
+import { Packr } from 'msgpackr';
+import type { ApplyResult, LogEntry, LogIndex } from '../state/entries.js';
+
+export interface ProposalEnvelope {
+  /** "<nodeId>:<sequence>", unique per proposal attempt; absent for system entries. */
+  readonly key: string;
+  readonly entry: LogEntry;
+}
+
+// Plain msgpack (no shared record structures): entries are read by other nodes and other
+// versions, so they must decode without any out-of-band state.
+const packr = new Packr({ useRecords: false, moreTypes: false });
+
+export function encodeProposal(envelope: ProposalEnvelope): Uint8Array {
+  return packr.pack(envelope);
+}
+
+export function decodeProposal(data: Uint8Array): ProposalEnvelope {
+  const decoded = packr.unpack(data) as ProposalEnvelope;
+  if (typeof decoded !== 'object' || decoded === null || typeof decoded.entry?.kind !== 'string') {
+    throw new Error('raft entry does not hold a Lockstep proposal');
+  }
+  return decoded;
+}
+
+export function encodeEntry(entry: LogEntry): Uint8Array {
+  return packr.pack(entry);
+}
+
+export function decodeEntry(data: Uint8Array): LogEntry {
+  return packr.unpack(data) as LogEntry;
+}
+
+export interface AppliedOutcome {
+  readonly index: LogIndex;
+  readonly result: ApplyResult;
+}
+
+export function encodeOutcome(outcome: AppliedOutcome): Uint8Array {
+  return packr.pack(outcome);
+}
+
+export function decodeOutcome(data: Uint8Array): AppliedOutcome {
+  return packr.unpack(data) as AppliedOutcome;
+}
