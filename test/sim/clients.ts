@@ -27,6 +27,8 @@ export interface WorkloadOptions {
   readonly latencyMsMax: VirtualMs;
   readonly readFraction: number;
   readonly casFraction: number;
+  /** Chance that a read is sent to a random node instead of the presumed leader. */
+  readonly readAnyNodeProbability: number;
 }
 
 interface InFlight {
@@ -107,8 +109,10 @@ export class Workload {
 
   private attempt(client: ClientState, operation: InFlight): void {
     const hosts = this.hosts().filter((host) => !host.decommissioned);
-    const target =
-      hosts.find((host) => host.id === client.leaderGuess) ?? this.random.pick(hosts);
+    // Linearizable reads may be served by any node (ReadIndex through the leader, then read
+    // locally once applied), so reads often go to a random node rather than the leader.
+    const anyNode = operation.input.type === 'read' && this.random.chance(this.options.readAnyNodeProbability);
+    const target = (anyNode ? undefined : hosts.find((host) => host.id === client.leaderGuess)) ?? this.random.pick(hosts);
     const requestId = `c${client.id}.${operation.seq}.${this.random.nextUint32().toString(16)}`;
     this.scheduler.schedule(this.latency(), () => {
       if (operation.done) return;
@@ -125,7 +129,7 @@ export class Workload {
       }
       if (outcome.kind === 'accepted') {
         if (input.type !== 'read') operation.proposed = true;
-        client.leaderGuess = target.id;
+        if (target.role === 'leader') client.leaderGuess = target.id;
         return;
       }
       this.stats.refusals++;

@@ -83,6 +83,7 @@ const workloadOptions: WorkloadOptions = {
   latencyMsMax: 3,
   readFraction: 0.4,
   casFraction: 0.3,
+  readAnyNodeProbability: 0.5,
 };
 const faultPhaseMsDefault = 6_000;
 const settlePhaseMsDefault = 2_500;
