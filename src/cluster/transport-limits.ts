@@ -1,0 +1,37 @@
+// Every bound of the node-to-node transport, with its unit. A change here is a change to what
+// a slow or dead peer may cost this node.
+
+/** gRPC max send/receive message length, set on both server and clients (grpc's defaults
+ *  differ per side and per version, so they are pinned here). */
+export const grpcMessageBytesMax = 16 * 1024 * 1024;
+/** A RaftBatch is closed before it grows past this, well below grpcMessageBytesMax. */
+export const batchBytesMax = 4 * 1024 * 1024;
+/** One encoded raft message; larger ones are dropped (raft's maxSizePerMsgBytes keeps real
+ *  appends far smaller). Leaves room for the batch framing under grpcMessageBytesMax. */
+export const raftMessageBytesMax = 12 * 1024 * 1024;
+/** Messages waiting for one peer; past this the oldest are dropped (raft retransmits). */
+export const peerQueueMessagesMax = 10_000;
+/** Encoded bytes waiting for one peer. */
+export const peerQueueBytesMax = 64 * 1024 * 1024;
+
+/** Reconnect backoff of a peer stream: exponential from min to max, with ±jitter. */
+export const reconnectBackoffMsMin = 50;
+export const reconnectBackoffMsMax = 5_000;
+export const reconnectJitterRatio = 0.2;
+
+/** HTTP/2 keepalive: a silent peer is declared dead after keepaliveTimeMs + keepaliveTimeoutMs. */
+export const keepaliveTimeMs = 10_000;
+export const keepaliveTimeoutMs = 5_000;
+/** The server accepts pings this often at most (must be <= the clients' keepaliveTimeMs). */
+export const keepaliveMinPingIntervalMs = 5_000;
+
+/** Snapshot data travels in chunks of this size, each with its own CRC-32. */
+export const snapshotChunkBytes = 256 * 1024;
+/** A snapshot stream larger than this is refused by the receiver. */
+export const snapshotBytesMax = 64 * 1024 * 1024 * 1024;
+/** Deadline of a whole snapshot transfer. */
+export const snapshotTransferTimeoutMs = 10 * 60_000;
+/** Deadline the server assumes for a Propose/ReadIndex whose caller sent none. */
+export const requestTimeoutMsDefault = 10_000;
+/** Upper bound on a caller's timeout for Propose/ReadIndex. */
+export const requestTimeoutMsMax = 5 * 60_000;

@@ -1,0 +1,34 @@
+// gRPC channel and server options, all explicit: library defaults for message sizes,
+// keepalive and reconnect timing differ between versions and between client and server.
+import type { ChannelOptions } from '@grpc/grpc-js';
+import {
+  grpcMessageBytesMax,
+  keepaliveMinPingIntervalMs,
+  keepaliveTimeMs,
+  keepaliveTimeoutMs,
+  reconnectBackoffMsMax,
+  reconnectBackoffMsMin,
+} from './transport-limits.js';
+
+export const serverChannelOptions: ChannelOptions = {
+  'grpc.max_receive_message_length': grpcMessageBytesMax,
+  'grpc.max_send_message_length': grpcMessageBytesMax,
+  'grpc.keepalive_time_ms': keepaliveTimeMs,
+  'grpc.keepalive_timeout_ms': keepaliveTimeoutMs,
+  'grpc.keepalive_permit_without_calls': 1,
+  'grpc.http2.min_ping_interval_without_data_ms': keepaliveMinPingIntervalMs,
+  'grpc.http2.max_pings_without_data': 0,
+};
+
+export const clientChannelOptions: ChannelOptions = {
+  'grpc.max_receive_message_length': grpcMessageBytesMax,
+  'grpc.max_send_message_length': grpcMessageBytesMax,
+  'grpc.keepalive_time_ms': keepaliveTimeMs,
+  'grpc.keepalive_timeout_ms': keepaliveTimeoutMs,
+  'grpc.keepalive_permit_without_calls': 1,
+  'grpc.http2.max_pings_without_data': 0,
+  'grpc.initial_reconnect_backoff_ms': reconnectBackoffMsMin,
+  'grpc.max_reconnect_backoff_ms': reconnectBackoffMsMax,
+  // Retries would re-send a Propose the leader may already have appended: the host decides.
+  'grpc.enable_retries': 0,
+};

@@ -1,0 +1,145 @@
+// The receiving side of the transport: the gRPC service implementation. Raft batches are
+// decoded and handed to the host grouped by group, in arrival order; requests go to the
+// host's handlers with the caller's deadline. Partition faults (dropFrom) are enforced here.
+import { status, type sendUnaryData, type ServerReadableStream, type ServerUnaryCall, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { Deadline } from '@grpc/grpc-js';
+import type { Logger } from '../observability/logger.js';
+import type { Message } from '../raft/types.js';
+import { crc32 } from './codec-crc32.js';
+import { CodecError, decodeMessage, plainBytes } from './codec.js';
+import type { PartitionFaults } from './faults.js';
+import type { TransportCounters } from './transport-counters.js';
+import { statusOfError, TransportError } from './transport-errors.js';
+import { requestTimeoutMsDefault, requestTimeoutMsMax, snapshotBytesMax } from './transport-limits.js';
+import type {
+  ProposeRequestWire,
+  ProposeResponseWire,
+  RaftAckWire,
+  RaftBatchWire,
+  ReadIndexRequestWire,
+  ReadIndexResponseWire,
+  SnapshotAckWire,
+  SnapshotChunkWire,
+} from './transport-proto.js';
+
+export interface TransportHandlers {
+  /** Raft messages of one group from one peer, in the order that peer sent them. */
+  onMessages(group: string, messages: Message[]): void;
+  /** A follower forwarded a write. `deadlineMs` is absolute (Date.now() clock), derived from the
+   *  caller's timeout. Throw a TransportError to choose the caller's error code. */
+  onPropose(group: string, entry: Uint8Array, deadlineMs: number): Promise<{ index: number; result: Uint8Array }>;
+  onReadIndex(group: string, deadlineMs: number): Promise<number>;
+  /** A snapshot arrives: `data` yields its bytes once, CRC-checked per chunk; it throws if the
+   *  stream is corrupt or cut short. Resolve once the snapshot is installed. */
+  onSnapshot(group: string, metadata: Uint8Array, data: AsyncIterable<Uint8Array>): Promise<void>;
+}
+
+export interface ServerContext {
+  readonly handlers: TransportHandlers;
+  readonly counters: TransportCounters;
+  readonly faults: PartitionFaults | undefined;
+  readonly logger: Logger | undefined;
+}
+
+const partitionedStatus = { code: status.UNAVAILABLE, details: 'partitioned (fault injection)' };
+
+export function raftServiceImplementation(context: ServerContext): UntypedServiceImplementation {
+  return {
+    Raft: (call: ServerReadableStream<RaftBatchWire, RaftAckWire>, callback: sendUnaryData<RaftAckWire>) => {
+      call.on('data', (batch: RaftBatchWire) => receiveBatch(context, batch));
+      call.on('end', () => callback(null, {}));
+      call.on('error', () => undefined); // the peer went away; its link reconnects
+    },
+    Propose: (call: ServerUnaryCall<ProposeRequestWire, ProposeResponseWire>, callback: sendUnaryData<ProposeResponseWire>) => {
+      const request = call.request;
+      if (context.faults?.dropsFrom(request.fromNode)) return callback(partitionedStatus);
+      context.handlers.onPropose(request.group, plainBytes(request.entry), deadlineMsOf(call.getDeadline())).then(
+        (answer) => callback(null, { index: answer.index, result: answer.result }),
+        (error: unknown) => callback(statusOfError(error)),
+      );
+    },
+    ReadIndex: (call: ServerUnaryCall<ReadIndexRequestWire, ReadIndexResponseWire>, callback: sendUnaryData<ReadIndexResponseWire>) => {
+      const request = call.request;
+      if (context.faults?.dropsFrom(request.fromNode)) return callback(partitionedStatus);
+      context.handlers.onReadIndex(request.group, deadlineMsOf(call.getDeadline())).then(
+        (index) => callback(null, { index }),
+        (error: unknown) => callback(statusOfError(error)),
+      );
+    },
+    InstallSnapshot: (call: ServerReadableStream<SnapshotChunkWire, SnapshotAckWire>, callback: sendUnaryData<SnapshotAckWire>) => {
+      receiveSnapshot(context, call).then(
+        (ack) => callback(null, ack),
+        (error: unknown) => callback(statusOfError(error)),
+      );
+    },
+  };
+}
+
+function receiveBatch(context: ServerContext, batch: RaftBatchWire): void {
+  if (context.faults?.dropsFrom(batch.fromNode)) {
+    for (const group of batch.groups) context.counters.messagesDropped += group.messages.length;
+    return;
+  }
+  for (const group of batch.groups) {
+    const messages: Message[] = [];
+    for (const bytes of group.messages) {
+      context.counters.bytesReceived += bytes.byteLength;
+      try {
+        messages.push(decodeMessage(bytes));
+      } catch (error) {
+        if (!(error instanceof CodecError)) throw error;
+        // A malformed message is the sender's bug or a corrupt link: drop it, raft retransmits.
+        context.counters.messagesDropped++;
+        context.logger?.warn({ peer: batch.fromNode, group: group.group, error: error.message }, 'dropped a malformed raft message');
+      }
+    }
+    if (messages.length > 0) context.handlers.onMessages(group.group, messages);
+  }
+}
+
+/** The caller's deadline as absolute ms, bounded: none or an absurd one becomes a default. */
+function deadlineMsOf(deadline: Deadline): number {
+  const now = Date.now();
+  const ms = deadline instanceof Date ? deadline.getTime() : deadline;
+  if (!Number.isFinite(ms)) return now + requestTimeoutMsDefault;
+  return Math.min(ms, now + requestTimeoutMsMax);
+}
+
+class SnapshotStreamError extends Error {}
+
+async function receiveSnapshot(
+  context: ServerContext,
+  call: ServerReadableStream<SnapshotChunkWire, SnapshotAckWire>,
+): Promise<SnapshotAckWire> {
+  const chunks: AsyncIterator<SnapshotChunkWire> = call[Symbol.asyncIterator]();
+  const first = await chunks.next();
+  if (first.done === true) return { ok: false, error: 'empty snapshot stream' };
+  const head = first.value;
+  if (context.faults?.dropsFrom(head.fromNode)) throw new TransportError('unavailable', partitionedStatus.details);
+  let sawLast = false;
+  let expectedOffset = 0;
+  const data = async function* (): AsyncGenerator<Uint8Array> {
+    let chunk: SnapshotChunkWire = head;
+    for (;;) {
+      if (sawLast) throw new SnapshotStreamError('chunk after the last one');
+      if (chunk.offset !== expectedOffset) throw new SnapshotStreamError(`chunk at offset ${chunk.offset}, expected ${expectedOffset}`);
+      if (crc32(chunk.data) !== chunk.crc32) throw new SnapshotStreamError(`CRC mismatch in the chunk at offset ${chunk.offset}`);
+      expectedOffset += chunk.data.byteLength;
+      if (expectedOffset > snapshotBytesMax) throw new SnapshotStreamError(`snapshot larger than ${snapshotBytesMax} bytes`);
+      context.counters.bytesReceived += chunk.data.byteLength;
+      sawLast = chunk.last;
+      if (chunk.data.byteLength > 0) yield plainBytes(chunk.data);
+      const next = await chunks.next();
+      if (next.done === true) break;
+      chunk = next.value;
+    }
+    if (!sawLast) throw new SnapshotStreamError(`snapshot stream ended at ${expectedOffset} bytes without its last chunk`);
+  };
+  try {
+    await context.handlers.onSnapshot(head.group, plainBytes(head.metadata), data());
+  } catch (error) {
+    return { ok: false, error: error instanceof Error ? error.message : String(error) };
+  }
+  if (!sawLast) return { ok: false, error: 'the handler returned before the last chunk' };
+  return { ok: true, error: '' };
+}

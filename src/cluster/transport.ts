@@ -1,0 +1,215 @@
+// The node-to-node transport of the cluster host over gRPC (proto/raft.proto): raft messages of
+// every group batched on one stream per peer, Propose and ReadIndex forwarding to a leader, and
+// snapshots streamed in checksummed chunks.
+//
+// Each peer has its own channel, stream and bounded queue (transport-peer.ts): a slow or dead
+// peer fills and drops only its own queue. The receiving side is transport-server.ts. Bounds
+// are in transport-limits.ts, gRPC options (sizes, keepalive, reconnect) in transport-options.ts.
+//
+// Fault injection (tests, chaos runs): with `faultInjection: true`, setPartition() drops traffic
+// to some peers on the sending side and from some peers on the receiving side, so partitions can
+// be one-way; requests across a partition fail fast with 'unavailable'.
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import type { Logger } from '../observability/logger.js';
+import type { Message, NodeId } from '../raft/types.js';
+import { encodeMessage } from './codec.js';
+import { FaultInjectionDisabledError, PartitionFaults, type PartitionRule } from './faults.js';
+import { zeroCounters, type TransportCounters } from './transport-counters.js';
+import { TransportError } from './transport-errors.js';
+import { raftMessageBytesMax, requestTimeoutMsMax } from './transport-limits.js';
+import { serverChannelOptions } from './transport-options.js';
+import { PeerLink } from './transport-peer.js';
+import { raftServiceDefinition, type RaftServiceDefinition } from './transport-proto.js';
+import { raftServiceImplementation, type TransportHandlers } from './transport-server.js';
+
+export type { TransportHandlers } from './transport-server.js';
+export type { TransportCounters } from './transport-counters.js';
+export { TransportError, type TransportErrorCode } from './transport-errors.js';
+export { FaultInjectionDisabledError, type PartitionRule } from './faults.js';
+
+export interface TransportOptions {
+  readonly nodeId: NodeId;
+  /** host:port to listen on; port 0 picks a free port (see boundAddress after start()). */
+  readonly listenAddress: string;
+  /** Peer node id -> host:port. */
+  readonly peers: ReadonlyMap<NodeId, string>;
+  readonly handlers: TransportHandlers;
+  readonly faultInjection?: boolean;
+  readonly logger?: Logger;
+}
+
+export class Transport {
+  /** Called (on a later event-loop turn, once per group and peer per turn) when messages for
+   *  `peer` were or may have been lost; the host calls RawNode.reportUnreachable(peer). */
+  onUnreachable?: (group: string, peer: string) => void;
+
+  private readonly options: TransportOptions;
+  private readonly service: RaftServiceDefinition;
+  private readonly links = new Map<NodeId, PeerLink>();
+  private readonly faults: PartitionFaults | undefined;
+  private readonly stats: TransportCounters = zeroCounters();
+  private server: Server | undefined;
+  private bound: string | undefined;
+  private stopped = false;
+  /** Unreachable reports of this turn, delivered together: peer -> groups. */
+  private unreachable = new Map<NodeId, Set<string>>();
+  private unreachableTimer: NodeJS.Immediate | undefined;
+
+  constructor(options: TransportOptions) {
+    this.options = options;
+    this.service = raftServiceDefinition();
+    this.faults = options.faultInjection === true ? new PartitionFaults() : undefined;
+    for (const [peer, address] of options.peers) this.addPeer(peer, address);
+  }
+
+  /** The address the server listens on, with the real port (after start()). */
+  get boundAddress(): string {
+    if (this.bound === undefined) throw new Error('transport not started');
+    return this.bound;
+  }
+
+  async start(): Promise<void> {
+    if (this.server !== undefined) throw new Error('transport already started');
+    const server = new Server(serverChannelOptions);
+    server.addService(
+      this.service as unknown as Parameters<Server['addService']>[0],
+      raftServiceImplementation({ handlers: this.options.handlers, counters: this.stats, faults: this.faults, logger: this.options.logger }),
+    );
+    const port = await new Promise<number>((resolve, reject) => {
+      server.bindAsync(this.options.listenAddress, ServerCredentials.createInsecure(), (error, boundPort) => {
+        if (error !== null) reject(error);
+        else resolve(boundPort);
+      });
+    });
+    this.server = server;
+    const host = this.options.listenAddress.slice(0, this.options.listenAddress.lastIndexOf(':'));
+    this.bound = `${host}:${port}`;
+  }
+
+  /** Closes every peer link (cancelling calls in flight) and the server (cancelling the calls
+   *  it is serving). Leaves no handle open. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const link of this.links.values()) link.close();
+    this.links.clear();
+    if (this.unreachableTimer !== undefined) clearImmediate(this.unreachableTimer);
+    this.unreachable.clear();
+    // Peers keep their streams to us open forever, so a graceful shutdown would never finish.
+    this.server?.forceShutdown();
+  }
+
+  addPeer(nodeId: NodeId, address: string): void {
+    if (this.stopped) return;
+    if (nodeId === this.options.nodeId) throw new Error(`a node is not its own peer: ${nodeId}`);
+    this.links.get(nodeId)?.close();
+    this.links.set(
+      nodeId,
+      new PeerLink({
+        nodeId: this.options.nodeId,
+        peerId: nodeId,
+        address,
+        service: this.service,
+        counters: this.stats,
+        reportUnreachable: (group, peer) => this.reportUnreachable(group, peer),
+        logger: this.options.logger,
+      }),
+    );
+  }
+
+  removePeer(nodeId: NodeId): void {
+    this.links.get(nodeId)?.close();
+    this.links.delete(nodeId);
+  }
+
+  /**
+   * Queues messages to their `to` peers; each peer gets one batch per event-loop turn. Never
+   * blocks and never throws for a peer's state: messages for an unknown, down or overloaded
+   * peer are dropped and reported through onUnreachable (raft retransmits).
+   */
+  send(group: string, messages: readonly Message[]): void {
+    if (this.stopped) return;
+    for (const message of messages) {
+      const peer = message.to;
+      const link = this.links.get(peer);
+      if (link === undefined) {
+        this.stats.messagesDropped++;
+        this.reportUnreachable(group, peer);
+        continue;
+      }
+      if (this.faults?.dropsTo(peer)) {
+        this.stats.messagesDropped++;
+        continue;
+      }
+      const bytes = encodeMessage(message);
+      if (bytes.byteLength > raftMessageBytesMax) {
+        this.stats.messagesDropped++;
+        this.options.logger?.error({ peer, group, bytes: bytes.byteLength, type: message.type }, 'raft message over the size bound dropped');
+        this.reportUnreachable(group, peer);
+        continue;
+      }
+      link.enqueue(group, bytes);
+    }
+  }
+
+  /** Forwards a write to `peer` (the group's leader). Rejects with a TransportError. */
+  propose(peer: string, group: string, entry: Uint8Array, timeoutMs: number): Promise<{ index: number; result: Uint8Array }> {
+    const link = this.requestLink(peer, timeoutMs);
+    if (link instanceof TransportError) return Promise.reject(link);
+    return link.unary(this.service.Propose, { fromNode: this.options.nodeId, group, entry }, timeoutMs).then((response) => ({
+      index: response.index,
+      result: new Uint8Array(response.result.buffer, response.result.byteOffset, response.result.byteLength),
+    }));
+  }
+
+  /** Asks `peer` (the group's leader) for a read index. Rejects with a TransportError. */
+  readIndex(peer: string, group: string, timeoutMs: number): Promise<number> {
+    const link = this.requestLink(peer, timeoutMs);
+    if (link instanceof TransportError) return Promise.reject(link);
+    return link.unary(this.service.ReadIndex, { fromNode: this.options.nodeId, group }, timeoutMs).then((response) => response.index);
+  }
+
+  /** Streams a snapshot to `peer`. A failure leaves nothing to resume: the caller retries the
+   *  whole transfer (and reports the outcome to raft with reportSnapshot). */
+  sendSnapshot(peer: string, group: string, metadata: Uint8Array, data: AsyncIterable<Uint8Array> | Uint8Array): Promise<void> {
+    const link = this.requestLink(peer, 1);
+    if (link instanceof TransportError) return Promise.reject(link);
+    return link.sendSnapshot(group, metadata, data);
+  }
+
+  setPartition(rule: PartitionRule): void {
+    if (this.faults === undefined) throw new FaultInjectionDisabledError();
+    this.faults.set(rule);
+  }
+
+  counters(): TransportCounters {
+    return { ...this.stats };
+  }
+
+  private requestLink(peer: NodeId, timeoutMs: number): PeerLink | TransportError {
+    if (this.stopped) return new TransportError('cancelled', 'transport stopped');
+    if (!(timeoutMs > 0 && timeoutMs <= requestTimeoutMsMax)) {
+      return new TransportError('invalidArgument', `timeout ${timeoutMs} ms outside (0, ${requestTimeoutMsMax}]`);
+    }
+    if (this.faults?.dropsTo(peer)) return new TransportError('unavailable', `partitioned from ${peer} (fault injection)`);
+    return this.links.get(peer) ?? new TransportError('unavailable', `unknown peer ${peer}`);
+  }
+
+  private reportUnreachable(group: string, peer: NodeId): void {
+    let groups = this.unreachable.get(peer);
+    if (groups === undefined) {
+      groups = new Set();
+      this.unreachable.set(peer, groups);
+    }
+    groups.add(group);
+    // Deferred: the host may be inside its Ready loop when send() drops a message.
+    this.unreachableTimer ??= setImmediate(() => {
+      this.unreachableTimer = undefined;
+      const reports = this.unreachable;
+      this.unreachable = new Map();
+      for (const [reportedPeer, reportedGroups] of reports) {
+        for (const reportedGroup of reportedGroups) this.onUnreachable?.(reportedGroup, reportedPeer);
+      }
+    });
+  }
+}
