@@ -11,6 +11,7 @@ import {
   type LogIndex,
   type Message,
   type NodeId,
+  type RaftConfig,
   type Ready,
   type StateRole,
   type Term,
@@ -28,13 +29,26 @@ export interface HostContext {
   readonly invariants: InvariantChecker;
   readonly trace: Trace;
   /** Called after this host applied a conf change entry. */
-  onConfChangeApplied(nodeId: NodeId, change: ConfChange, confState: ConfState): void;
+  onConfChangeApplied(nodeId: NodeId, index: LogIndex, change: ConfChange, confState: ConfState): void;
   onSnapshotInstalled(nodeId: NodeId): void;
 }
 
+/** The core's knobs the simulator varies per seed: small bounds force paging and flow control. */
+export type RaftTuning = Pick<
+  RaftConfig,
+  | 'electionTicks'
+  | 'heartbeatTicks'
+  | 'checkQuorum'
+  | 'preVote'
+  | 'maxSizePerMsgBytes'
+  | 'maxInflightMsgs'
+  | 'maxInflightBytes'
+  | 'maxUncommittedEntriesSizeBytes'
+  | 'maxCommittedSizePerReadyBytes'
+>;
+
 export interface HostTuning {
-  readonly electionTicks: number;
-  readonly heartbeatTicks: number;
+  readonly raft: RaftTuning;
   /** Chance, at each step, that a Ready taken from the core gets persisted (slow disks). */
   readonly persistProbability: number;
   readonly sabotage: HostSabotage;
@@ -124,11 +138,8 @@ export class SimHost {
     const coreRandom = this.random.fork();
     const config = {
       ...defaultRaftConfig(this.id, this.storage, () => coreRandom.float()),
-      electionTicks: this.tuning.electionTicks,
-      heartbeatTicks: this.tuning.heartbeatTicks,
+      ...this.tuning.raft,
       applied: this.appliedIndex,
-      checkQuorum: true,
-      preVote: true,
     };
     this.core = new RawNode(config);
     this.incarnation++;
@@ -278,7 +289,7 @@ export class SimHost {
         throw new SafetyViolation('conf change apply', `${this.id} failed to apply committed conf change at ${entry.index}: ${String(error)}`);
       }
       this.context.trace.log(`${this.id} applied conf change at ${entry.index}: ${describeConfState(this.confState)}`);
-      this.context.onConfChangeApplied(this.id, change, this.confState);
+      this.context.onConfChangeApplied(this.id, entry.index, change, this.confState);
       return;
     }
     if (entry.data.length === 0) return; // a new leader's empty entry

@@ -1,9 +1,9 @@
 // One seeded run: build a cluster, let clients and the nemesis loose for a while, calm down,
 // then judge. Every random choice comes from the seed, so a failing seed replays exactly.
 
-import { NONE, type ConfChange, type ConfState, type NodeId } from '../../src/raft/types.js';
+import { NONE, type ConfChange, type ConfState, type LogIndex, type NodeId } from '../../src/raft/types.js';
 import { checkKv } from '../../src/testing/linearizability/index.js';
-import { SimHost, type HostContext, type HostSabotage, type HostTuning } from './host.js';
+import { SimHost, type HostContext, type HostSabotage, type HostTuning, type RaftTuning } from './host.js';
 import { InvariantChecker, SafetyViolation } from './invariants.js';
 import { Network, quietNetwork, type NetworkFaults } from './network.js';
 import { allFaults, Nemesis, type NemesisFeatures } from './nemesis.js';
@@ -62,7 +62,19 @@ export interface SeedResult {
 }
 
 const tickMs = 10;
-const hostTuningDefault: HostTuning = { electionTicks: 10, heartbeatTicks: 1, persistProbability: 0.6,
+const hostTuningDefault: HostTuning = {
+  raft: {
+    electionTicks: 10,
+    heartbeatTicks: 1,
+    checkQuorum: true,
+    preVote: true,
+    maxSizePerMsgBytes: 1024 * 1024,
+    maxInflightMsgs: 256,
+    maxInflightBytes: 0,
+    maxUncommittedEntriesSizeBytes: 0,
+    maxCommittedSizePerReadyBytes: 1024 * 1024,
+  },
+  persistProbability: 0.6,
   sabotage: 'none',
   forwardProbability: 0.2,
 };
@@ -115,8 +127,9 @@ class Cluster {
   readonly network: Network;
   private readonly hostsById = new Map<NodeId, SimHost>();
   private readonly spareIds: NodeId[] = [];
-  /** Nodes named by a committed removeNode, decommissioned once their removal takes effect. */
-  private readonly removing = new Set<NodeId>();
+  /** Nodes named by a committed removeNode (with that entry's index), decommissioned once a
+   *  configuration at or after that index no longer has them. */
+  private readonly removing = new Map<NodeId, LogIndex>();
   confChangesApplied = 0;
   snapshotsInstalled = 0;
 
@@ -182,7 +195,7 @@ class Cluster {
       network: this.network,
       invariants: this.invariants,
       trace: this.trace,
-      onConfChangeApplied: (nodeId, change, confState) => this.onConfChangeApplied(nodeId, change, confState),
+      onConfChangeApplied: (nodeId, index, change, confState) => this.onConfChangeApplied(nodeId, index, change, confState),
       onSnapshotInstalled: () => this.snapshotsInstalled++,
     };
     const host = new SimHost(id, context, this.hostTuning, this.random.fork(), founding);
@@ -190,10 +203,14 @@ class Cluster {
     return host;
   }
 
-  private onConfChangeApplied(nodeId: NodeId, change: ConfChange, confState: ConfState): void {
+  private onConfChangeApplied(nodeId: NodeId, index: LogIndex, change: ConfChange, confState: ConfState): void {
     this.confChangesApplied++;
-    for (const single of change.changes) if (single.type === 'removeNode') this.removing.add(single.nodeId);
-    for (const id of [...this.removing]) {
+    for (const single of change.changes) {
+      if (single.type === 'removeNode' && !this.removing.has(single.nodeId)) this.removing.set(single.nodeId, index);
+    }
+    for (const [id, removedAt] of [...this.removing]) {
+      // A replica replaying older entries reports older configurations: not a decision.
+      if (index < removedAt) continue;
       const stillMember = [confState.voters, confState.learners, confState.votersOutgoing, confState.learnersNext].some(
         (list) => list.includes(id),
       );
@@ -218,6 +235,7 @@ export function runSeed(options: SimulationOptions): SeedResult {
   const nodeCount = options.nodeCount ?? (seedRandom.chance(0.5) ? 3 : 5);
   const cluster = new Cluster(options.seed, nodeCount, options.verbose ?? false, {
     ...hostTuningDefault,
+    raft: randomRaftTuning(seedRandom),
     // Disk speed varies per run: how long a Ready stays unpersisted.
     persistProbability: 0.2 + 0.7 * seedRandom.float(),
     sabotage: options.sabotage ?? 'none',
@@ -312,6 +330,31 @@ export function runSeed(options: SimulationOptions): SeedResult {
     return fail(property, verdict.reason);
   }
   return finish();
+}
+
+/** Most seeds run production-like settings; the rest shrink every bound so that appends are
+ *  split, pipelines stall on inflight limits, committed entries come in pages and proposals
+ *  get dropped, and some run without PreVote or CheckQuorum. */
+function randomRaftTuning(random: Prng): RaftTuning {
+  const base = hostTuningDefault.raft;
+  const electionTicks = random.pick([5, 10, 10, 20]);
+  const tuning: RaftTuning = {
+    ...base,
+    electionTicks,
+    heartbeatTicks: random.between(1, Math.min(3, electionTicks - 1)),
+    checkQuorum: random.chance(0.8),
+    preVote: random.chance(0.8),
+  };
+  if (random.chance(0.6)) return tuning;
+  const maxSizePerMsgBytes = random.pick([0, 64, 256]);
+  return {
+    ...tuning,
+    maxSizePerMsgBytes,
+    maxInflightMsgs: random.between(1, 4),
+    maxInflightBytes: random.chance(0.5) ? 0 : Math.max(maxSizePerMsgBytes, 512),
+    maxUncommittedEntriesSizeBytes: random.chance(0.5) ? 0 : 2_048,
+    maxCommittedSizePerReadyBytes: random.pick([1, 128, 1_024]),
+  };
 }
 
 /** End of the fault phase: heal the network, restart every crashed node, stop message faults. */
