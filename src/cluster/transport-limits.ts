@@ -9,6 +9,9 @@ export const batchBytesMax = 4 * 1024 * 1024;
 /** One encoded raft message; larger ones are dropped (raft's maxSizePerMsgBytes keeps real
  *  appends far smaller). Leaves room for the batch framing under grpcMessageBytesMax. */
 export const raftMessageBytesMax = 12 * 1024 * 1024;
+/** Batch bytes handed to gRPC for one peer and not yet taken by its HTTP/2 stream. Without
+ *  this bound grpc-js would buffer whatever we write to a peer that does not read. */
+export const streamBytesInFlightMax = 2 * batchBytesMax;
 /** Messages waiting for one peer; past this the oldest are dropped (raft retransmits). */
 export const peerQueueMessagesMax = 10_000;
 /** Encoded bytes waiting for one peer. */

@@ -14,6 +14,7 @@ import { TransportError, transportErrorOf } from './transport-errors.js';
 import {
   batchBytesMax,
   peerQueueBytesMax,
+  streamBytesInFlightMax,
   peerQueueMessagesMax,
   reconnectBackoffMsMax,
   reconnectBackoffMsMin,
@@ -52,6 +53,8 @@ export class PeerLink {
   private state: LinkState = 'idle';
   private stream: ClientWritableStream<RaftBatchWire> | undefined;
   private waitingDrain = false;
+  /** Bytes written to the current stream whose write callback has not run yet. */
+  private bytesInFlight = 0;
   private flushScheduled = false;
   private backoffAttempts = 0;
   private backoffTimer: NodeJS.Timeout | undefined;
@@ -201,9 +204,15 @@ export class PeerLink {
     if (this.queuedMessages() === 0) return;
     const stream = this.openStream();
     if (this.client.getChannel().getConnectivityState(false) === connectivityState.READY) this.backoffAttempts = 0;
-    while (this.queuedMessages() > 0) {
-      const batch = this.takeBatch();
-      if (!stream.write(batch)) {
+    while (this.queuedMessages() > 0 && this.bytesInFlight < streamBytesInFlightMax) {
+      const { batch, batchBytes } = this.takeBatch();
+      this.bytesInFlight += batchBytes;
+      const written = stream.write(batch, () => {
+        if (this.stream !== stream) return; // a callback of a stream that failed since
+        this.bytesInFlight -= batchBytes;
+        this.scheduleFlush();
+      });
+      if (!written) {
         // The peer (or the kernel) is not taking more: keep the rest queued, bounded, until drain.
         this.waitingDrain = true;
         stream.once('drain', () => {
@@ -215,7 +224,7 @@ export class PeerLink {
     }
   }
 
-  private takeBatch(): RaftBatchWire {
+  private takeBatch(): { batch: RaftBatchWire; batchBytes: number } {
     const groups = new Map<string, GroupMessagesWire>();
     let batchBytes = 0;
     while (this.queuedMessages() > 0) {
@@ -233,7 +242,7 @@ export class PeerLink {
       this.options.counters.messagesSent++;
     }
     this.options.counters.bytesSent += batchBytes;
-    return { fromNode: this.options.nodeId, groups: [...groups.values()] };
+    return { batch: { fromNode: this.options.nodeId, groups: [...groups.values()] }, batchBytes };
   }
 
   private openStream(): ClientWritableStream<RaftBatchWire> {
@@ -257,6 +266,7 @@ export class PeerLink {
     if (this.stream !== stream || this.state === 'closed') return;
     this.stream = undefined;
     this.waitingDrain = false;
+    this.bytesInFlight = 0;
     this.options.logger?.debug({ peer: this.peerId, error: error?.details }, 'raft stream to peer ended');
     // What was written on the stream may be lost: let raft know for each group concerned.
     for (const group of this.groupsOnStream) this.options.reportUnreachable(group, this.peerId);

@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadPackageDefinition, type GrpcObject, type MethodDefinition, type ServiceClientConstructor } from '@grpc/grpc-js';
+import { loadPackageDefinition, type GrpcObject, type MethodDefinition, type ServiceClientConstructor, type ServiceDefinition } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 
 export interface GroupMessagesWire {
@@ -64,6 +64,13 @@ function protoPath(): string {
 }
 
 let cached: RaftServiceDefinition | undefined;
+let cachedUntyped: ServiceDefinition | undefined;
+
+/** The same definition as grpc-js types it, for Server.addService. */
+export function raftGrpcServiceDefinition(): ServiceDefinition {
+  raftServiceDefinition();
+  return cachedUntyped!;
+}
 
 export function raftServiceDefinition(): RaftServiceDefinition {
   if (cached !== undefined) return cached;
@@ -80,6 +87,7 @@ export function raftServiceDefinition(): RaftServiceDefinition {
   const service = raft.RaftTransport as ServiceClientConstructor;
   // The one cast from the loader's untyped definition to the shapes declared above; the
   // transport tests exercise every method, so a mismatch with the .proto fails there.
+  cachedUntyped = service.service;
   cached = service.service as unknown as RaftServiceDefinition;
   return cached;
 }

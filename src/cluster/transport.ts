@@ -19,7 +19,7 @@ import { TransportError } from './transport-errors.js';
 import { raftMessageBytesMax, requestTimeoutMsMax } from './transport-limits.js';
 import { serverChannelOptions } from './transport-options.js';
 import { PeerLink } from './transport-peer.js';
-import { raftServiceDefinition, type RaftServiceDefinition } from './transport-proto.js';
+import { raftGrpcServiceDefinition, raftServiceDefinition, type RaftServiceDefinition } from './transport-proto.js';
 import { raftServiceImplementation, type TransportHandlers } from './transport-server.js';
 
 export type { TransportHandlers } from './transport-server.js';
@@ -72,7 +72,7 @@ export class Transport {
     if (this.server !== undefined) throw new Error('transport already started');
     const server = new Server(serverChannelOptions);
     server.addService(
-      this.service as unknown as Parameters<Server['addService']>[0],
+      raftGrpcServiceDefinition(),
       raftServiceImplementation({ handlers: this.options.handlers, counters: this.stats, faults: this.faults, logger: this.options.logger }),
     );
     const port = await new Promise<number>((resolve, reject) => {
