@@ -115,6 +115,29 @@ describe('LmdbRaftStorage', () => {
     expect(again.snapshot().metadata).toEqual({ index: 4, term: 3, confState: confStateOf(['a', 'b']) });
   });
 
+  it('measures appending and reading entries in synced transactions', async () => {
+    const { root } = openRoot();
+    const storage = new LmdbRaftStorage(root);
+    const batches = 50;
+    const perBatch = 200;
+    const payloadBytes = 256;
+    let started = performance.now();
+    for (let batch = 0; batch < batches; batch++) {
+      const list = Array.from({ length: perBatch }, (_, i) => entry(batch * perBatch + i + 1, 1, payloadBytes));
+      await root.transaction(() => storage.append(list));
+    }
+    const appendMs = performance.now() - started;
+    started = performance.now();
+    let read = 0;
+    for (let lo = 1; lo <= batches * perBatch; lo += 1000) read += storage.entries(lo, lo + 1000, Infinity).length;
+    const readMs = performance.now() - started;
+    expect(read).toBe(batches * perBatch);
+    console.log(
+      `${batches} synced commits of ${perBatch} x ${payloadBytes} B entries: ${appendMs.toFixed(0)} ms ` +
+        `(${((appendMs * 1000) / (batches * perBatch)).toFixed(1)} us/entry); read back: ${((readMs * 1000) / read).toFixed(2)} us/entry`,
+    );
+  });
+
   it('answers terms beyond the in-memory cache from LMDB', () => {
     const { root } = openRoot();
     const storage = new LmdbRaftStorage(root);
