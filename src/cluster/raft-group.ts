@@ -133,6 +133,12 @@ export class RaftGroup implements Proposer {
     this.schedule();
   }
 
+  reportUnreachable(peer: NodeId): void {
+    if (this.stopped) return;
+    this.node.reportUnreachable(peer);
+    this.schedule();
+  }
+
   status(): Status {
     return this.node.status();
   }
@@ -154,7 +160,10 @@ export class RaftGroup implements Proposer {
     const deadline = Date.now() + timeoutMs;
     const leaderId = await this.awaitLeader(deadline);
     if (leaderId === this.options.nodeId) return this.proposeHere(entry, deadline);
-    const outcome = await this.options.transport.propose(leaderId, this.groupId, entry, Math.max(1, deadline - Date.now()));
+    const outcome = await this.options.transport.propose(leaderId, this.groupId, entry, Math.max(1, deadline - Date.now())).catch((error: unknown) => {
+      // Whatever went wrong between here and the leader, the entry may or may not commit.
+      throw error instanceof ClusterUnavailableError ? error : new ClusterUnavailableError(`forwarding to leader ${leaderId} failed: ${error instanceof Error ? error.message : String(error)}`);
+    });
     await this.waitForApplied(outcome.index, deadline);
     return outcome;
   }
@@ -187,7 +196,12 @@ export class RaftGroup implements Proposer {
   async readIndex(timeoutMs = 5_000): Promise<LogIndex> {
     const deadline = Date.now() + timeoutMs;
     const leaderId = await this.awaitLeader(deadline);
-    const index = leaderId === this.options.nodeId ? await this.readIndexHere(deadline) : await this.options.transport.readIndex(leaderId, this.groupId, Math.max(1, deadline - Date.now()));
+    const index =
+      leaderId === this.options.nodeId
+        ? await this.readIndexHere(deadline)
+        : await this.options.transport.readIndex(leaderId, this.groupId, Math.max(1, deadline - Date.now())).catch((error: unknown) => {
+            throw error instanceof ClusterUnavailableError ? error : new ClusterUnavailableError(`read index from leader ${leaderId} failed: ${error instanceof Error ? error.message : String(error)}`);
+          });
     await this.waitForApplied(index, deadline);
     return index;
   }
@@ -333,10 +347,11 @@ export class RaftGroup implements Proposer {
     const machine = this.options.stateMachine;
     if (entry.index <= machine.pendingState().appliedIndex) return; // covered by an installed snapshot
     if (entry.type === 'confChange') {
-      const confState: ConfState = this.node.applyConfChange(decodeConfChange(entry.data));
+      const change = decodeConfChange(entry.data);
+      const confState: ConfState = this.node.applyConfChange(change);
       this.storage.setConfState(confState);
       machine.applyNoop(entry.index);
-      this.options.transport.membershipChanged(this.groupId, confState);
+      this.options.transport.membershipChanged(this.groupId, change, confState);
       return;
     }
     if (entry.data.byteLength === 0) {
@@ -359,7 +374,7 @@ export class RaftGroup implements Proposer {
 
   private async sendSnapshot(message: Message): Promise<void> {
     try {
-      await this.options.transport.sendSnapshot(message, this.snapshots.read(message.snapshot?.metadata.index ?? 0));
+      await this.options.transport.sendSnapshot(this.groupId, message, this.snapshots.read(message.snapshot?.metadata.index ?? 0));
       this.node.reportSnapshot(message.to, true);
     } catch (error) {
       this.options.logger.warn({ err: error, to: message.to, group: this.groupId }, 'snapshot transfer failed');

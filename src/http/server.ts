@@ -17,6 +17,12 @@ export interface NodeServerOptions {
   readonly apps: ReadonlyMap<string, AppHost>;
   readonly logger: Logger;
   readonly nodeId: string;
+  /** Cluster state of an app's group on this node, for /_status (absent on a single node). */
+  readonly groupStatus?: (app: string) => Record<string, unknown> | undefined;
+  /** Handles /_admin/... (cluster nodes only). */
+  readonly admin?: (req: IncomingMessage, res: ServerResponse, path: string) => Promise<number>;
+  /** This node's place in the cluster, for /_topology. */
+  readonly topology?: () => Record<string, unknown>;
 }
 
 /** How long a graceful close waits for in-flight requests before closing their sockets. */
@@ -158,7 +164,8 @@ export class NodeServer {
   }
 
   private async handleNodeEndpoint(url: string, req: IncomingMessage, res: ServerResponse): Promise<number> {
-    const path = url.split('?')[0];
+    const path = url.split('?')[0] ?? url;
+    if (path.startsWith('/_admin/') && this.options.admin !== undefined) return this.options.admin(req, res, path);
     if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpProblem(405, { detail: `${path} answers GET only`, headers: { Allow: 'GET, HEAD' } });
     if (path === '/_health') {
       const ready = [...this.options.apps.values()].every((app) => app.activeRuntime() !== undefined);
@@ -171,7 +178,7 @@ export class NodeServer {
         const state = app.appliedState();
         return {
           name: app.name,
-          role: 'leader',
+          ...(this.options.groupStatus?.(app.name) ?? { role: 'single-node' }),
           activeVersion: state.activeVersion,
           activeHash: app.activeRuntime()?.hash,
           lastVersion: state.lastVersion,
@@ -181,7 +188,13 @@ export class NodeServer {
           dataFileBytes: app.store.dataFileBytes(),
         };
       });
-      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ node: this.options.nodeId, mode: 'single-node', apps }));
+      const mode = this.options.groupStatus === undefined ? 'single-node' : 'cluster';
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ node: this.options.nodeId, mode, apps }));
+      return 200;
+    }
+    if (path === '/_topology') {
+      const topology = this.options.topology?.() ?? { nodes: [{ id: this.options.nodeId }], apps: [...this.options.apps.keys()] };
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(topology));
       return 200;
     }
     if (path === '/metrics') {

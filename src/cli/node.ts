@@ -1,0 +1,99 @@
+// `lockstep node`: one node process of a cluster. Hosts one Raft group per app over gRPC and
+// serves REST/WebSocket/SSE for all of them. A restarted node recovers its groups from its
+// data directory; flags given again change nothing that is already on disk.
+import { basename, resolve } from 'node:path';
+import { readBundle } from '../app/bundle.js';
+import { parseConfig } from '../app/config.js';
+import { handleAdmin } from '../cluster/admin.js';
+import { NodeHost, type ClusterTiming } from '../cluster/node-host.js';
+import { NodeServer } from '../http/server.js';
+import { createLogger } from '../observability/logger.js';
+
+export interface NodeOptions {
+  readonly id: string;
+  readonly region: string;
+  readonly zone?: string;
+  readonly dataDir: string;
+  readonly host: string;
+  readonly httpPort: number;
+  readonly grpcPort: number;
+  readonly appDir?: string;
+  /** id -> host:port of every founding voter's gRPC server (this node included). */
+  readonly peers: ReadonlyMap<string, string>;
+  readonly learner: boolean;
+  readonly faultInjection: boolean;
+  readonly timing: ClusterTiming;
+}
+
+export async function runNode(options: NodeOptions): Promise<void> {
+  const logger = createLogger({ node: options.id, region: options.region });
+  const node = new NodeHost({
+    nodeId: options.id,
+    region: options.region,
+    ...(options.zone === undefined ? {} : { zone: options.zone }),
+    dataDir: resolve(options.dataDir),
+    grpcAddress: `${options.host}:${options.grpcPort}`,
+    faultInjection: options.faultInjection,
+    timing: options.timing,
+    logger,
+  });
+  node.addPeers(options.peers);
+  await node.start();
+  const records = [...node.savedApps()];
+  if (options.appDir !== undefined) {
+    const appDir = resolve(options.appDir);
+    const bundle = await readBundle(appDir);
+    const name = parseConfig(bundle.files['config.yaml']).name ?? basename(appDir);
+    if (!records.some((record) => record.name === name)) {
+      records.push({ name, appDir, initialVoters: options.learner ? [] : [...options.peers.keys()] });
+    }
+  }
+  const apps = new Map();
+  for (const record of records) {
+    let retainEntries = 10_000;
+    try {
+      retainEntries = parseConfig((await readBundle(record.appDir)).files['config.yaml']).realtime.retainEntries;
+    } catch {
+      // The app directory may be gone on a restarted node; the group's own state still serves.
+    }
+    apps.set(record.name, await node.hostApp(record, retainEntries));
+  }
+  const server = new NodeServer({
+    host: options.host,
+    port: options.httpPort,
+    apps,
+    logger,
+    nodeId: options.id,
+    groupStatus: (app) => node.statusOf(app),
+    admin: (req, res, path) => handleAdmin(node, options.faultInjection, req, res, path),
+    topology: () => ({
+      node: { id: options.id, region: options.region, zone: options.zone ?? null, grpc: `${options.host}:${options.grpcPort}` },
+      peers: node.peerAddresses(),
+      apps: [...apps.keys()],
+    }),
+  });
+  const address = await server.listen();
+  process.stdout.write(`lockstep: node ${options.id} (${options.region}) serving ${[...apps.keys()].join(', ') || 'no apps'} at http://${address.address}:${address.port}/ grpc ${options.host}:${options.grpcPort}\n`);
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    await server.close();
+    await node.stop();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+export function parsePeers(text: string): Map<string, string> {
+  const peers = new Map<string, string>();
+  for (const part of text.split(',').filter((p) => p.trim() !== '')) {
+    const match = /^([A-Za-z0-9][A-Za-z0-9_-]{0,63})=([A-Za-z0-9.-]+:\d{1,5})$/.exec(part.trim());
+    if (match === null) throw new Error(`--peers entry '${part}' is not id=host:port`);
+    if (peers.has(match[1] as string)) throw new Error(`--peers names ${match[1]} twice`);
+    peers.set(match[1] as string, match[2] as string);
+  }
+  return peers;
+}

@@ -1,0 +1,106 @@
+// /_admin endpoints of a cluster node: membership (add a learner, promote it, remove a member),
+// leader transfer, and - only on nodes started with --fault-injection - network partitions.
+// The control plane will call the same operations; for now operators and tests do.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { readBody } from '../http/body.js';
+import { HttpProblem } from '../http/problem.js';
+import type { ConfChange } from '../raft/index.js';
+import type { NodeHost } from './node-host.js';
+
+/** Admin request bodies are small JSON objects. */
+const adminBodyBytesMax = 64 * 1024;
+/** A learner is promoted only when at most this many entries behind the leader's commit. */
+export const promoteLagEntriesMax = 100;
+const nodeIdPattern = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+const addressPattern = /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/;
+
+async function jsonBody(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const raw = await readBody(req, adminBodyBytesMax);
+  try {
+    const value: unknown = JSON.parse(raw.toString('utf8') || '{}');
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('not an object');
+    return value as Record<string, unknown>;
+  } catch {
+    throw new HttpProblem(400, { detail: 'the body must be a JSON object' });
+  }
+}
+
+function requireNodeId(body: Record<string, unknown>, field: string): string {
+  const value = body[field];
+  if (typeof value !== 'string' || !nodeIdPattern.test(value)) throw new HttpProblem(400, { errors: [{ field, message: 'must be a node id (letters, digits, - and _)' }] });
+  return value;
+}
+
+function requireIdList(body: Record<string, unknown>, field: string): string[] {
+  const value = body[field] ?? [];
+  if (!Array.isArray(value) || !value.every((id) => typeof id === 'string' && nodeIdPattern.test(id))) {
+    throw new HttpProblem(400, { errors: [{ field, message: 'must be a list of node ids' }] });
+  }
+  return value as string[];
+}
+
+function send(res: ServerResponse, status: number, body: unknown): number {
+  res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
+  return status;
+}
+
+export async function handleAdmin(node: NodeHost, faultInjection: boolean, req: IncomingMessage, res: ServerResponse, path: string): Promise<number> {
+  const parts = path.split('/').filter((part) => part !== ''); // ['_admin', ...]
+  if (req.method !== 'POST') throw new HttpProblem(405, { detail: 'admin operations are POST requests', headers: { Allow: 'POST' } });
+  if (parts[1] === 'faults') {
+    if (!faultInjection) throw new HttpProblem(404, { detail: 'fault injection is off (start the node with --fault-injection)' });
+    const body = await jsonBody(req);
+    node.transport.setPartition({ dropTo: requireIdList(body, 'dropTo'), dropFrom: requireIdList(body, 'dropFrom') });
+    return send(res, 200, { ok: true });
+  }
+  const appName = parts[1];
+  const operation = parts[2];
+  const app = appName === undefined ? undefined : node.apps.get(appName);
+  if (app === undefined) throw new HttpProblem(404, { detail: `this node hosts no app '${appName ?? ''}'` });
+  const group = app.group;
+  const body = await jsonBody(req);
+  const notLeader = (): never => {
+    throw new HttpProblem(503, { detail: `this node is not the leader of ${app.record.name}; the leader is ${group.leader() || 'unknown'}`, headers: { 'Retry-After': '1' } });
+  };
+  const propose = (change: ConfChange): void => {
+    if (!group.isLeader()) notLeader();
+    try {
+      group.proposeConfChange(change);
+    } catch (error) {
+      throw new HttpProblem(409, { detail: `membership change refused: ${error instanceof Error ? error.message : String(error)}` });
+    }
+  };
+  switch (operation) {
+    case 'learners': {
+      const id = requireNodeId(body, 'id');
+      const address = body.address;
+      if (typeof address !== 'string' || !addressPattern.test(address)) throw new HttpProblem(400, { errors: [{ field: 'address', message: 'must be host:port of the node gRPC server' }] });
+      propose({ changes: [{ type: 'addLearner', nodeId: id }], transition: 'auto', context: new Uint8Array(Buffer.from(JSON.stringify({ [id]: address }))) });
+      return send(res, 202, { proposed: 'addLearner', id });
+    }
+    case 'promote': {
+      const id = requireNodeId(body, 'id');
+      if (!group.isLeader()) notLeader();
+      const status = group.status();
+      const progress = status.progress?.get(id);
+      if (progress === undefined || !progress.isLearner) throw new HttpProblem(409, { detail: `${id} is not a learner of ${app.record.name}` });
+      const lag = status.hardState.commit - progress.match;
+      if (lag > promoteLagEntriesMax) throw new HttpProblem(409, { detail: `${id} is ${lag} entries behind; promote it once it caught up` });
+      propose({ changes: [{ type: 'addNode', nodeId: id }], transition: 'auto' });
+      return send(res, 202, { proposed: 'addNode', id });
+    }
+    case 'remove': {
+      const id = requireNodeId(body, 'id');
+      propose({ changes: [{ type: 'removeNode', nodeId: id }], transition: 'auto' });
+      return send(res, 202, { proposed: 'removeNode', id });
+    }
+    case 'transfer': {
+      const to = requireNodeId(body, 'to');
+      if (!group.isLeader()) notLeader();
+      group.transferLeadership(to);
+      return send(res, 202, { transferring: to });
+    }
+    default:
+      throw new HttpProblem(404, { detail: `unknown admin operation '${operation ?? ''}'` });
+  }
+}
