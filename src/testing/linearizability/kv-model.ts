@@ -80,6 +80,10 @@ export const kvModel: Model<KvValue, KvInput, KvOutput> = {
   step: kvStep,
   equal: (a, b) => a === b,
   hash: hashString,
+  isReadOnly(input, output) {
+    if (output === UNKNOWN) return false;
+    return input.type === 'read' || (output.type === 'cas' && !output.ok);
+  },
   partition(operations) {
     const byKey = new Map<string, KvOperation[]>();
     for (const operation of operations) {

@@ -37,6 +37,10 @@ export interface Model<State, Input, Output> {
   equal(a: State, b: State): boolean;
   /** Any 32-bit hash consistent with `equal`. */
   hash(state: State): number;
+  /** True if the operation, with this output, never changes the state wherever it is legal
+   *  (a read; a CAS known to have failed). Lets the search skip orderings that cannot matter.
+   *  Must be false for an UNKNOWN output. Omitted: no operation is read-only. */
+  isReadOnly?(input: Input, output: Output | Unknown): boolean;
   /** Split a history into independent sub-histories (e.g. one per key) checked separately; a
    *  history is linearizable iff every part is. Omitted: the history is one part. */
   partition?(operations: readonly Operation<Input, Output>[]): Map<string, Operation<Input, Output>[]>;

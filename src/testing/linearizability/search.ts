@@ -47,6 +47,12 @@ export function searchPartition<State, Input, Output>(
   // The stack of linearized operations: their call events and the state before each.
   const stackEvents: number[] = [];
   const stackStates: State[] = [];
+  // Whether each linearized operation was read-only (legal and leaving the state unchanged in
+  // every state where it is legal, e.g. a read). Such an operation, once callable and legal, can
+  // be linearized first without loss of generality: it changes nothing for the others, and
+  // every operation that must precede it in real time is already linearized. So when the
+  // search under it fails, no alternative at that level can succeed: backtrack one level more.
+  const stackReadOnly: boolean[] = [];
   let longest: number[] = [];
   let blockedOperation = -1;
 
@@ -66,36 +72,48 @@ export function searchPartition<State, Input, Output>(
       const op = events.operationOf[event]!;
       const operation = operations[op]!;
       const next = model.step(state, operation.input, operation.output);
+      let configurationFailed = false;
       if (next !== ILLEGAL) {
+        const readOnly = model.isReadOnly?.(operation.input, operation.output) === true;
         linearized.set(op);
         const key = memoKey(linearized.hash, model.hash(next));
         if (!memoHas(memo, key, linearized, next, equal)) {
           memoAdd(memo, key, { words: linearized.snapshotWords(), state: next });
           stackEvents.push(event);
           stackStates.push(state);
+          stackReadOnly.push(readOnly);
           state = next;
           events.lift(event);
           event = events.first();
           continue;
         }
         linearized.clear(op);
+        // Placing a callable read-only operation first loses nothing (see stackReadOnly), so
+        // if that was explored and failed, this whole configuration fails.
+        configurationFailed = readOnly;
       }
-      event = events.next[event]!;
-      continue;
-    }
-    // A return event whose operation is still unlinearized: nothing before it can be reordered
-    // to place it, so undo the most recent choice.
-    if (stackEvents.length > longest.length || blockedOperation < 0) {
+      if (!configurationFailed) {
+        event = events.next[event]!;
+        continue;
+      }
+    } else if (stackEvents.length > longest.length || blockedOperation < 0) {
+      // A return event whose operation is still unlinearized: nothing before it can be
+      // reordered to place it, so undo the most recent choice.
       longest = stackEvents.map((e) => events.operationOf[e]!);
       blockedOperation = events.operationOf[event]!;
     }
-    const top = stackEvents.pop();
-    if (top === undefined) {
-      return { verdict: 'illegal', partialLinearization: longest, blockedOperation };
-    }
-    state = stackStates.pop()!;
-    linearized.clear(events.operationOf[top]!);
-    events.unlift(top);
+    let top: number | undefined;
+    let wasReadOnly: boolean;
+    do {
+      top = stackEvents.pop();
+      if (top === undefined) {
+        return { verdict: 'illegal', partialLinearization: longest, blockedOperation };
+      }
+      wasReadOnly = stackReadOnly.pop()!;
+      state = stackStates.pop()!;
+      linearized.clear(events.operationOf[top]!);
+      events.unlift(top);
+    } while (wasReadOnly);
     event = events.next[top]!;
     // The call's own return event follows it, so there is always a next event.
     assert.ok(event !== endOfList, 'search invariant: backtracked past the last event');
