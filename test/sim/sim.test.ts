@@ -5,6 +5,14 @@ import { describeFailure, runSeed, type SeedResult } from './simulation.js';
  *  seeds that pass; a failing seed found by the soak goes in the report until the core is fixed. */
 const regressionSeeds: readonly number[] = Array.from({ length: 100 }, (_, i) => i + 1);
 
+/** Seeds the soak found failing because of the core, left out of regressionSeeds until fixed
+ *  (replay: npx tsc -p tsconfig.json && node dist/test/sim/soak.js --seed N --verbose):
+ *  10275: a follower restores a snapshot's ConfState inside step() while the host is still
+ *         applying committed conf change entries of an earlier Ready; applyConfChange of the
+ *         older entry then runs against the snapshot's configuration ("cannot leave a
+ *         non-joint config"). */
+export const knownCoreFailureSeeds: readonly number[] = [10275];
+
 function failureText(result: SeedResult): string {
   if (result.ok) return 'ok';
   return `${describeFailure(result)}\n  last trace lines:\n${result.failure!.traceTail.slice(-30).map((line) => `    ${line}`).join('\n')}`;
@@ -19,7 +27,7 @@ describe('deterministic raft simulation', () => {
   });
 
   it('exercises what it claims to: faults, membership changes, snapshots, reads and writes', () => {
-    const totals = { crashes: 0, partitions: 0, confChangesApplied: 0, snapshotsInstalled: 0, transfers: 0, operations: 0, unknownOutcomes: 0 };
+    const totals = { crashes: 0, partitions: 0, pauses: 0, confChangesApplied: 0, snapshotsInstalled: 0, transfers: 0, operations: 0, unknownOutcomes: 0 };
     for (const seed of [101, 102, 103, 104]) {
       const result = runSeed({ seed });
       expect(failureText(result)).toBe('ok');
@@ -27,6 +35,8 @@ describe('deterministic raft simulation', () => {
     }
     expect(totals.crashes).toBeGreaterThan(0);
     expect(totals.partitions).toBeGreaterThan(0);
+    expect(totals.pauses).toBeGreaterThan(0);
+    expect(totals.unknownOutcomes).toBeGreaterThan(0);
     expect(totals.confChangesApplied).toBeGreaterThan(0);
     expect(totals.snapshotsInstalled).toBeGreaterThan(0);
     expect(totals.transfers).toBeGreaterThan(0);
