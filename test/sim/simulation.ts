@@ -13,7 +13,6 @@ import { Trace } from './trace.js';
 import { Workload, type WorkloadOptions } from './clients.js';
 import { confStateOf } from './core.js';
 
-
 export interface SimulationOptions {
   readonly seed: number;
   readonly verbose?: boolean;
