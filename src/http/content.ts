@@ -44,45 +44,85 @@ const jsonCodec: Codec = {
     const text = decoded.charCodeAt(0) === 0xfeff ? decoded.slice(1) : decoded;
     // Only a body that spells __proto__, literally or with \u escapes, pays for the reviver.
     const needsReviver = text.includes('__proto__') || text.includes('\\u');
+    let parsed: unknown;
     try {
-      return needsReviver ? JSON.parse(text, rejectPrototypeKey) : JSON.parse(text);
+      parsed = needsReviver ? JSON.parse(text, rejectPrototypeKey) : JSON.parse(text);
     } catch (error) {
       if (error instanceof HttpProblem) throw error;
       throw malformedBody('JSON', error);
     }
+    return plainBody(parsed, 0);
   },
 };
 
+/** Deepest nesting a request body may have. Deeper values would overflow the stack of the
+ *  validators and encoders further down (a 9 KB body can nest thousands of levels). */
+export const bodyDepthMax = 64;
+
+function bodyProblem(message: string): HttpProblem {
+  return new HttpProblem(400, { detail: `body is not acceptable: ${message}`, errors: [{ field: 'body', message }], type: 'malformed-body' });
+}
+
+/**
+ * Checks a decoded body's depth and turns CBOR/MessagePack maps into plain objects. Maps are
+ * decoded as Map (not objects) so that a `__proto__` key arrives as it was sent - the decoders'
+ * object mode silently renames it - and is refused like in JSON.
+ */
+function plainBody(value: unknown, depth: number): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  if (depth >= bodyDepthMax) throw bodyProblem(`nested deeper than ${bodyDepthMax} levels`);
+  if (value instanceof Map) {
+    const record: Record<string, unknown> = {};
+    for (const [key, element] of value) {
+      if (typeof key !== 'string') throw bodyProblem('map keys must be strings');
+      if (key === '__proto__') throw bodyProblem("the key '__proto__' is not allowed");
+      record[key] = plainBody(element, depth + 1);
+    }
+    return record;
+  }
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = plainBody(value[i], depth + 1);
+    return value;
+  }
+  if (value instanceof Uint8Array || value instanceof Date) return value;
+  const record = value as Record<string, unknown>;
+  for (const key of Object.keys(record)) record[key] = plainBody(record[key], depth + 1);
+  return record;
+}
+
 // Records (cbor-x/msgpackr's shared-structure extension) are off: other clients cannot read them.
-// Both decoders rename a `__proto__` key to `__proto_`, so neither can pollute a prototype.
 const cborEncoder = new CborEncoder({ useRecords: false });
-const cborDecoder = new CborDecoder({ useRecords: false, mapsAsObjects: true });
+const cborDecoder = new CborDecoder({ useRecords: false, mapsAsObjects: false });
 
 const cborCodec: Codec = {
   mediaType: 'application/cbor',
   encode: (value) => cborEncoder.encode(value),
   decode(body) {
+    let decoded: unknown;
     try {
-      return cborDecoder.decode(body);
+      decoded = cborDecoder.decode(body);
     } catch (error) {
       throw malformedBody('CBOR', error);
     }
+    return plainBody(decoded, 0);
   },
 };
 
 const packr = new Packr({ useRecords: false });
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: false });
 
 function msgpackCodec(mediaType: string): Codec {
   return {
     mediaType,
     encode: (value) => packr.pack(value),
     decode(body) {
+      let decoded: unknown;
       try {
-        return unpackr.unpack(body);
+        decoded = unpackr.unpack(body);
       } catch (error) {
         throw malformedBody('MessagePack', error);
       }
+      return plainBody(decoded, 0);
     },
   };
 }

@@ -28,7 +28,7 @@ export interface NodeServerOptions {
 /** How long a graceful close waits for in-flight requests before closing their sockets. */
 export const shutdownGraceMs = 10_000;
 /** Longest request path accepted, in bytes. */
-export const urlBytesMax = 16 * 1024;
+export const urlBytesMax = 8 * 1024;
 
 interface ParsedPath {
   readonly app: string;
@@ -39,7 +39,7 @@ interface ParsedPath {
 }
 
 export function parsePath(url: string): ParsedPath | undefined {
-  if (url.length > urlBytesMax) throw new HttpProblem(414 as number, { detail: `the URL is longer than ${urlBytesMax} bytes` });
+  if (url.length > urlBytesMax) throw new HttpProblem(414, { detail: `the URL is longer than ${urlBytesMax} bytes` });
   const queryStart = url.indexOf('?');
   const pathname = queryStart === -1 ? url : url.slice(0, queryStart);
   const search = queryStart === -1 ? '' : url.slice(queryStart + 1);
@@ -83,6 +83,14 @@ export class NodeServer {
       void this.handle(req, res);
     });
     this.server.on('upgrade', (req, socket, head) => this.realtime.handleUpgrade(req, socket, head));
+    // Requests Node rejects before routing (headers over its limit, malformed HTTP) still get a
+    // problem+json answer.
+    this.server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+      if (!socket.writable) return;
+      const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+      const body = JSON.stringify(new HttpProblem(status, { detail: status === 431 ? 'request line and headers exceed 16 KiB' : 'malformed HTTP request' }).toJSON());
+      socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: ${problemMediaType}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    });
   }
 
   async listen(): Promise<AddressInfo> {

@@ -177,14 +177,25 @@ describe('codecs: __proto__ keys', () => {
     expect(codecFor('application/json').decode(Buffer.from('{"proto":"\\u00e9", "x":"__proto__"}'))).toEqual({ proto: 'é', x: '__proto__' });
   });
 
-  it('cannot pollute through CBOR or MessagePack', () => {
-    const hostile = JSON.parse('{"__proto__": {"polluted": 1}}') as unknown;
-    const fromCbor = codecFor('application/cbor').decode(cborEncode(hostile)) as Record<string, unknown>;
-    const fromMsgpack = codecFor('application/msgpack').decode(pack(hostile)) as Record<string, unknown>;
-    for (const decoded of [fromCbor, fromMsgpack]) {
-      expect(Object.getPrototypeOf(decoded)).toBe(Object.prototype);
-      expect(decoded.polluted).toBeUndefined();
-      expect(Object.hasOwn(decoded, '__proto__')).toBe(false);
+  it('refuses a __proto__ key in CBOR or MessagePack like in JSON, without polluting', () => {
+    const hostile = JSON.parse('{"ok": 1, "__proto__": {"polluted": 1}}') as unknown;
+    for (const [mediaType, bytes] of [['application/cbor', cborEncode(hostile)], ['application/msgpack', pack(hostile)]] as const) {
+      try {
+        codecFor(mediaType).decode(Buffer.from(bytes));
+        expect.unreachable(`${mediaType} accepted a __proto__ key`);
+      } catch (error) {
+        expect((error as HttpProblem).status).toBe(400);
+        expect((error as HttpProblem).detail).toContain('__proto__');
+      }
+    }
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('refuses bodies nested deeper than the limit, in every format', () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < 100; i++) deep = { a: deep };
+    for (const [mediaType, bytes] of [['application/json', Buffer.from(JSON.stringify(deep))], ['application/cbor', cborEncode(deep)], ['application/msgpack', pack(deep)]] as const) {
+      expect(() => codecFor(mediaType).decode(Buffer.from(bytes))).toThrow(/nested deeper/);
     }
   });
 });
