@@ -799,11 +799,6 @@ export class Raft {
   private restore(snapshot: Snapshot): boolean {
     const { index, term, confState } = snapshot.metadata;
     if (index <= this.raftLog.committed) return false;
-    // Committed entries may still be on their way through the host (handed out in a Ready, not
-    // yet advanced). Restoring now would switch the configuration under them: a conf change
-    // entry the host applies next would run against the snapshot's config. Refuse until the
-    // host caught up; the leader retries the snapshot. (Found by the simulator, seed 10275.)
-    if (this.raftLog.applied < this.raftLog.committed) return false;
     if (this.role !== 'follower') {
       // Only a leader of our term sends snapshots and we follow it; anything else is a bug
       // upstream. Be defensive: become a follower in a newer term and ignore the snapshot.
@@ -821,6 +816,11 @@ export class Raft {
       this.raftLog.commitTo(index);
       return false;
     }
+    // Committed entries may still be on their way through the host (handed out in a Ready, not
+    // yet advanced). Replacing the log now would switch the configuration under them: a conf
+    // change entry the host applies next would run against the snapshot's config. Refuse until
+    // the host caught up; the leader retries the snapshot. (Found by the simulator, seed 10275.)
+    if (this.raftLog.applied < this.raftLog.committed) return false;
     // Our log conflicts at (or ends before) the snapshot's index: replace it entirely.
     this.raftLog.restore(snapshot);
     this.trk = new ProgressTracker(this.trk.inflightCountMax, this.trk.inflightBytesMax);
