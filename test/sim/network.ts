@@ -31,6 +31,8 @@ export interface NetworkEndpoints {
   deliver(message: Message): void;
   /** A snapshot message was delivered or lost: the sender's transport reports it to the core. */
   snapshotOutcome(message: Message, delivered: boolean): void;
+  /** The sender's transport noticed the link is down (reported to its core). */
+  unreachable(message: Message): void;
 }
 
 export interface NetworkStats {
@@ -39,6 +41,10 @@ export interface NetworkStats {
   duplicated: number;
   blocked: number;
 }
+
+/** Chance that a message sent over a cut link makes the sender's transport report the peer
+ *  unreachable. */
+const unreachableReportProbability = 0.1;
 
 function linkKey(from: NodeId, to: NodeId): string {
   return `${from}>${to}`;
@@ -64,6 +70,8 @@ export class Network {
     if (this.isCut(message.from, message.to)) {
       this.stats.blocked++;
       this.lose(message);
+      // A cut link breaks the connection, which the transport notices now and then.
+      if (this.random.chance(unreachableReportProbability)) this.endpoints.unreachable(message);
       return;
     }
     if (this.random.chance(this.faults.dropProbability)) {

@@ -149,6 +149,7 @@ class Cluster {
           if (host !== undefined && !host.decommissioned) host.receive(message);
         },
         snapshotOutcome: (message, delivered) => this.hostsById.get(message.from)?.reportSnapshot(message.to, delivered),
+        unreachable: (message) => this.hostsById.get(message.from)?.reportUnreachable(message.to),
       },
       faultyNetwork,
     );
