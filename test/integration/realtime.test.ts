@@ -7,7 +7,7 @@ import { editAppFile } from '../support/app-files.js';
 import { openEventStream, openWebSocket, type ChangeStream, type StreamMessage } from '../support/change-stream.js';
 import { copyApp, removeDir, startDevServer, tempDir, type DevServer } from '../support/dev-server.js';
 import { jsonRequest } from '../support/http-client.js';
-import { sleep } from '../support/load.js';
+import { sleep, startLoad } from '../support/load.js';
 
 /** Log entries the app keeps for `since` (small, so a test can outrun it). */
 const retainEntries = 5;
@@ -177,5 +177,75 @@ describe('subscriptions on a dev server', () => {
       expect(messages.map(summary)).toEqual(expected);
       expect(messages[1]).toMatchObject({ type: 'version', value: 2 });
     }
+  });
+});
+
+describe('subscriptions under load and across a crash (default retained window)', () => {
+  let node: DevServer;
+  let nodeApp: string;
+  let nodeData: string;
+
+  beforeAll(async () => {
+    nodeApp = copyApp('shop');
+    nodeData = tempDir('lockstep-data-');
+    node = await startDevServer(nodeApp, nodeData);
+  });
+
+  afterAll(async () => {
+    await node?.stop();
+    removeDir(nodeApp);
+    removeDir(nodeData);
+  });
+
+  async function nodeWrite(path: string, body: unknown): Promise<number> {
+    const response = await jsonRequest(`${node.url}${path}`, 'PUT', body);
+    await response.arrayBuffer();
+    if (response.status !== 204) throw new Error(`PUT ${path}: ${response.status}`);
+    return Number((response.headers.get('etag') ?? '').slice(1, -1));
+  }
+
+  async function nodeApplied(): Promise<number> {
+    const status = (await (await fetch(`${node.base}/_status`)).json()) as { apps: { appliedIndex: number }[] };
+    return status.apps[0]?.appliedIndex ?? 0;
+  }
+
+  it('subscribers joining mid-load with a resume point get every committed event exactly once, in order', async () => {
+    const since = await nodeApplied();
+    const committed: number[] = [];
+    const load = startLoad({
+      clients: 16,
+      deadlineMs: 20_000,
+      async step(client, sequence) {
+        committed.push(await nodeWrite(`/Item/m${client}-${sequence}`, { name: 'm', price: sequence }));
+      },
+    });
+    await sleep(200);
+    // Replay (from the store) and live fan-out race here; the hub must hand over without a gap.
+    const viaWs = await openWebSocket(`${node.url.replace(/^http/, 'ws')}/Item/?since=${since}`);
+    const viaSse = await openEventStream(`${node.url}/Item/`, { 'last-event-id': String(since) });
+    open.push(viaWs, viaSse);
+    await sleep(400);
+    load.stop();
+    expect([...(await load.done).values()]).toEqual([]);
+    const expected = committed.slice().sort((a, b) => a - b);
+    expect(expected.length).toBeGreaterThan(50);
+    for (const stream of [viaWs, viaSse]) {
+      const messages = await exactly(stream, expected.length);
+      expect(messages.map((message) => message.index)).toEqual(expected);
+    }
+    await Promise.all(open.splice(0).map((stream) => stream.close()));
+  });
+
+  it('after SIGKILL and a restart, ?since= resumes from the persisted change window', async () => {
+    const last = await nodeWrite('/Item/k0', { name: 'k0', price: 0 });
+    const missed = [await nodeWrite('/Item/k1', { name: 'k1', price: 1 }), await nodeWrite('/Item/k2', { name: 'k2', price: 2 })];
+    await node.stop('SIGKILL');
+    node = await startDevServer(nodeApp, nodeData);
+    const resumed = await openWebSocket(`${node.url.replace(/^http/, 'ws')}/Item/?since=${last}`);
+    open.push(resumed);
+    await resumed.waitForCount(2);
+    const live = await nodeWrite('/Item/k3', { name: 'k3', price: 3 });
+    expect((await exactly(resumed, 3)).map(summary)).toEqual([`put Item/k1 @${missed[0]} v1`, `put Item/k2 @${missed[1]} v1`, `put Item/k3 @${live} v1`]);
+    await Promise.all(open.splice(0).map((stream) => stream.close()));
   });
 });
