@@ -1,9 +1,12 @@
-// If-Match on a lagging follower. A conditional write must be judged against the record's state
+// Regression tests for the bugs in FINDINGS.md, on real node processes. A known bug is an
+// `it.fails` that starts failing once src/ is fixed: then turn it into a plain `it`.
+//
+// #1 If-Match on a lagging follower. A conditional write must be judged against the record's state
 // at the point the write linearizes, not against whatever a lagging replica happens to hold:
 // otherwise a client that read version v (or wrote it, acknowledged) gets 412 for If-Match v
 // although v is the current version - a compare-and-set that fails when it must succeed.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Cluster } from '../support/cluster.js';
+import { Cluster, sleep } from '../support/cluster.js';
 
 const requestTimeoutMs = 2_000;
 
@@ -58,6 +61,27 @@ describe('If-Match through a follower that has not applied the version yet', () 
       expect([204, 503]).toContain(cas.status);
     } finally {
       await cluster.heal();
+    }
+  });
+
+  // FINDINGS.md #2: a new leader's empty entry (and any conf change) does not advance the applied
+  // index that reads wait for, so ReadIndex returns an index no node ever reports as applied.
+  it.fails('after a leader change, a linearizable read answers without waiting for a write', { timeout: 60_000 }, async () => {
+    const leader = await cluster.waitForLeader();
+    await leader.kill();
+    try {
+      const others = cluster.running();
+      const newLeader = await cluster.waitForLeader(others);
+      await sleep(300);
+      const response = await fetch(`${newLeader.base}/shop/Item/nobody`, {
+        headers: { 'x-lockstep-consistency': 'linearizable' },
+        signal: AbortSignal.timeout(requestTimeoutMs + 5_000),
+      });
+      await response.text();
+      expect(response.status).toBe(404);
+    } finally {
+      await leader.start();
+      await cluster.waitReady();
     }
   });
 });
