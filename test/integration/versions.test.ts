@@ -191,12 +191,37 @@ describe('dev-mode versions', () => {
         }),
       );
     const records = await snapshot();
+    for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+      const code = await server.stop(signal);
+      if (signal === 'SIGTERM') expect(code).toBe(0);
+      server = await startDevServer(appDir, dataDir);
+      expect(await snapshot()).toEqual(records);
+      const after = await appStatus();
+      expect(after).toMatchObject({ activeVersion: before.activeVersion, lastVersion: before.lastVersion, appliedIndex: before.appliedIndex });
+      // The unchanged app directory is the active bundle: nothing is redeployed.
+      expect(server.output()).not.toMatch(/active at index/);
+    }
+  });
+
+  it('edits made while the server was down are deployed at startup; a broken one leaves the active version serving', async () => {
+    const before = await appStatus();
     expect(await server.stop('SIGTERM')).toBe(0);
+    const original = editAppFile(appDir, 'resources.ts', (code) => `${code}\nexport const broken = ;\n`);
     server = await startDevServer(appDir, dataDir);
-    expect(await snapshot()).toEqual(records);
-    const after = await appStatus();
-    expect(after).toMatchObject({ activeVersion: before.activeVersion, lastVersion: before.lastVersion, appliedIndex: before.appliedIndex });
-    // The unchanged app directory is the active bundle: nothing is redeployed.
-    expect(server.output()).not.toMatch(/active at index/);
+    const refused = await refusalMessage(before.lastVersion + 1);
+    expect(refused).toMatch(/resources\.ts:\d+:\d+/);
+    const read = await jsonRequest(`${server.url}/Item/before-red`, 'GET');
+    expect(read.status).toBe(200);
+    expect(read.headers.get('x-lockstep-version')).toBe(String(before.activeVersion));
+
+    expect(await server.stop('SIGTERM')).toBe(0);
+    editAppFile(appDir, 'resources.ts', () => original);
+    editAppFile(appDir, 'schema.graphql', itemSchemaEdit((item) => item.replace(/\}$/, '  note: String\n}')));
+    server = await startDevServer(appDir, dataDir);
+    const next = before.lastVersion + 2;
+    await server.waitForOutput(new RegExp(`version ${next} active at index \\d+`), deployReportMs);
+    const after = await jsonRequest(`${server.url}/Item/before-red`, 'GET');
+    expect(after.headers.get('x-lockstep-version')).toBe(String(next));
+    expect(await after.json()).toMatchObject({ id: 'before-red', name: 'early', color: 'red' });
   });
 });
