@@ -139,7 +139,8 @@ describe('a write load interrupted by a signal', () => {
     const server = track(await startDevServer(appDir, dataDir));
 
     const slowCount = 8;
-    const slowDelayMs = 600;
+    // Long enough that all of them reached the server before the signal even on a loaded machine.
+    const slowDelayMs = 1_500;
     const slow = Array.from({ length: slowCount }, async (_unused, n) => {
       const sent = { name: `slow ${n}`, price: n, delayMs: slowDelayMs };
       const response = await jsonRequest(`${server.url}/Item/slow${n}`, 'PUT', sent);
@@ -166,14 +167,15 @@ describe('a write load interrupted by a signal', () => {
     await sleep(slowDelayMs / 3);
     const exitCode = await server.stop('SIGTERM');
     const slowResults = await Promise.all(slow);
-    await load.done;
+    const loadErrors = await load.done;
     expect(exitCode).toBe(0);
     expect(slowResults.map((result) => result.status)).toEqual(Array(slowCount).fill(204));
     for (const result of slowResults) acknowledged.set(result.key, { name: result.sent.name, price: result.sent.price, etag: etagIndex(result.etag) });
     // Requests the server answered were answered properly: no 5xx while shutting down.
     expect([...statuses.keys()].filter((status) => status >= 300)).toEqual([]);
 
-    console.info(`SIGTERM: ${acknowledged.size} writes acknowledged, ${unanswered.size} unanswered, statuses ${JSON.stringify([...statuses])}`);
+    const errorKinds = [...loadErrors.values()].map((error) => String((error as { cause?: { code?: string; message?: string } }).cause?.code ?? (error as { cause?: { message?: string } }).cause?.message ?? error));
+    console.info(`SIGTERM: ${acknowledged.size} writes acknowledged, ${unanswered.size} unanswered (${[...new Set(errorKinds)].join(', ')}), statuses ${JSON.stringify([...statuses])}`);
     const restarted = track(await startDevServer(appDir, dataDir));
     await verify(restarted, acknowledged, unanswered);
   });
