@@ -302,6 +302,19 @@ export class RaftGroup implements Proposer {
     let snapshotInstalled = false;
     const machine = this.options.stateMachine;
     const needsWrite = ready.snapshot !== undefined || ready.entries.length > 0 || ready.hardState !== undefined || ready.committedEntries.length > 0;
+    // A leader may replicate its new entries while it writes them itself (Raft dissertation
+    // 10.2.1): its own copy counts only once written, and every message that could tell a
+    // follower of a commit covering them leaves with a later Ready, after this write. Appends
+    // whose commit field is already durable here go out now; everything else (votes, append
+    // acknowledgements, appends carrying a newer commit) waits for the write.
+    const durableLast = this.storage.lastIndex();
+    const early: Message[] = [];
+    const late: Message[] = [];
+    for (const message of ready.messages) {
+      const leaderAppend = (message.type === 'app' || message.type === 'heartbeat') && message.commit <= durableLast && ready.snapshot === undefined;
+      (leaderAppend && needsWrite ? early : late).push(message);
+    }
+    if (early.length > 0) this.send(early);
     if (needsWrite) {
       await this.options.store.root.transaction(() => {
         if (ready.snapshot !== undefined && ready.snapshot.metadata.index > this.storage.snapshot().metadata.index) {
@@ -319,7 +332,7 @@ export class RaftGroup implements Proposer {
       });
     }
     if (snapshotInstalled) this.options.onSnapshotInstalled();
-    this.send(ready.messages);
+    this.send(late);
     for (const item of applied) {
       this.options.onCommit(item.index, item.outcome.events, item.state);
       if (item.key === undefined) continue;
@@ -352,10 +365,13 @@ export class RaftGroup implements Proposer {
       this.storage.setConfState(confState);
       machine.applyNoop(entry.index);
       this.options.transport.membershipChanged(this.groupId, change, confState);
+      applied.push({ index: entry.index, outcome: { result: { ok: true }, events: [] }, state: machine.pendingState() });
       return;
     }
     if (entry.data.byteLength === 0) {
+      // Still reported: the applied index is what ReadIndex and session reads wait for.
       machine.applyNoop(entry.index);
+      applied.push({ index: entry.index, outcome: { result: { ok: true }, events: [] }, state: machine.pendingState() });
       return;
     }
     const proposal = decodeProposal(entry.data);

@@ -150,6 +150,13 @@ export async function handleAppRequest(
   }
   const query = isCollection && method === 'get' && search !== '' ? parseQuery(search) : emptyQuery;
   const ifMatch = parseEtags(headerValue(req, 'if-match'));
+  if (ifMatch !== undefined) {
+    // A record's version is the index of its last write, so a replica that has not applied the
+    // named version yet cannot judge the condition: wait until it has (bounded), then compare.
+    // ReadIndex gives the commit point and waits until it is applied here; a version beyond it
+    // does not exist anywhere yet and the comparison below refuses it.
+    if (Math.max(...ifMatch) > host.appliedIndex()) await host.log.readIndex(readIndexWaitMs);
+  }
   const ifNoneMatch = parseEtags(headerValue(req, 'if-none-match'));
 
   const outcome = await execute(host, endpoint.name, method, { id, query, pathname: req.url ?? '' }, body, req, ifMatch, context);

@@ -1,5 +1,5 @@
 // Regression tests for the bugs in FINDINGS.md, on real node processes. A known bug is an
-// `it.fails` that starts failing once src/ is fixed: then turn it into a plain `it`.
+// `it.fails` that starts failing once src/ is fixed: then turn it into a plain `it`. (#1 and #2 are fixed.)
 //
 // #1 If-Match on a lagging follower. A conditional write must be judged against the record's state
 // at the point the write linearizes, not against whatever a lagging replica happens to hold:
@@ -54,7 +54,7 @@ describe('If-Match through a follower that has not applied the version yet', () 
 
   // FINDINGS.md #1: the If-Match check runs against the answering node's local state before
   // proposing, so a lagging follower answers 412 "is at version 0" at once.
-  it.fails('without a session index the follower answers If-Match of the current version with 204 or 503, not 412', { timeout: 60_000 }, async () => {
+  it('without a session index the follower answers If-Match of the current version with 204 or 503, not 412', { timeout: 60_000 }, async () => {
     const { etag, follower } = await writeBehindFollowersBack('cas-plain');
     try {
       const cas = await put(cluster.node(follower).base, 'cas-plain', 'second', { 'if-match': etag });
@@ -66,7 +66,7 @@ describe('If-Match through a follower that has not applied the version yet', () 
 
   // FINDINGS.md #2: a new leader's empty entry (and any conf change) does not advance the applied
   // index that reads wait for, so ReadIndex returns an index no node ever reports as applied.
-  it.fails('after a leader change, a linearizable read answers without waiting for a write', { timeout: 60_000 }, async () => {
+  it('after a leader change, a linearizable read answers without waiting for a write', { timeout: 60_000 }, async () => {
     const leader = await cluster.waitForLeader();
     await leader.kill();
     try {
