@@ -483,12 +483,28 @@ export class Raft {
   /** A dropped local proposal is reported to the caller (propose() throws); a dropped
    *  forwarded one is dropped silently, as the network might have: the proposer's host times
    *  out and retries. Throwing from step() would break the host's receive loop instead. */
-  private withDroppedProposalsReported(message: Message, handle: () => void): void {
+  private withDroppedProposalsReported(_message: Message, handle: () => void): void {
     try {
       handle();
     } catch (error) {
-      if (error instanceof ProposalDroppedError && message.from !== this.id) return;
+      // Local is what the host proposed through propose(), not what merely carries our id: a
+      // proposal we forwarded can bounce back to us (we forwarded to B while B still thought we
+      // lead) and must be dropped silently too. (Found by the simulator, seeds 21139, 21571.)
+      if (error instanceof ProposalDroppedError && !this.steppingLocalProposal) return;
       throw error;
+    }
+  }
+
+  /** True only while the host's own propose()/proposeConfChange() is being stepped. */
+  private steppingLocalProposal = false;
+
+  /** Steps a proposal made by this node's host; a refusal is thrown to the caller. */
+  stepLocalProposal(message: Message): void {
+    this.steppingLocalProposal = true;
+    try {
+      this.step(message);
+    } finally {
+      this.steppingLocalProposal = false;
     }
   }
 

@@ -92,14 +92,14 @@ export class RawNode implements RawNodeApi {
   /** Proposes a normal entry. Throws ProposalDroppedError if it cannot be accepted now. */
   propose(data: Uint8Array): void {
     const entry: Entry = { term: 0, index: 0, type: 'normal', data };
-    this.raft.step(this.localMessage({ type: 'prop', to: this.raft.id, entries: [entry] }));
+    this.raft.stepLocalProposal(this.localMessage({ type: 'prop', to: this.raft.id, entries: [entry] }));
   }
 
   /** Proposes a membership change. Throws ProposalDroppedError if refused (another change is
    *  pending, the leader has not committed an entry of its term, joint rules). */
   proposeConfChange(change: ConfChange): void {
     const entry: Entry = { term: 0, index: 0, type: 'confChange', data: encodeConfChange(change) };
-    this.raft.step(this.localMessage({ type: 'prop', to: this.raft.id, entries: [entry] }));
+    this.raft.stepLocalProposal(this.localMessage({ type: 'prop', to: this.raft.id, entries: [entry] }));
   }
 
   applyConfChange(change: ConfChange): ConfState {

@@ -188,6 +188,16 @@ describe('known pitfalls', () => {
   });
 
 
+  it('a forwarded proposal that bounces back to its origin is dropped silently (seeds 21139, 21571)', () => {
+    // n3 forwarded a proposal to n1, which still believed n3 led and forwarded it back: the
+    // message carries n3's id but is not the host's own call, so step() must not throw.
+    const origin = soloNode({ id: 'n3', voters: ['n1', 'n2', 'n3'], logTerms: [1], hardState: { term: 1 } });
+    const entry = { term: 0, index: 0, type: 'normal' as const, data: new Uint8Array([1]) };
+    expect(() => origin.node.step(message({ type: 'prop', from: 'n3', to: 'n3', term: 0, entries: [entry] }))).not.toThrow();
+    // The host's own proposal with no leader known is still refused to the caller.
+    expect(() => origin.node.propose(new Uint8Array([2]))).toThrow(ProposalDroppedError);
+  });
+
   it('a follower with committed entries not yet applied refuses a snapshot (seed 10275)', () => {
     // Entry 2 is committed but the host has not applied it: it may be a conf change on its way
     // through the host, which a restored configuration would then contradict.
