@@ -22,6 +22,8 @@ export interface ReplicatedLog extends Proposer {
   readIndex(timeoutMs: number): Promise<LogIndex>;
   /** Whether this node may propose Stage/Activate itself (the single node, or the leader). */
   canDeploy(): boolean;
+  /** False once the log can no longer take writes (a failed commit); health reports it. */
+  healthy(): boolean;
   close(): void;
 }
 
@@ -63,6 +65,7 @@ function localReplication(retainEntries: number): ReplicationFactory {
       propose: (entry) => log.propose(entry),
       readIndex: () => Promise.resolve(stateMachine.pendingState().appliedIndex),
       canDeploy: () => true,
+      healthy: () => log.healthy(),
       close: () => undefined,
     };
   };

@@ -8,6 +8,7 @@ import { executeQuery } from '../http/query/execute.js';
 import type { Query } from '../http/query/types.js';
 import type { TableDef } from '../schema/index.js';
 import type { ReadDependency, RecordId, StoredRecord, WriteOp } from '../state/entries.js';
+import { oversizedKey } from '../state/key-limits.js';
 import { mergePatch } from '../state/state-machine.js';
 import type { RecordEnvelope } from '../storage/app-store.js';
 import type { AppRuntime } from './runtime.js';
@@ -59,7 +60,7 @@ export class Transaction {
 
   put(table: TableDef, id: RecordId, value: StoredRecord): void {
     const record = { ...value, [table.primaryKey]: id };
-    this.validate(table, record, 'full');
+    this.validate(table, record, 'full', id);
     this.buffer({ op: 'put', table: table.name, id, value: record });
   }
 
@@ -67,7 +68,7 @@ export class Transaction {
     if (partial[table.primaryKey] !== undefined && partial[table.primaryKey] !== id) {
       throw new HttpProblem(400, { detail: 'the primary key cannot be changed', errors: [{ field: table.primaryKey, message: 'does not match the id in the path' }] });
     }
-    this.validate(table, partial, 'patch');
+    this.validate(table, partial, 'patch', id);
     const key = recordKey(table.name, id);
     const pending = this.writes.get(key);
     if (pending?.op === 'put') {
@@ -143,10 +144,12 @@ export class Transaction {
     this.writes.set(key, write);
   }
 
-  private validate(table: TableDef, record: StoredRecord, mode: 'full' | 'patch'): void {
+  private validate(table: TableDef, record: StoredRecord, mode: 'full' | 'patch', id: RecordId): void {
     const validator = this.runtime.validators.get(table.name);
     if (validator === undefined) throw new Error(`no validator for table ${table.name}`);
-    const errors = validator(record, mode);
+    const errors = [...validator(record, mode)];
+    const oversized = oversizedKey(table, id, record);
+    if (oversized !== undefined) errors.push(oversized);
     if (errors.length > 0) {
       throw new HttpProblem(400, { type: 'validation', detail: `invalid ${table.exportName} record`, errors });
     }

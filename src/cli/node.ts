@@ -6,7 +6,9 @@ import { readBundle } from '../app/bundle.js';
 import { parseConfig } from '../app/config.js';
 import { handleAdmin } from '../cluster/admin.js';
 import { NodeHost, type ClusterTiming } from '../cluster/node-host.js';
-import { NodeServer } from '../http/server.js';
+import type { AppHost } from '../app/app-host.js';
+import { NodeServer, appGaugeSources } from '../http/server.js';
+import { ClusterMetrics, NodeMetrics } from '../observability/metrics.js';
 import { createLogger } from '../observability/logger.js';
 
 export interface NodeOptions {
@@ -27,6 +29,13 @@ export interface NodeOptions {
 
 export async function runNode(options: NodeOptions): Promise<void> {
   const logger = createLogger({ node: options.id, region: options.region });
+  const apps = new Map<string, AppHost>();
+  const metrics = new NodeMetrics(() => appGaugeSources(apps));
+  let nodeRef: NodeHost | undefined;
+  const clusterMetrics = new ClusterMetrics(metrics.registry, {
+    groups: () => nodeRef?.groupGauges() ?? [],
+    transport: () => nodeRef?.transport.counters() ?? { bytesSent: 0, bytesReceived: 0, messagesSent: 0, messagesDropped: 0, reconnects: 0 },
+  });
   const node = new NodeHost({
     nodeId: options.id,
     region: options.region,
@@ -36,7 +45,9 @@ export async function runNode(options: NodeOptions): Promise<void> {
     faultInjection: options.faultInjection,
     timing: options.timing,
     logger,
+    metrics: clusterMetrics,
   });
+  nodeRef = node;
   node.addPeers(options.peers);
   await node.start();
   const records = [...node.savedApps()];
@@ -48,7 +59,6 @@ export async function runNode(options: NodeOptions): Promise<void> {
       records.push({ name, appDir, initialVoters: options.learner ? [] : [...options.peers.keys()] });
     }
   }
-  const apps = new Map();
   for (const record of records) {
     let retainEntries = 10_000;
     try {
@@ -64,6 +74,7 @@ export async function runNode(options: NodeOptions): Promise<void> {
     apps,
     logger,
     nodeId: options.id,
+    metrics,
     groupStatus: (app) => node.statusOf(app),
     admin: (req, res, path) => handleAdmin(node, options.faultInjection, req, res, path),
     topology: () => ({

@@ -7,6 +7,7 @@ import { Packr } from 'msgpackr';
 import { AppHost, type ReplicatedLog } from '../app/app-host.js';
 import { readBundle } from '../app/bundle.js';
 import type { Logger } from '../observability/logger.js';
+import type { ClusterMetrics } from '../observability/metrics.js';
 import type { ConfChange, ConfState, Message, NodeId } from '../raft/index.js';
 import type { LogEntry } from '../state/entries.js';
 import { ClusterUnavailableError, type GroupTransport } from './group-transport.js';
@@ -44,6 +45,7 @@ export interface NodeHostOptions {
   readonly faultInjection: boolean;
   readonly timing: ClusterTiming;
   readonly logger: Logger;
+  readonly metrics: ClusterMetrics;
 }
 
 /** What a node remembers about an app it hosts, so a restart needs no flags. */
@@ -170,6 +172,7 @@ export class NodeHost {
           stateMachine: parts.stateMachine,
           transport: this.groupTransport(),
           logger: this.options.logger.child({ group: effective.name }),
+          metrics: this.options.metrics.forGroup(effective.name),
           onCommit: parts.onCommit,
           onSnapshotInstalled: parts.onSnapshotInstalled,
           initialVoters: effective.initialVoters,
@@ -185,6 +188,7 @@ export class NodeHost {
           propose: (entry: LogEntry) => raftGroup.propose(entry, timeoutMs),
           readIndex: (readTimeoutMs: number) => raftGroup.readIndex(Math.min(readTimeoutMs, timeoutMs)),
           canDeploy: () => raftGroup.isLeader(),
+          healthy: () => raftGroup.healthy(),
           close: () => raftGroup.stop(),
         };
       },
@@ -266,6 +270,14 @@ export class NodeHost {
     writeFileSync(`${path}.tmp`, JSON.stringify(record, null, 2));
     // rename is atomic: a crash leaves the old record or the new one, never half of one.
     renameSync(`${path}.tmp`, path);
+  }
+
+  /** Term, commit index and leadership of every group, for metrics. */
+  groupGauges(): { name: string; term: number; commitIndex: number; isLeader: boolean }[] {
+    return [...this.apps.values()].map((app) => {
+      const status = app.group.status();
+      return { name: app.record.name, term: status.hardState.term, commitIndex: status.hardState.commit, isLeader: app.group.isLeader() };
+    });
   }
 
   statusOf(appName: string): Record<string, unknown> | undefined {

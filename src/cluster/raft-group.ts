@@ -10,6 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Logger } from '../observability/logger.js';
+import type { RaftGroupMetrics } from '../observability/metrics.js';
 import {
   BOOTSTRAP_INDEX,
   NONE,
@@ -43,6 +44,7 @@ export interface RaftGroupOptions {
   readonly stateMachine: StateMachine;
   readonly transport: GroupTransport;
   readonly logger: Logger;
+  readonly metrics: RaftGroupMetrics;
   readonly onCommit: CommitListener;
   /** Called after a snapshot from the leader replaced the state machine's state. */
   readonly onSnapshotInstalled: () => void;
@@ -62,6 +64,7 @@ interface PendingProposal {
   readonly resolve: (proposal: Proposal) => void;
   readonly reject: (error: Error) => void;
   readonly timer: NodeJS.Timeout;
+  readonly startedMs: number;
 }
 
 interface PendingRead {
@@ -143,6 +146,11 @@ export class RaftGroup implements Proposer {
     return this.node.status();
   }
 
+  /** False once persisting a Ready failed and the group stopped. */
+  healthy(): boolean {
+    return !this.stopped;
+  }
+
   leader(): NodeId {
     return this.leaderId;
   }
@@ -176,14 +184,16 @@ export class RaftGroup implements Proposer {
     return new Promise<Proposal>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pendingProposals.delete(key);
+        this.options.metrics.proposed('timeout');
         reject(new ClusterUnavailableError(`proposal not committed within the deadline (leader ${this.leaderId || 'unknown'})`));
       }, Math.max(1, deadline - Date.now()));
-      this.pendingProposals.set(key, { resolve, reject, timer });
+      this.pendingProposals.set(key, { resolve, reject, timer, startedMs: performance.now() });
       try {
         this.node.propose(encodeProposal({ key, entry }));
       } catch (error) {
         clearTimeout(timer);
         this.pendingProposals.delete(key);
+        this.options.metrics.proposed('dropped');
         reject(error instanceof ProposalDroppedError ? new ClusterUnavailableError(error.message) : (error as Error));
         return;
       }
@@ -315,6 +325,7 @@ export class RaftGroup implements Proposer {
       (leaderAppend && needsWrite ? early : late).push(message);
     }
     if (early.length > 0) this.send(early);
+    const persistStartedMs = performance.now();
     if (needsWrite) {
       await this.options.store.root.transaction(() => {
         if (ready.snapshot !== undefined && ready.snapshot.metadata.index > this.storage.snapshot().metadata.index) {
@@ -331,7 +342,11 @@ export class RaftGroup implements Proposer {
         for (const entry of ready.committedEntries) this.applyEntry(entry, applied);
       });
     }
-    if (snapshotInstalled) this.options.onSnapshotInstalled();
+    if (needsWrite) this.options.metrics.readyPersisted((performance.now() - persistStartedMs) / 1000, ready.entries.length);
+    if (snapshotInstalled) {
+      this.options.metrics.snapshot('installed');
+      this.options.onSnapshotInstalled();
+    }
     this.send(late);
     for (const item of applied) {
       this.options.onCommit(item.index, item.outcome.events, item.state);
@@ -340,6 +355,8 @@ export class RaftGroup implements Proposer {
       if (pending === undefined) continue;
       this.pendingProposals.delete(item.key);
       clearTimeout(pending.timer);
+      this.options.metrics.proposed('committed');
+      this.options.metrics.committed((performance.now() - pending.startedMs) / 1000);
       pending.resolve({ index: item.index, result: item.outcome.result });
     }
     for (const readState of ready.readStates) {
@@ -392,7 +409,9 @@ export class RaftGroup implements Proposer {
     try {
       await this.options.transport.sendSnapshot(this.groupId, message, this.snapshots.read(message.snapshot?.metadata.index ?? 0));
       this.node.reportSnapshot(message.to, true);
+      this.options.metrics.snapshot('sent');
     } catch (error) {
+      this.options.metrics.snapshot('sendFailed');
       this.options.logger.warn({ err: error, to: message.to, group: this.groupId }, 'snapshot transfer failed');
       this.node.reportSnapshot(message.to, false);
     }
@@ -402,6 +421,7 @@ export class RaftGroup implements Proposer {
   private setLeader(leaderId: NodeId): void {
     if (leaderId === this.leaderId) return;
     this.leaderId = leaderId;
+    this.options.metrics.leaderChanged();
     this.options.logger.info({ group: this.groupId, leader: leaderId || null }, 'leader changed');
     for (const wake of this.leaderWaiters) wake();
     this.leaderWaiters.clear();
@@ -442,6 +462,7 @@ export class RaftGroup implements Proposer {
     await this.options.store.root.transaction(() => this.storage.compact(compactTo, metadata));
     this.lastSnapshotIndex = taken.index;
     this.snapshots.retainOnly(taken.index);
+    this.options.metrics.snapshot('taken');
     this.options.logger.info({ group: this.groupId, index: taken.index, compactedTo: compactTo }, 'snapshot taken');
   }
 

@@ -8,6 +8,7 @@ import { Transaction } from '../app/transaction.js';
 import type { NodeMetrics } from '../observability/metrics.js';
 import type { Realtime } from '../realtime/server.js';
 import type { RecordId } from '../state/entries.js';
+import { recordIdBytesMax } from '../state/key-limits.js';
 import { readBody } from './body.js';
 import { encodeCsv, requestCodec, responseCodec } from './content.js';
 import { HttpProblem } from './problem.js';
@@ -17,8 +18,6 @@ import type { Query } from './query/types.js';
 /** Attempts of one request's resource code before answering 409 (each conflict or version
  *  switch reruns it). */
 export const writeAttemptsMax = 16;
-/** Longest id accepted in a path, in bytes (LMDB keys are at most 1978 bytes). */
-export const idBytesMax = 1024;
 /** How long a linearizable read waits for a quorum to confirm the read point. */
 export const readIndexWaitMs = 5_000;
 /** How long a request waits for a just-activated version to finish loading on this node. */
@@ -60,7 +59,7 @@ function withHead(methods: string[]): string[] {
 }
 
 function parseId(raw: string, endpoint: Endpoint): RecordId {
-  if (Buffer.byteLength(raw) > idBytesMax) throw new HttpProblem(400, { detail: `the id is longer than ${idBytesMax} bytes` });
+  if (Buffer.byteLength(raw) > recordIdBytesMax) throw new HttpProblem(400, { detail: `the id is longer than ${recordIdBytesMax} bytes` });
   const keyType = endpoint.table?.primaryKeyType;
   if (keyType === 'Int' || keyType === 'Long') {
     const id = Number(raw);

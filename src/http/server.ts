@@ -5,7 +5,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { AppHost } from '../app/app-host.js';
 import type { Logger } from '../observability/logger.js';
-import { NodeMetrics } from '../observability/metrics.js';
+import { NodeMetrics, type AppGaugeSource } from '../observability/metrics.js';
 import { createRealtime, type Realtime, type RealtimeTarget } from '../realtime/server.js';
 import { LogUnavailableError } from '../state/proposer.js';
 import { HttpProblem, problemMediaType } from './problem.js';
@@ -23,6 +23,8 @@ export interface NodeServerOptions {
   readonly admin?: (req: IncomingMessage, res: ServerResponse, path: string) => Promise<number>;
   /** This node's place in the cluster, for /_topology. */
   readonly topology?: () => Record<string, unknown>;
+  /** Metrics shared with other parts of the node (default: a registry of this server's own). */
+  readonly metrics?: NodeMetrics;
 }
 
 /** How long a graceful close waits for in-flight requests before closing their sockets. */
@@ -61,6 +63,15 @@ function decode(segment: string): string {
   }
 }
 
+export function appGaugeSources(apps: ReadonlyMap<string, AppHost>): AppGaugeSource[] {
+  return [...apps.values()].map((app) => ({
+    name: app.name,
+    appliedIndex: () => app.appliedIndex(),
+    subscriberCount: () => app.hub.subscriberCount(),
+    dataFileBytes: () => app.store.dataFileBytes(),
+  }));
+}
+
 export class NodeServer {
   readonly server: Server;
   readonly metrics: NodeMetrics;
@@ -69,14 +80,7 @@ export class NodeServer {
   private closing = false;
 
   constructor(private readonly options: NodeServerOptions) {
-    this.metrics = new NodeMetrics(() =>
-      [...options.apps.values()].map((app) => ({
-        name: app.name,
-        appliedIndex: () => app.appliedIndex(),
-        subscriberCount: () => app.hub.subscriberCount(),
-        dataFileBytes: () => app.store.dataFileBytes(),
-      })),
-    );
+    this.metrics = options.metrics ?? new NodeMetrics(() => appGaugeSources(options.apps));
     this.realtime = createRealtime({ resolve: (req) => this.resolveSubscription(req) });
     this.metrics.registerRealtime(() => this.realtime.counters());
     this.server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 60_000 }, (req, res) => {
@@ -176,7 +180,7 @@ export class NodeServer {
     if (path.startsWith('/_admin/') && this.options.admin !== undefined) return this.options.admin(req, res, path);
     if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpProblem(405, { detail: `${path} answers GET only`, headers: { Allow: 'GET, HEAD' } });
     if (path === '/_health') {
-      const ready = [...this.options.apps.values()].every((app) => app.activeRuntime() !== undefined);
+      const ready = [...this.options.apps.values()].every((app) => app.activeRuntime() !== undefined && app.log.healthy());
       const status = ready && !this.closing ? 200 : 503;
       res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify({ status: status === 200 ? 'ok' : 'unavailable' }));
       return status;

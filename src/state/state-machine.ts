@@ -6,6 +6,7 @@
 import type { ChangeEvent } from '../realtime/types.js';
 import type { TableDef } from '../schema/index.js';
 import type { AppStore, IndexKeyValue, RecordEnvelope, VersionRecord } from '../storage/app-store.js';
+import { oversizedKey } from './key-limits.js';
 import type { SchemaCache } from './schema-cache.js';
 import type {
   AbortEntry,
@@ -130,8 +131,13 @@ export class StateMachine {
     const schema = this.schemas.forVersion(activeVersion);
     // Validate the whole write set before touching anything, so a bad entry changes nothing.
     for (const write of entry.writes) {
-      if (!schema.tables.has(write.table)) {
+      const table = schema.tables.get(write.table);
+      if (table === undefined) {
         return { result: { ok: false, reason: 'invalid', detail: `unknown table ${write.table}` }, events: [] };
+      }
+      const oversized = oversizedKey(table, write.id, write.op === 'delete' ? undefined : write.value);
+      if (oversized !== undefined) {
+        return { result: { ok: false, reason: 'invalid', detail: `${table.exportName}.${oversized.field} ${oversized.message}` }, events: [] };
       }
     }
     const events: ChangeEvent[] = [];

@@ -29,19 +29,32 @@ export class LocalLog implements Proposer {
     this.lastIndex = stateMachine.pendingState().appliedIndex;
   }
 
+  /** Whether the log still accepts proposals (false after a failed commit, until restart). */
+  healthy(): boolean {
+    return this.failure === undefined;
+  }
+
   propose(entry: LogEntry): Promise<Proposal> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     let index = 0;
     let outcome: ApplyOutcome | undefined;
     let state: AppliedState | undefined;
-    const committed = this.store.root.transaction(() => {
-      index = this.lastIndex + 1;
-      this.store.log.putSync(index, entry);
-      const expired = index - this.options.retainEntries;
-      if (expired >= 1) this.store.log.removeSync(expired);
-      outcome = this.stateMachine.apply(index, entry);
-      state = this.stateMachine.pendingState();
-      this.lastIndex = index;
+    let callbackError: unknown;
+    // A child transaction per proposal: if appending or applying this entry throws, only its
+    // own writes are rolled back, and the other proposals of the same commit are unaffected.
+    const committed = this.store.root.childTransaction(() => {
+      try {
+        index = this.lastIndex + 1;
+        this.store.log.putSync(index, entry);
+        const expired = index - this.options.retainEntries;
+        if (expired >= 1) this.store.log.removeSync(expired);
+        outcome = this.stateMachine.apply(index, entry);
+        state = this.stateMachine.pendingState();
+        this.lastIndex = index;
+      } catch (error) {
+        callbackError = error ?? new Error('apply failed');
+        throw error;
+      }
     });
     return committed.then(
       () => {
@@ -50,8 +63,10 @@ export class LocalLog implements Proposer {
         return { index, result: outcome.result };
       },
       (error: unknown) => {
-        // A failed commit leaves the in-memory index ahead of the file: refuse everything after it
-        // rather than apply on top of a state that does not exist. A restart recovers from disk.
+        // This entry's own writes were rolled back and the index not taken: nothing to repair.
+        if (callbackError !== undefined) throw error;
+        // The commit itself failed: the in-memory index is ahead of the file. Refuse everything
+        // after it rather than apply on top of a state that does not exist; a restart recovers.
         this.failure = error instanceof Error ? error : new Error(String(error));
         throw this.failure;
       },

@@ -128,6 +128,22 @@ describe('state machine', () => {
     expect(store.table('Item').get('a')).toEqual({ i: first.index, v: { id: 'a', price: 1, created: 10, updated: 10 } });
   });
 
+  it('rolls back only the proposal whose apply throws; the log keeps going', async () => {
+    const { log, store } = replica();
+    await log.propose({ kind: 'stage', version: 1, bundle: bundle(schemaV1) });
+    await log.propose({ kind: 'activate', version: 1, epoch: 0 });
+    // A value the encoder cannot store makes this proposal throw inside its transaction callback.
+    const bad = log.propose({ kind: 'write', version: 1, reads: [], writes: [{ op: 'put', table: 'Item', id: 'x', value: { price: 1, name: Symbol('not storable') as unknown as string } }], ts: 1 });
+    const good = log.propose({ kind: 'write', version: 1, reads: [], writes: [{ op: 'put', table: 'Item', id: 'y', value: { price: 2 } }], ts: 2 });
+    await expect(bad).rejects.toThrow();
+    const accepted = await good;
+    expect(accepted).toMatchObject({ index: 3, result: { ok: true } });
+    expect(store.table('Item').get('x')).toBeUndefined();
+    expect([...store.index('Item', 'price').getKeys({})]).toEqual([[2, 'y']]);
+    expect((await log.propose({ kind: 'write', version: 1, reads: [], writes: [{ op: 'delete', table: 'Item', id: 'y' }], ts: 3 })).index).toBe(4);
+    expect(log.healthy()).toBe(true);
+  });
+
   it('takes timestamps from the entry, keeps createdTime across replaces, and CAS-checks activations', async () => {
     const { log, store } = replica();
     await log.propose({ kind: 'stage', version: 1, bundle: bundle(schemaV1) });
