@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster, sleep } from '../support/cluster.js';
 import { faults, settle, type Fault } from '../support/cluster-faults.js';
+import { checkHistory, startKvLoad } from '../support/cluster-kv.js';
 import { describeResult, runScenario } from '../support/cluster-scenario.js';
 
 /** Short ticks make elections (and so every scenario) quick; the election timeout is 10 ticks. */
@@ -78,6 +79,28 @@ describe('3-node cluster under faults', () => {
 
   it('SIGKILL every node, restart all', { timeout: scenarioTimeoutMs }, async () => {
     await scenario(cluster, 'kill all', faults.killAllRestart as Fault);
+  });
+
+  it('the checker notices stale reads from a follower cut off from the leader (the harness can fail)', { timeout: scenarioTimeoutMs }, async () => {
+    await settle(cluster);
+    const leader = await cluster.waitForLeader();
+    const follower = cluster.running().find((node) => node !== leader);
+    if (follower === undefined) throw new Error('no follower');
+    await cluster.dropOneWay(leader, follower);
+    try {
+      const keys = [`stale-${Date.now().toString(36)}`];
+      // Client 0 writes through the leader; client 1 reads the follower's frozen state.
+      const load = startKvLoad({ nodes: [leader, follower], clients: 2, keys, requestTimeoutMs: clientRequestTimeoutMs, deadlineMs: 10_000, readConsistency: 'stale' });
+      await sleep(1_500);
+      load.stop();
+      await load.done;
+      const verdict = checkHistory(load.history, checkTimeoutMs);
+      console.log(`stale reads: ${verdict.verdict}, checked ${verdict.operations} ops - ${verdict.reason ?? ''}`);
+      expect(load.counts.acknowledgedWrites).toBeGreaterThan(1);
+      expect(verdict.verdict).toBe('illegal');
+    } finally {
+      await cluster.heal();
+    }
   });
 
   it('a partitioned minority node answers writes and linearizable reads with 503 in bounded time', { timeout: scenarioTimeoutMs }, async () => {

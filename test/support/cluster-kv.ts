@@ -24,6 +24,8 @@ export interface KvLoadOptions {
   /** Pause after an unknown outcome, so an outage adds few unknown operations (they make the
    *  checker's search wider: each may take effect at any later point). */
   readonly backoffMs?: number;
+  /** Only for showing that the checker notices: stale reads are not linearizable. */
+  readonly readConsistency?: 'linearizable' | 'stale';
 }
 
 export interface KvCounts {
@@ -103,7 +105,8 @@ export function startKvLoad(options: KvLoadOptions): KvLoad {
       const callTime = performance.now();
       let unknown = false;
       if (roll < 0.4 || (roll >= 0.7 && (known === undefined || known.etag === undefined))) {
-        const outcome = await request(node, 'GET', key, { 'x-lockstep-consistency': 'linearizable' }, undefined, options.requestTimeoutMs);
+        const consistency = options.readConsistency ?? 'linearizable';
+        const outcome = await request(node, 'GET', key, { 'x-lockstep-consistency': consistency }, undefined, options.requestTimeoutMs);
         const returnTime = performance.now();
         if (outcome.kind === 'answer' && (outcome.status === 200 || outcome.status === 404)) {
           const read = outcome.status === 200 ? outcome.name : null;
@@ -131,9 +134,10 @@ export function startKvLoad(options: KvLoadOptions): KvLoad {
       } else {
         const expected = known as Seen;
         const etag = expected.etag as string;
-        // The ETag is the index of the write we saw: asking for at least that index keeps a lagging
-        // follower from judging If-Match against a state older than what this client already saw.
-        const headers = { 'if-match': etag, 'x-lockstep-min-index': etag.replace(/"/g, '') };
+        // Half the conditional writes also carry the session index (the ETag is the index of the
+        // write we saw), half rely on the node alone to not judge If-Match on a stale state.
+        const headers: Record<string, string> = { 'if-match': etag };
+        if (Math.random() < 0.5) headers['x-lockstep-min-index'] = etag.replace(/"/g, '');
         const outcome = await request(node, 'PUT', key, headers, { name: value }, options.requestTimeoutMs);
         const returnTime = performance.now();
         const input = { type: 'cas', key, expected: expected.value, value } as const;
