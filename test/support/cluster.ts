@@ -260,8 +260,9 @@ export class Cluster {
       await Promise.all(cluster.nodes.map((node) => node.start()));
       await cluster.waitReady();
     } catch (error) {
+      const output = cluster.describeOutput();
       await cluster.close();
-      throw error;
+      throw new Error(`${error instanceof Error ? error.message : String(error)}\n${output}`);
     }
     return cluster;
   }
