@@ -1,18 +1,23 @@
 import { describe, expect, it } from 'vitest';
-import { describeFailure, runSeed, type SeedResult } from './simulation.js';
+import { RaftLog } from '../../src/raft/raft-log.js';
+import type { LogIndex, Term } from '../../src/raft/types.js';
+import { describeFailure, faultProfileOf, runSeed, type SeedResult } from './simulation.js';
 
-/** Seeds run on every `npm test`: 3- and 5-node clusters with every fault enabled. Keep only
- *  seeds that pass; a failing seed found by the soak goes in the report until the core is fixed. */
-const regressionSeeds: readonly number[] = Array.from({ length: 70 }, (_, i) => i + 1);
+/** Seeds once found failing by the soak, fixed in the core since, kept as regressions:
+ *  10275: a snapshot install raced an unapplied conf change (348d5f0).
+ *  21139, 21571: a forwarded proposal bounced back to the node that first forwarded it and
+ *         made step() throw ProposalDroppedError ('raft: a forwarded proposal that bounces back
+ *         to its origin is dropped'). */
+const fixedCoreFailureSeeds: readonly number[] = [10275, 21139, 21571];
+
+/** Seeds run on every `npm test`: 3- and 5-node clusters with every fault enabled, and every
+ *  4th seed the figure8 profile. Keep only seeds that pass; a failing seed found by the soak
+ *  goes in knownCoreFailureSeeds until the core is fixed. */
+const regressionSeeds: readonly number[] = [...Array.from({ length: 70 }, (_, i) => i + 1), ...fixedCoreFailureSeeds];
 
 /** Seeds the soak found failing because of the core, left out of regressionSeeds until fixed
- *  (replay: npx tsc -p tsconfig.json && node dist/test/sim/soak.js --seed N --verbose):
- *  21139, 21571: a forwarded proposal bounces back to the node that first forwarded it (A
- *         forwards to B, whose leader is still A); its `from` is A, so A's core takes it for a
- *         local proposal and throws ProposalDroppedError out of step() ('no leader', as a
- *         follower or candidate) instead of dropping it silently.
- *  (10275, the snapshot-versus-unapplied-conf-change race, was fixed in the core by 348d5f0.) */
-export const knownCoreFailureSeeds: readonly number[] = [21139, 21571];
+ *  (replay: npx tsc -p tsconfig.json && node dist/test/sim/soak.js --seed N --verbose). */
+export const knownCoreFailureSeeds: readonly number[] = [];
 
 function failureText(result: SeedResult): string {
   if (result.ok) return 'ok';
@@ -21,10 +26,19 @@ function failureText(result: SeedResult): string {
 
 describe('deterministic raft simulation', () => {
   it('keeps every safety invariant and a linearizable history on the regression seeds', () => {
+    let figure8Seeds = 0;
+    let figure8SeedsStruck = 0;
     for (const seed of regressionSeeds) {
       const result = runSeed({ seed });
       expect(failureText(result), `seed ${seed}`).toBe('ok');
+      if (faultProfileOf(seed) !== 'figure8') continue;
+      figure8Seeds++;
+      if (result.stats.figure8Strikes > 0) figure8SeedsStruck++;
     }
+    // The figure8 profile only tests the commit rule if it reaches the danger window (a majority
+    // holding old-term entries, none of the new term) and strikes there.
+    expect(figure8Seeds).toBeGreaterThanOrEqual(10);
+    expect(figure8SeedsStruck).toBeGreaterThanOrEqual(figure8Seeds / 2);
   });
 
   it('exercises what it claims to: faults, membership changes, snapshots, reads and writes', () => {
@@ -60,7 +74,32 @@ describe('deterministic raft simulation', () => {
   it('catches a host that sends messages before persisting the Ready', () => {
     expect(firstFailure({ sabotage: 'sendBeforePersist' })).toBeDefined();
   });
+
+  // The issue's own example of a broken safety rule: commit an entry of an older term because a
+  // majority holds it (Raft paper Figure 8). The core is broken in this test process only, by
+  // swapping RaftLog's commit rule; src/raft stays untouched.
+  it('catches a core that commits an old-term entry by counting replicas (Figure 8)', () => {
+    const figure8Seeds = regressionSeeds.filter((seed) => faultProfileOf(seed) === 'figure8').slice(0, brokenCommitSeedsTried);
+    const correctRule = RaftLog.prototype.maybeCommit;
+    RaftLog.prototype.maybeCommit = function commitByCounting(this: RaftLog, quorumIndex: LogIndex, _currentTerm: Term): boolean {
+      if (quorumIndex <= this.committed) return false;
+      this.commitTo(quorumIndex);
+      return true;
+    };
+    let failures: SeedResult[];
+    try {
+      failures = figure8Seeds.map((seed) => runSeed({ seed })).filter((result) => !result.ok);
+    } finally {
+      RaftLog.prototype.maybeCommit = correctRule;
+    }
+    const safetyProperties = new Set(['leader completeness', 'state machine safety', 'log matching']);
+    expect(failures.length, 'figure8 seeds that caught the broken rule').toBe(figure8Seeds.length);
+    for (const failure of failures) expect(safetyProperties, describeFailure(failure)).toContain(failure.failure!.property);
+  });
 });
+
+/** Figure8 seeds run with the broken commit rule; each one must catch it. */
+const brokenCommitSeedsTried = 6;
 
 /** Bound on seeds tried when looking for the failure a sabotaged host must cause. */
 const sabotageSeedsMax = 40;

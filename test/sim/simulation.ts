@@ -7,14 +7,29 @@ import { SimHost, type HostContext, type HostSabotage, type HostTuning, type Raf
 import { InvariantChecker, SafetyViolation } from './invariants.js';
 import { Network, quietNetwork, type NetworkFaults } from './network.js';
 import { allFaults, Nemesis, type NemesisFeatures } from './nemesis.js';
+import { Figure8Nemesis, figure8VoterCount } from './figure8.js';
 import { Prng } from './prng.js';
 import { Scheduler, type VirtualMs } from './scheduler.js';
 import { Trace } from './trace.js';
 import { Workload, type WorkloadOptions } from './clients.js';
 import { confStateOf } from './core.js';
 
+/** 'mixed': every kind of fault at random. 'figure8': a 5-node cluster driven through the Raft
+ *  paper's Figure 8 again and again (see figure8.ts), plus compaction and message faults. */
+export type FaultProfile = 'mixed' | 'figure8';
+
+/** Every this many seeds, one runs the figure8 profile, so any run of consecutive seeds (the
+ *  regression seeds, a soak) contains that share of it. */
+const figure8SeedEvery = 4;
+
+export function faultProfileOf(seed: number): FaultProfile {
+  return seed % figure8SeedEvery === 0 ? 'figure8' : 'mixed';
+}
+
 export interface SimulationOptions {
   readonly seed: number;
+  /** Chosen from the seed when omitted (faultProfileOf). */
+  readonly profile?: FaultProfile;
   readonly verbose?: boolean;
   /** 3 or 5; chosen from the seed when omitted. */
   readonly nodeCount?: number;
@@ -43,6 +58,9 @@ export interface SeedStats {
   compactions: number;
   pauses: number;
   snapshotsInstalled: number;
+  /** figure8 profile: rounds started, and rounds that struck inside the danger window. */
+  figure8Rounds: number;
+  figure8Strikes: number;
   checkerMs: number;
 }
 
@@ -232,10 +250,13 @@ class Cluster {
 export function runSeed(options: SimulationOptions): SeedResult {
   const started = performance.now();
   const seedRandom = new Prng(options.seed);
-  const nodeCount = options.nodeCount ?? (seedRandom.chance(0.5) ? 3 : 5);
+  const profile = options.profile ?? faultProfileOf(options.seed);
+  const drawnNodeCount = options.nodeCount ?? (seedRandom.chance(0.5) ? 3 : 5);
+  const nodeCount = profile === 'figure8' ? figure8VoterCount : drawnNodeCount;
+  const randomTuning = randomRaftTuning(seedRandom);
   const cluster = new Cluster(options.seed, nodeCount, options.verbose ?? false, {
     ...hostTuningDefault,
-    raft: randomRaftTuning(seedRandom),
+    raft: profile === 'figure8' ? figure8RaftTuning(randomTuning, seedRandom) : randomTuning,
     // Disk speed varies per run: how long a Ready stays unpersisted.
     persistProbability: 0.2 + 0.7 * seedRandom.float(),
     sabotage: options.sabotage ?? 'none',
@@ -245,7 +266,9 @@ export function runSeed(options: SimulationOptions): SeedResult {
   const settlePhaseMs = Math.max(options.settlePhaseMs ?? settlePhaseMsDefault, workloadOptions.timeoutMs + 500);
   const endMs = faultPhaseMs + settlePhaseMs;
   if (options.messageFaults === false) network.faults = quietNetwork;
-  const nemesis = new Nemesis(options.faults ?? allFaults, cluster, network, scheduler, cluster.random.fork(), trace);
+  const features = profile === 'figure8' ? figure8Faults : (options.faults ?? allFaults);
+  const nemesis = new Nemesis(features, cluster, network, scheduler, cluster.random.fork(), trace);
+  const figure8 = profile === 'figure8' ? new Figure8Nemesis(cluster, network, scheduler, cluster.random.fork(), trace) : undefined;
   const workload = new Workload(workloadOptions, scheduler, cluster.random.fork(), () => cluster.hosts(), trace);
   const tickPhase = new Map<NodeId, number>();
   const stepRandom = cluster.random.fork();
@@ -267,6 +290,8 @@ export function runSeed(options: SimulationOptions): SeedResult {
     compactions: 0,
     pauses: 0,
     snapshotsInstalled: 0,
+    figure8Rounds: 0,
+    figure8Strikes: 0,
     checkerMs: 0,
   };
   const finish = (failure?: SeedFailure): SeedResult => {
@@ -279,13 +304,15 @@ export function runSeed(options: SimulationOptions): SeedResult {
       leaderTerms: invariants.leaderTermCount,
       messagesSent: network.stats.sent,
       crashes: nemesis.stats.crashes,
-      partitions: nemesis.stats.partitions,
+      partitions: nemesis.stats.partitions + (figure8?.stats.partitions ?? 0),
       confChangesProposed: nemesis.stats.confChangesProposed,
       confChangesApplied: cluster.confChangesApplied,
       transfers: nemesis.stats.transfers,
       compactions: nemesis.stats.compactions,
       pauses: nemesis.stats.pauses,
       snapshotsInstalled: cluster.snapshotsInstalled,
+      figure8Rounds: figure8?.figure8.rounds ?? 0,
+      figure8Strikes: figure8?.figure8.strikes ?? 0,
     });
     return failure === undefined ? { seed: options.seed, ok: true, stats } : { seed: options.seed, ok: false, failure, stats };
   };
@@ -296,8 +323,13 @@ export function runSeed(options: SimulationOptions): SeedResult {
     for (let now = 0; now <= endMs; now++) {
       scheduler.now = now;
       scheduler.runDue();
-      if (now < faultPhaseMs) nemesis.step();
-      else if (now === faultPhaseMs) calm(cluster, nemesis, network);
+      if (now < faultPhaseMs) {
+        nemesis.step();
+        figure8?.step();
+      } else if (now === faultPhaseMs) {
+        figure8?.heal();
+        calm(cluster, nemesis, network);
+      }
       if (now === endMs - workloadOptions.timeoutMs - 100) workload.issuing = false;
       const hosts = cluster.hosts();
       for (const host of hosts) {
@@ -354,6 +386,27 @@ function randomRaftTuning(random: Prng): RaftTuning {
     maxInflightBytes: random.chance(0.5) ? 0 : Math.max(maxSizePerMsgBytes, 512),
     maxUncommittedEntriesSizeBytes: random.chance(0.5) ? 0 : 2_048,
     maxCommittedSizePerReadyBytes: random.pick([1, 128, 1_024]),
+  };
+}
+
+/** The figure8 profile keeps the membership at five voters (the scenario needs them) and leaves
+ *  the network cuts to the scenario; compaction stays, so catch-up sometimes needs a snapshot. */
+const figure8Faults: NemesisFeatures = {
+  crashes: false,
+  partitions: false,
+  confChanges: false,
+  leaderTransfers: false,
+  compaction: true,
+  pauses: false,
+};
+
+/** Figure 8 only bites when a new leader brings a follower up to date in several steps: pages of
+ *  a few entries, so that for a while a majority holds old-term entries but not the new term's. */
+function figure8RaftTuning(base: RaftTuning, random: Prng): RaftTuning {
+  return {
+    ...base,
+    maxSizePerMsgBytes: random.pick([0, 64, 128]),
+    maxInflightMsgs: random.between(1, 4),
   };
 }
 

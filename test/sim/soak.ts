@@ -1,9 +1,10 @@
 // The soak runner: many seeds in one process, or one seed replayed with its trace.
 //   npx tsc -p tsconfig.json && node dist/test/sim/soak.js --seeds 5000 [--from N] [--time-limit-s S]
 //   npx tsc -p tsconfig.json && node dist/test/sim/soak.js --seed 1234 --verbose
+//   --profile figure8|mixed forces one fault profile for every seed (default: the seed's own).
 
 import type { HostSabotage } from './host.js';
-import { describeFailure, runSeed, type SeedResult } from './simulation.js';
+import { describeFailure, runSeed, type FaultProfile, type SeedResult } from './simulation.js';
 
 interface SoakArguments {
   readonly from: number;
@@ -14,6 +15,8 @@ interface SoakArguments {
   /** Stop at the first failure instead of collecting them. */
   readonly failFast: boolean;
   readonly sabotage: HostSabotage;
+  /** Force one fault profile for every seed instead of the seed's own. */
+  readonly profile?: FaultProfile;
 }
 
 function parseArguments(argv: readonly string[]): SoakArguments {
@@ -30,6 +33,8 @@ function parseArguments(argv: readonly string[]): SoakArguments {
   };
   const single = value('--seed');
   const nodes = value('--nodes');
+  const profile = value('--profile');
+  if (profile !== undefined && profile !== 'mixed' && profile !== 'figure8') throw new Error(`--profile is mixed or figure8, got ${profile}`);
   return {
     from: single !== undefined ? number('--seed', 0) : number('--from', 1),
     seeds: single !== undefined ? 1 : number('--seeds', 100),
@@ -38,6 +43,7 @@ function parseArguments(argv: readonly string[]): SoakArguments {
     ...(nodes !== undefined ? { nodeCount: Number(nodes) } : {}),
     failFast: argv.includes('--fail-fast'),
     sabotage: (value('--sabotage') ?? 'none') as HostSabotage,
+    ...(profile !== undefined ? { profile } : {}),
   };
 }
 
@@ -48,7 +54,7 @@ function main(): void {
   let ran = 0;
   let wallMsMax = 0;
   let slowestSeed = 0;
-  const totals = { operations: 0, unknownOutcomes: 0, crashes: 0, partitions: 0, confChangesApplied: 0, snapshotsInstalled: 0, checkerMs: 0 };
+  const totals = { operations: 0, unknownOutcomes: 0, crashes: 0, partitions: 0, confChangesApplied: 0, snapshotsInstalled: 0, figure8Rounds: 0, figure8Strikes: 0, checkerMs: 0 };
   for (let seed = args.from; seed < args.from + args.seeds; seed++) {
     if ((performance.now() - started) / 1000 > args.timeLimitS) {
       console.log(`time limit reached after ${ran} seeds`);
@@ -59,6 +65,7 @@ function main(): void {
       verbose: args.verbose,
       sabotage: args.sabotage,
       ...(args.nodeCount !== undefined ? { nodeCount: args.nodeCount } : {}),
+      ...(args.profile !== undefined ? { profile: args.profile } : {}),
     });
     ran++;
     for (const key of Object.keys(totals) as (keyof typeof totals)[]) totals[key] += result.stats[key];
