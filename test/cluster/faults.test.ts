@@ -3,7 +3,7 @@
 // each scenario's history (ended by a linearizable read of every key, so a lost acknowledged write
 // shows up) must be linearizable.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Cluster, sleep } from '../support/cluster.js';
+import { Cluster, pollUntil, sleep } from '../support/cluster.js';
 import { faults, settle, type Fault } from '../support/cluster-faults.js';
 import { checkHistory, startKvLoad } from '../support/cluster-kv.js';
 import { describeResult, runScenario } from '../support/cluster-scenario.js';
@@ -86,13 +86,18 @@ describe('3-node cluster under faults', () => {
     const leader = await cluster.waitForLeader();
     const follower = cluster.running().find((node) => node !== leader);
     if (follower === undefined) throw new Error('no follower');
-    await cluster.dropOneWay(leader, follower);
+    // Fully isolated, the follower can neither catch up nor win an election: its state is frozen.
+    await cluster.partition([[follower], cluster.running().filter((node) => node !== follower)]);
     try {
       const keys = [`stale-${Date.now().toString(36)}`];
       // Client 0 writes through the leader; client 1 reads the follower's frozen state.
-      const load = startKvLoad({ nodes: [leader, follower], clients: 2, keys, requestTimeoutMs: clientRequestTimeoutMs, deadlineMs: 10_000, readConsistency: 'stale' });
-      await sleep(1_500);
-      load.stop();
+      const load = startKvLoad({ nodes: [leader, follower], clients: 2, keys, requestTimeoutMs: clientRequestTimeoutMs, deadlineMs: 30_000, readConsistency: 'stale' });
+      try {
+        await pollUntil(() => (load.counts.acknowledgedWrites >= 3 ? true : undefined), 20_000, 'acknowledged writes through the leader');
+        await sleep(300);
+      } finally {
+        load.stop();
+      }
       await load.done;
       const verdict = checkHistory(load.history, checkTimeoutMs);
       console.log(`stale reads: ${verdict.verdict}, checked ${verdict.operations} ops - ${verdict.reason ?? ''}`);
