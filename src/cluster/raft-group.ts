@@ -34,6 +34,7 @@ import type { AppStore } from '../storage/app-store.js';
 import type { CommitListener } from '../storage/local-log.js';
 import { LmdbRaftStorage } from '../storage/raft-storage.js';
 import { decodeProposal, encodeProposal } from './proposal-codec.js';
+import { ReadIndexBatcher } from './read-batcher.js';
 import { SnapshotFiles } from './snapshot-files.js';
 import { ClusterUnavailableError, type GroupTransport } from './group-transport.js';
 
@@ -206,17 +207,30 @@ export class RaftGroup implements Proposer {
   async readIndex(timeoutMs = 5_000): Promise<LogIndex> {
     const deadline = Date.now() + timeoutMs;
     const leaderId = await this.awaitLeader(deadline);
-    const index =
-      leaderId === this.options.nodeId
-        ? await this.readIndexHere(deadline)
-        : await this.options.transport.readIndex(leaderId, this.groupId, Math.max(1, deadline - Date.now())).catch((error: unknown) => {
-            throw error instanceof ClusterUnavailableError ? error : new ClusterUnavailableError(`read index from leader ${leaderId} failed: ${error instanceof Error ? error.message : String(error)}`);
-          });
+    const index = leaderId === this.options.nodeId ? await this.readIndexHere(deadline) : await this.forwardedReads.read(deadline);
     await this.waitForApplied(index, deadline);
     return index;
   }
 
+  /** A read point confirmed by this node as leader; concurrent reads share one round. */
   readIndexHere(deadline: number): Promise<LogIndex> {
+    if (!this.isLeader()) return Promise.reject(new ClusterUnavailableError(`node ${this.options.nodeId} is not the leader of ${this.groupId}`));
+    return this.leaderReads.read(deadline);
+  }
+
+  /** Reads on a follower share one ReadIndex call to the leader per round. */
+  private readonly forwardedReads = new ReadIndexBatcher((deadline) => {
+    const leaderId = this.leaderId;
+    if (leaderId === NONE || leaderId === this.options.nodeId) return Promise.reject(new ClusterUnavailableError('the leader changed during a read'));
+    return this.options.transport.readIndex(leaderId, this.groupId, Math.max(1, deadline - Date.now())).catch((error: unknown) => {
+      throw error instanceof ClusterUnavailableError ? error : new ClusterUnavailableError(`read index from leader ${leaderId} failed: ${error instanceof Error ? error.message : String(error)}`);
+    });
+  });
+
+  private readonly leaderReads = new ReadIndexBatcher((deadline) => this.readIndexRound(deadline));
+
+  /** One ReadIndex round of the core: a heartbeat round with a unique context. */
+  private readIndexRound(deadline: number): Promise<LogIndex> {
     if (!this.isLeader()) return Promise.reject(new ClusterUnavailableError(`node ${this.options.nodeId} is not the leader of ${this.groupId}`));
     if (this.pendingReads.size >= pendingMax) return Promise.reject(new ClusterUnavailableError('too many reads in flight'));
     const context = randomBytes(12);
@@ -432,6 +446,7 @@ export class RaftGroup implements Proposer {
         pending.reject(new ClusterUnavailableError('leadership changed during a read'));
         this.pendingReads.delete(key);
       }
+      this.leaderReads.failAll(new ClusterUnavailableError('leadership changed during a read'));
     }
   }
 
@@ -478,5 +493,7 @@ export class RaftGroup implements Proposer {
       pending.reject(new ClusterUnavailableError('node shutting down'));
     }
     this.pendingReads.clear();
+    this.leaderReads.failAll(new ClusterUnavailableError('node shutting down'));
+    this.forwardedReads.failAll(new ClusterUnavailableError('node shutting down'));
   }
 }
