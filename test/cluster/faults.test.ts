@@ -99,6 +99,13 @@ describe('3-node cluster under faults', () => {
         load.stop();
       }
       await load.done;
+      // One more stale read that starts after the acknowledged writes, so the history holds a
+      // read the frozen follower cannot answer correctly however the load's timing went.
+      const key = keys[0] as string;
+      const callTime = performance.now();
+      const response = await fetch(`${follower.base}/shop/Item/${encodeURIComponent(key)}`, { headers: { 'x-lockstep-consistency': 'stale' }, signal: AbortSignal.timeout(10_000) });
+      const value = response.status === 200 ? ((await response.json()) as { name: string }).name : (await response.arrayBuffer(), null);
+      load.history.push({ clientId: 'stale-check', input: { type: 'read', key }, callTime, returnTime: performance.now(), output: { type: 'read', value } });
       const verdict = checkHistory(load.history, checkTimeoutMs);
       console.log(`stale reads: ${verdict.verdict}, checked ${verdict.operations} ops - ${verdict.reason ?? ''}`);
       expect(load.counts.acknowledgedWrites).toBeGreaterThan(1);
