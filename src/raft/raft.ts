@@ -430,7 +430,7 @@ export class Raft {
   private stepLeader(message: Message): void {
     switch (message.type) {
       case 'beat':
-        this.bcastHeartbeat(this.readOnly.lastPendingContext());
+        this.bcastHeartbeat(this.readOnly.lastPendingToken());
         return;
       case 'checkQuorum':
         if (!this.trk.quorumActive()) {
@@ -566,9 +566,10 @@ export class Raft {
   private startReadIndexRound(message: Message): void {
     const context = message.context;
     if (context === undefined || context.byteLength === 0) return; // RawNode rejects these up front
-    if (!this.readOnly.addRequest(this.raftLog.committed, message)) return;
-    this.readOnly.recvAck(this.id, context);
-    this.bcastHeartbeat(context);
+    const token = this.readOnly.addRequest(this.raftLog.committed, message, this.term);
+    if (token === undefined) return;
+    this.readOnly.recvAck(this.id, token);
+    this.bcastHeartbeat(token);
   }
 
   private respondToReadIndex(request: Message, index: LogIndex): void {

@@ -5,9 +5,9 @@
 // it. Reaching a quorum that way releases every read queued before it - reads that no heartbeat
 // sent after them ever confirmed - so a deposed leader serves stale reads.
 //
-// Reproduced here step by step on three cores with hand-delivered messages. `it.fails` while
-// the core has the bug: when the core is fixed (acks tied to one round, e.g. a leader-generated
-// round id carried by the heartbeat), this test starts failing and should become a plain `it`.
+// Reproduced here step by step on three cores with hand-delivered messages. Fixed in the core:
+// heartbeats now carry a leader-generated round token (term and sequence), so acks of an earlier
+// round never confirm a later one.
 
 import { describe, expect, it } from 'vitest';
 import type { Message, NodeId, ReadState } from '../../src/raft/types.js';
@@ -75,7 +75,7 @@ function contextOf(message: Message): string {
 }
 
 describe('ReadIndex under duplicated messages', () => {
-  it.fails('a replayed readIndex request does not let stale heartbeat acks confirm reads queued before it', () => {
+  it('a replayed readIndex request does not let stale heartbeat acks confirm reads queued before it', () => {
     const cluster = new HandCluster();
     cluster.core('n1').campaign();
     cluster.settle();
@@ -86,7 +86,8 @@ describe('ReadIndex under duplicated messages', () => {
     const [forwardedA] = cluster.drain().filter((message) => message.type === 'readIndex');
     expect(forwardedA).toBeDefined();
     cluster.deliver([forwardedA!]);
-    const heartbeatsA = cluster.drain().filter((message) => message.type === 'heartbeat' && contextOf(message) === 'A');
+    // The round's heartbeats carry a context (the leader's round token; before the fix, 'A' itself).
+    const heartbeatsA = cluster.drain().filter((message) => message.type === 'heartbeat' && contextOf(message) !== '');
     cluster.deliver(heartbeatsA);
     const responsesA = cluster.drain().filter((message) => message.type === 'heartbeatResp');
     const fromN2 = responsesA.find((message) => message.from === 'n2')!;
