@@ -2,13 +2,11 @@
 // proposals and reads, snapshot streams) and the node's view of applied indexes. The node host
 // implements it over the gRPC transport; tests can implement it in-process.
 import type { ConfChange, ConfState, Message, NodeId } from '../raft/index.js';
-import type { LogEntry, LogIndex } from '../state/entries.js';
-import { LogUnavailableError, type Proposal } from '../state/proposer.js';
+import type { LogIndex } from '../state/entries.js';
+import { LogUnavailableError } from '../state/proposer.js';
 
 export interface GroupTransport {
   send(groupId: string, messages: readonly Message[]): void;
-  /** Forwards an app entry to the leader, which proposes and applies it; answers its outcome. */
-  propose(leaderId: NodeId, groupId: string, entry: LogEntry, timeoutMs: number): Promise<Proposal>;
   readIndex(leaderId: NodeId, groupId: string, timeoutMs: number): Promise<LogIndex>;
   /** Streams a snapshot's data with its 'snap' message to `message.to`. */
   sendSnapshot(groupId: string, message: Message, data: AsyncIterable<Uint8Array>): Promise<void>;

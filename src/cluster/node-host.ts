@@ -11,7 +11,7 @@ import type { ClusterMetrics } from '../observability/metrics.js';
 import type { ConfChange, ConfState, Message, NodeId } from '../raft/index.js';
 import type { LogEntry } from '../state/entries.js';
 import { ClusterUnavailableError, type GroupTransport } from './group-transport.js';
-import { decodeEntry, decodeOutcome, encodeEntry, encodeOutcome } from './proposal-codec.js';
+import { decodeEntry, encodeOutcome } from './proposal-codec.js';
 import { RaftGroup } from './raft-group.js';
 import { Transport } from './transport.js';
 
@@ -228,11 +228,6 @@ export class NodeHost {
   private groupTransport(): GroupTransport {
     return {
       send: (groupId, messages) => this.transport.send(groupId, messages),
-      propose: async (leaderId, groupId, entry, timeoutMs) => {
-        const answer = await this.transport.propose(leaderId, groupId, encodeEntry(entry), timeoutMs);
-        const outcome = decodeOutcome(answer.result);
-        return { index: outcome.index, result: outcome.result };
-      },
       readIndex: (leaderId, groupId, timeoutMs) => this.transport.readIndex(leaderId, groupId, timeoutMs),
       sendSnapshot: (groupId, message, data) => this.transport.sendSnapshot(message.to, groupId, packr.pack(message), data),
       waitForApplied: (groupId, index, timeoutMs) => this.apps.get(groupId)?.host.waitForApplied(index, timeoutMs) ?? Promise.resolve(false),

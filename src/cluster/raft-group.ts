@@ -161,25 +161,21 @@ export class RaftGroup implements Proposer {
   }
 
   /**
-   * Proposes an app entry. On the leader it goes into the log here; on a follower it is
-   * forwarded to the leader, and the answer waits until this node applied the entry too, so a
-   * client reading from this node afterwards sees its write.
+   * Proposes an app entry and answers once this node applied it. On a follower the core
+   * forwards the proposal to the leader inside the regular Raft message stream, batched with
+   * everything else sent to it; the entry carries this node's key, so the follower recognises
+   * it when it applies it and answers with its own (identical, deterministic) result. A client
+   * reading from this node afterwards therefore sees its write.
    */
   async propose(entry: LogEntry, timeoutMs = 5_000): Promise<Proposal> {
     const deadline = Date.now() + timeoutMs;
-    const leaderId = await this.awaitLeader(deadline);
-    if (leaderId === this.options.nodeId) return this.proposeHere(entry, deadline);
-    const outcome = await this.options.transport.propose(leaderId, this.groupId, entry, Math.max(1, deadline - Date.now())).catch((error: unknown) => {
-      // Whatever went wrong between here and the leader, the entry may or may not commit.
-      throw error instanceof ClusterUnavailableError ? error : new ClusterUnavailableError(`forwarding to leader ${leaderId} failed: ${error instanceof Error ? error.message : String(error)}`);
-    });
-    await this.waitForApplied(outcome.index, deadline);
-    return outcome;
+    // With no leader known the core would drop the proposal at once: wait (bounded) for one.
+    await this.awaitLeader(deadline);
+    return this.proposeHere(entry, deadline);
   }
 
-  /** Proposes on this node, which must be the leader (the path forwarded proposals take too). */
+  /** Proposes through this node's core (appended here on the leader, forwarded otherwise). */
   proposeHere(entry: LogEntry, deadline: number): Promise<Proposal> {
-    if (!this.isLeader()) return Promise.reject(new ClusterUnavailableError(`node ${this.options.nodeId} is not the leader of ${this.groupId}`));
     if (this.pendingProposals.size >= pendingMax) return Promise.reject(new ClusterUnavailableError('too many proposals in flight'));
     const key = `${this.options.nodeId}:${++this.sequence}`;
     return new Promise<Proposal>((resolve, reject) => {
