@@ -3,6 +3,7 @@ import { HttpProblem } from '../../src/http/problem.js';
 import { executeQuery } from '../../src/http/query/execute.js';
 import { parseQuery } from '../../src/http/query/parse.js';
 import type { Bound, IndexValue, TableReader } from '../../src/http/query/types.js';
+import { seededRandom } from '../support/seeded-random.js';
 
 // ---- An in-memory TableReader: sorted arrays stand in for LMDB indexes. Its value order is
 // written independently of src/http/query/compare.ts so these tests cross-check it.
@@ -371,16 +372,6 @@ describe('executeQuery: mixed types in one attribute', () => {
 
 // ---- A randomized cross-check against a brute-force evaluator with its own semantics.
 
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Cond = { attribute: string; op: string; value: IndexValue };
 type Expr = { kind: 'cond'; cond: Cond } | { kind: 'and' | 'or'; items: Expr[] };
@@ -418,7 +409,7 @@ function exprText(expr: Expr, top: boolean): string {
 describe('executeQuery: randomized cross-check against brute force', () => {
   it('agrees on 400 random queries (seeded)', () => {
     const seed = 20_240_611;
-    const random = mulberry32(seed);
+    const random = seededRandom(seed);
     const pick = <T,>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
     const categories = ['a', 'b', 'c', 'ab'];
     const rows: Row[] = Array.from({ length: 60 }, (_, index) => ({

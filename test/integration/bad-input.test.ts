@@ -6,6 +6,7 @@ import { Packr } from 'msgpackr';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { copyApp, removeDir, startDevServer, tempDir, type DevServer } from '../support/dev-server.js';
 import { jsonRequest, rawRequest, type HttpAnswer } from '../support/http-client.js';
+import { seededRandom } from '../support/seeded-random.js';
 
 /** Requests in flight at once (each on its own connection). */
 const concurrency = 8;
@@ -32,17 +33,6 @@ const validProduct = { name: 'Valid', price: 1, stock: 1 };
 const cborEncode = (value: unknown): Buffer => new CborEncoder({ useRecords: false }).encode(value);
 const msgpackEncode = (value: unknown): Buffer => new Packr({ useRecords: false }).pack(value);
 
-/** A deterministic PRNG (mulberry32), so the garbage bodies are the same on every run. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function deepObject(depth: number): string {
   return `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
@@ -253,7 +243,7 @@ function badRequests(): BadRequest[] {
   add({ name: 'PUT customer with __proto__ inside address', method: 'PUT', path: '/Customer/c1', headers: json, body: '{"email":"a@b.c","name":"A","address":{"city":"P","__proto__":{"x":1}}}', status: 400 });
 
   // CBOR and MessagePack that do not decode, or decode to invalid records.
-  const random = prng(20240601);
+  const random = seededRandom(20240601);
   for (let n = 0; n < 12; n++) {
     const bytes = Buffer.from(Array.from({ length: 1 + Math.floor(random() * 64) }, () => Math.floor(random() * 256)));
     add({ name: `random CBOR bytes #${n}`, method: 'PUT', path: '/Product/p1', headers: cbor, body: bytes });

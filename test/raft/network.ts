@@ -5,18 +5,11 @@ import { MemoryStorage, confStateOf } from '../../src/raft/memory-storage.js';
 import { defaultRaftConfig } from '../../src/raft/config.js';
 import { decodeConfChange } from '../../src/raft/codec.js';
 import type { ConfState, Entry, Message, NodeId, RaftConfig, Ready } from '../../src/raft/types.js';
+import { seededRandom } from '../support/seeded-random.js';
 
-/** Deterministic PRNG (mulberry32) so every test run elects the same way. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG so every test run elects the same way. */
+export { seededRandom };
+
 
 export interface NetworkOptions {
   readonly learners?: readonly NodeId[];

@@ -9,6 +9,7 @@ import { open, type RootDatabase } from 'lmdb';
 import { LmdbRaftStorage } from '../../src/storage/raft-storage.js';
 import { RawNode, confStateOf, decodeConfChange, defaultRaftConfig } from '../../src/raft/index.js';
 import type { Entry, Message, NodeId } from '../../src/raft/types.js';
+import { seededRandom } from '../support/seeded-random.js';
 
 /** Bound on delivery rounds: a livelock fails the test instead of hanging it. */
 const deliveryRoundsMax = 10_000;
@@ -23,16 +24,6 @@ interface Member {
   appliedIndex: number;
 }
 
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class LmdbCluster {
   readonly members = new Map<NodeId, Member>();
