@@ -66,6 +66,8 @@ interface PendingProposal {
   readonly reject: (error: Error) => void;
   readonly timer: NodeJS.Timeout;
   readonly startedMs: number;
+  /** The leader this proposal went to (this node, or the leader it was forwarded to). */
+  readonly leaderId: NodeId;
 }
 
 interface PendingRead {
@@ -184,7 +186,7 @@ export class RaftGroup implements Proposer {
         this.options.metrics.proposed('timeout');
         reject(new ClusterUnavailableError(`proposal not committed within the deadline (leader ${this.leaderId || 'unknown'})`));
       }, Math.max(1, deadline - Date.now()));
-      this.pendingProposals.set(key, { resolve, reject, timer, startedMs: performance.now() });
+      this.pendingProposals.set(key, { resolve, reject, timer, startedMs: performance.now(), leaderId: this.leaderId });
       try {
         this.node.propose(encodeProposal({ key, entry }));
       } catch (error) {
@@ -435,6 +437,16 @@ export class RaftGroup implements Proposer {
     this.options.logger.info({ group: this.groupId, leader: leaderId || null }, 'leader changed');
     for (const wake of this.leaderWaiters) wake();
     this.leaderWaiters.clear();
+    // Proposals that went to a leader that is no longer leading will rarely commit (only if it
+    // replicated them in time), and the client should not wait out the full deadline to learn
+    // that: answer now that the outcome is unknown, so it can retry against the new leader.
+    for (const [key, pending] of this.pendingProposals) {
+      if (pending.leaderId === leaderId) continue;
+      clearTimeout(pending.timer);
+      this.pendingProposals.delete(key);
+      this.options.metrics.proposed('timeout');
+      pending.reject(new ClusterUnavailableError(`the leader changed from ${pending.leaderId || 'none'} to ${leaderId || 'none'}; the write may or may not have been applied`));
+    }
     if (leaderId !== this.options.nodeId) {
       // Reads confirmed by this node as leader can no longer complete.
       for (const [key, pending] of this.pendingReads) {
