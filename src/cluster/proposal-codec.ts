@@ -26,10 +26,6 @@ export function decodeProposal(data: Uint8Array): ProposalEnvelope {
   return decoded;
 }
 
-export function encodeEntry(entry: LogEntry): Uint8Array {
-  return packr.pack(entry);
-}
-
 export function decodeEntry(data: Uint8Array): LogEntry {
   return packr.unpack(data) as LogEntry;
 }
@@ -41,8 +37,4 @@ export interface AppliedOutcome {
 
 export function encodeOutcome(outcome: AppliedOutcome): Uint8Array {
   return packr.pack(outcome);
-}
-
-export function decodeOutcome(data: Uint8Array): AppliedOutcome {
-  return packr.unpack(data) as AppliedOutcome;
 }
