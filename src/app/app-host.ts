@@ -1,41 +1,47 @@
-// One app served by this node: its LMDB store, its log (local, or a Raft group), the state
-// machine behind the log, the loaded versions of its code, and the change feed. Requests read
-// the committed state through `activeRuntime()`; every change goes through `propose`.
+// One app served by this node: its LMDB store, the Raft group that is its log (a one-voter
+// group on a single node, a replicated one in a cluster), the state machine behind it, the
+// loaded versions of its code, and the change feed. Requests read the committed state through
+// `activeRuntime()`; every change goes through `propose`.
 import { join } from 'node:path';
-import type { Logger } from '../observability/logger.js';
+import { systemClock, type Clock } from '../group/clock.js';
+import { DeadlineWaiters } from '../group/deadline-waiters.js';
+import type { FatalHandler } from '../group/errors.js';
+import { noTransport } from '../group/no-transport.js';
+import { RaftGroup } from '../group/raft-group.js';
+import { defaultGroupTiming, type GroupTiming } from '../group/timing.js';
+import type { GroupTransport, MembershipListener } from '../group/types.js';
+import type { NodeId } from '../model/ids.js';
+import { createLogger, type Logger } from '../observability/logger.js';
+import type { RaftGroupMetrics } from '../observability/metrics.js';
 import { matchesFilter } from '../realtime/filter.js';
 import { ChangeHub } from '../realtime/hub.js';
 import type { ChangeEvent, ChangeSource, ReadSinceResult, SubscriptionFilter } from '../realtime/types.js';
 import { diffSchemas } from '../schema/index.js';
 import type { Bundle, LogEntry, LogIndex } from '../state/entries.js';
-import type { Proposal, Proposer } from '../state/proposer.js';
+import type { Proposal } from '../state/proposer.js';
 import { SchemaCache } from '../state/schema-cache.js';
-import { StateMachine, type AppliedState } from '../state/state-machine.js';
-import { AppStore } from '../storage/app-store.js';
-import { LocalLog, type CommitListener } from '../storage/local-log.js';
+import { StateMachine, type AppliedState, type ApplyOutcome, type DurableOutcome } from '../state/state-machine.js';
+import { AppStore, uint32KeyDatabases } from '../storage/app-store.js';
+import { LmdbRaftStorage } from '../storage/raft-storage.js';
+import { SnapshotFiles } from '../storage/snapshot-files.js';
+import { appEntryCodec } from '../state/entry-codec.js';
 import { ExpirySweeper } from './expiry-sweeper.js';
 import { loadRuntime, type AppRuntime } from './runtime.js';
 
-/** The log an app writes through: local on a single node, a Raft group in a cluster. */
-export interface ReplicatedLog extends Proposer {
-  /** A linearizable read point, applied on this node when it resolves (ReadIndex). */
-  readIndex(timeoutMs: number): Promise<LogIndex>;
-  /** Whether this node may propose Stage/Activate itself (the single node, or the leader). */
-  canDeploy(): boolean;
-  /** False once the log can no longer take writes (a failed commit); health reports it. */
-  healthy(): boolean;
-  close(): void;
+/** How this node takes part in the app's group. */
+export interface AppGroupSettings {
+  readonly nodeId: NodeId;
+  /** Founding voters (a new group); empty when this node joins an existing group. */
+  readonly initialVoters: readonly NodeId[];
+  readonly transport: GroupTransport;
+  /** Keep snapshot files for peers that need one (a one-voter group has no peers). */
+  readonly shipsSnapshots: boolean;
+  readonly timing: GroupTiming;
+  readonly metrics: RaftGroupMetrics;
+  readonly clock: Clock;
+  readonly onMembershipChanged?: MembershipListener;
+  readonly onFatal: FatalHandler;
 }
-
-export interface ReplicationParts {
-  readonly store: AppStore;
-  readonly stateMachine: StateMachine;
-  readonly onCommit: CommitListener;
-  /** The state machine's state was replaced by a snapshot: reload versions from the store. */
-  readonly onSnapshotInstalled: () => void;
-}
-
-export type ReplicationFactory = (parts: ReplicationParts) => ReplicatedLog;
 
 export interface AppHostOptions {
   readonly name: string;
@@ -43,11 +49,10 @@ export interface AppHostOptions {
   readonly dataDir: string;
   /** Where app code resolves its own imports from (the app directory, if any). */
   readonly sourceDir: string;
-  /** Change-feed window and log retention, in entries. */
+  /** Change-feed window, in entries. */
   readonly retainEntries: number;
-  readonly logger?: Logger;
-  /** Default: the single-node local log. */
-  readonly replication?: ReplicationFactory;
+  readonly logger: Logger;
+  readonly group: AppGroupSettings;
 }
 
 export type DeployOutcome =
@@ -55,96 +60,168 @@ export type DeployOutcome =
   | { readonly status: 'activated'; readonly version: number; readonly index: LogIndex; readonly additive: readonly string[] }
   | { readonly status: 'aborted'; readonly version: number; readonly reason: string };
 
-/** Upper bound on concurrent waiters for a future applied index (session consistency). */
-const indexWaitersMax = 10_000;
+/** Requests waiting for a just-activated version to finish loading on this node, at most. */
+const runtimeWaitersMax = 10_000;
+/** Loaded versions kept besides the active one (a rollback target, the one being staged). */
+const preparedVersionsMax = 4;
+/** The node id of a single-node (`lockstep dev`) app's one-voter group. */
+export const singleNodeId: NodeId = 'dev';
 
-function localReplication(retainEntries: number): ReplicationFactory {
-  return ({ store, stateMachine, onCommit }) => {
-    const log = new LocalLog(store, stateMachine, { retainEntries }, onCommit);
-    return {
-      propose: (entry) => log.propose(entry),
-      readIndex: () => Promise.resolve(stateMachine.pendingState().appliedIndex),
-      canDeploy: () => true,
-      healthy: () => log.healthy(),
-      close: () => undefined,
-    };
-  };
-}
+const noopMetrics: RaftGroupMetrics = {
+  leaderChanged: () => undefined,
+  proposed: () => undefined,
+  readyPersisted: () => undefined,
+  committed: () => undefined,
+  snapshot: () => undefined,
+};
 
 export class AppHost implements ChangeSource {
   readonly name: string;
   readonly store: AppStore;
   readonly hub: ChangeHub;
-  readonly log: ReplicatedLog;
+  readonly group: RaftGroup<LogEntry, ApplyOutcome>;
   private readonly stateMachine: StateMachine;
-  private committed: AppliedState;
   /** Prepared (or preparing) versions: compiled and loaded, ready to serve. */
   private readonly prepared = new Map<number, Promise<AppRuntime>>();
   /** The prepared versions that finished loading, for switching synchronously at apply time. */
   private readonly loaded = new Map<number, AppRuntime>();
   private active: AppRuntime | undefined;
-  private readonly activeWaiters = new Set<() => void>();
-  private readonly waiters = new Set<{ index: LogIndex; wake: () => void }>();
+  private readonly runtimeWaiters: DeadlineWaiters<number, void>;
+  private runtimeWaitSequence = 0;
   private deploying: Promise<DeployOutcome> = Promise.resolve({ status: 'unchanged', version: 0 });
   private readonly sweeper = new ExpirySweeper(this);
+  private ticker: NodeJS.Timeout | undefined;
 
   private constructor(private readonly options: AppHostOptions) {
     this.name = options.name;
+    const { group } = options;
     this.store = AppStore.open(join(options.dataDir, 'lmdb'));
     this.stateMachine = new StateMachine(this.store, new SchemaCache(this.store), { changeWindowEntries: options.retainEntries });
-    this.committed = this.stateMachine.pendingState();
+    this.stateMachine.onApplied((outcomes, previous) => this.onApplied(outcomes, previous));
     this.hub = new ChangeHub(this);
-    const replication = options.replication ?? localReplication(options.retainEntries);
-    this.log = replication({
-      store: this.store,
-      stateMachine: this.stateMachine,
-      onCommit: (index, events, state) => this.onCommit(index, events, state),
-      onSnapshotInstalled: () => this.onSnapshotInstalled(),
+    this.runtimeWaiters = new DeadlineWaiters({ label: 'requests waiting for a version to load', countMax: runtimeWaitersMax, clock: group.clock });
+    const storage = new LmdbRaftStorage(this.store.root);
+    if (storage.isEmpty() && this.stateMachine.lastAppliedIndex() > 0) {
+      throw new Error(
+        `${options.dataDir} holds app data without a Raft log (written by an older Lockstep's single-node log); move it away to start afresh`,
+      );
+    }
+    this.group = new RaftGroup({
+      groupId: options.name,
+      nodeId: group.nodeId,
+      storage,
+      machine: this.stateMachine,
+      codec: appEntryCodec,
+      snapshots: group.shipsSnapshots
+        ? new SnapshotFiles(join(options.dataDir, 'snapshots'), this.store.root, AppStore.appliedIndexOf, uint32KeyDatabases)
+        : undefined,
+      transport: group.transport,
+      clock: group.clock,
+      logger: options.logger.child({ group: options.name }),
+      metrics: group.metrics,
+      initialVoters: group.initialVoters,
+      electionTicks: group.timing.electionTicks,
+      heartbeatTicks: group.timing.heartbeatTicks,
+      snapshotEveryEntries: group.timing.snapshotEveryEntries,
+      compactMarginEntries: group.timing.compactMarginEntries,
+      ...(group.onMembershipChanged === undefined ? {} : { onMembershipChanged: group.onMembershipChanged }),
+      onFatal: group.onFatal,
     });
-    // A group may have applied entries while it was built (a bootstrap position).
-    this.committed = this.stateMachine.pendingState();
+    // Only the leader sweeps expired records: followers would propose the same deletes.
+    this.group.duties.add(this.sweeper);
   }
 
-  /** Opens the app's store and loads the version that was active when it last ran. */
+  /** Opens the app's store and group, and loads the version that was active when it last ran. */
   static async open(options: AppHostOptions): Promise<AppHost> {
     const host = new AppHost(options);
-    const { activeVersion } = host.committed;
+    const { activeVersion } = host.appliedState();
     if (activeVersion !== 0) host.activate(activeVersion, await host.prepare(activeVersion));
-    host.sweeper.start();
+    return host;
+  }
+
+  /**
+   * An app on a single node (`lockstep dev`): a one-voter group on the same host and the same
+   * Raft storage as a cluster node's, with no network, ticked by the host itself.
+   */
+  static async openSingleNode(options: {
+    readonly name: string;
+    readonly dataDir: string;
+    readonly sourceDir: string;
+    readonly retainEntries: number;
+    readonly logger?: Logger;
+    readonly onFatal?: FatalHandler;
+    readonly timing?: GroupTiming;
+  }): Promise<AppHost> {
+    const logger = options.logger ?? createLogger({ app: options.name });
+    const timing = options.timing ?? { ...defaultGroupTiming, compactMarginEntries: options.retainEntries };
+    const host = await AppHost.open({
+      name: options.name,
+      dataDir: options.dataDir,
+      sourceDir: options.sourceDir,
+      retainEntries: options.retainEntries,
+      logger,
+      group: {
+        nodeId: singleNodeId,
+        initialVoters: [singleNodeId],
+        transport: noTransport,
+        shipsSnapshots: false,
+        timing,
+        metrics: noopMetrics,
+        clock: systemClock,
+        onFatal:
+          options.onFatal ??
+          ((error, context) => {
+            logger.fatal({ err: error, context }, 'app log stopped');
+          }),
+      },
+    });
+    host.ticker = setInterval(() => host.group.tick(), timing.tickMs);
+    host.ticker.unref();
     return host;
   }
 
   appliedIndex(): LogIndex {
-    return this.committed.appliedIndex;
+    return this.stateMachine.appliedIndex();
   }
 
   appliedState(): AppliedState {
-    return this.committed;
+    return this.stateMachine.committedState();
   }
 
   activeRuntime(): AppRuntime | undefined {
     return this.active;
   }
 
+  /** False once the app's log can no longer take writes (a failed write, a broken invariant). */
+  healthy(): boolean {
+    return this.group.healthy();
+  }
+
   /** The active runtime, waiting (bounded) while the active version is still being prepared. */
   async waitForRuntime(timeoutMs: number): Promise<AppRuntime | undefined> {
-    if (this.active !== undefined || this.committed.activeVersion === 0) return this.active;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        this.activeWaiters.delete(wake);
-        resolve();
-      }, timeoutMs);
-      const wake = (): void => {
-        clearTimeout(timer);
-        resolve();
-      };
-      this.activeWaiters.add(wake);
-    });
+    if (this.active !== undefined || this.appliedState().activeVersion === 0) return this.active;
+    const deadlineMs = this.options.group.clock.nowMs() + timeoutMs;
+    await this.runtimeWaiters.wait(++this.runtimeWaitSequence, deadlineMs, undefined, () => `app ${this.name} version not loaded in time`).catch(() => undefined);
     return this.active;
   }
 
-  propose(entry: LogEntry): Promise<Proposal> {
-    return this.log.propose(entry);
+  /** Resolves once the entry is committed, durable and applied on this node. */
+  async propose(entry: LogEntry): Promise<Proposal> {
+    const committed = await this.group.propose(entry, this.options.group.timing.requestTimeoutMs);
+    return { index: committed.index, result: committed.result.result };
+  }
+
+  /** A linearizable read point, applied on this node when it resolves (ReadIndex). */
+  readIndex(timeoutMs: number): Promise<LogIndex> {
+    return this.group.readIndex(Math.min(timeoutMs, this.options.group.timing.requestTimeoutMs));
+  }
+
+  /** Resolves true once `index` is applied here, false after `timeoutMs`. */
+  waitForApplied(index: LogIndex, timeoutMs: number): Promise<boolean> {
+    return this.group.waitForApplied(index, timeoutMs).then(
+      () => true,
+      () => false,
+    );
   }
 
   /**
@@ -161,8 +238,8 @@ export class AppHost implements ChangeSource {
   private async deployNow(bundle: Bundle): Promise<DeployOutcome> {
     const current = this.active;
     if (current !== undefined && current.hash === bundle.hash) return { status: 'unchanged', version: current.version };
-    const version = this.committed.lastVersion + 1;
-    await this.expectOk(this.log.propose({ kind: 'stage', version, bundle }), 'stage');
+    const version = this.appliedState().lastVersion + 1;
+    await this.expectOk(this.propose({ kind: 'stage', version, bundle }), 'stage');
     let additive: string[] = [];
     try {
       const runtime = await this.prepare(version);
@@ -174,10 +251,10 @@ export class AppHost implements ChangeSource {
         additive = diff.additive.map((change) => change.description);
       }
     } catch (error) {
-      await this.expectOk(this.log.propose({ kind: 'abort', version }), 'abort');
+      await this.expectOk(this.propose({ kind: 'abort', version }), 'abort');
       return { status: 'aborted', version, reason: error instanceof Error ? error.message : String(error) };
     }
-    const proposal = await this.expectOk(this.log.propose({ kind: 'activate', version, epoch: this.committed.epoch }), 'activate');
+    const proposal = await this.expectOk(this.propose({ kind: 'activate', version, epoch: this.appliedState().epoch }), 'activate');
     return { status: 'activated', version, index: proposal.index, additive };
   }
 
@@ -203,7 +280,10 @@ export class AppHost implements ChangeSource {
       });
       this.prepared.set(version, runtime);
       runtime.then(
-        (loaded) => this.loaded.set(version, loaded),
+        (loaded) => {
+          this.loaded.set(version, loaded);
+          this.forgetOldVersions();
+        },
         // A failed prepare may be retried by a later deploy of the same version number.
         () => this.prepared.delete(version),
       );
@@ -211,28 +291,38 @@ export class AppHost implements ChangeSource {
     return runtime;
   }
 
-  private activate(version: number, runtime: AppRuntime): void {
-    if (this.committed.activeVersion !== version) return;
-    this.active = runtime;
-    for (const wake of this.activeWaiters) wake();
-    this.activeWaiters.clear();
+  /** Keeps the active version and the newest few others loaded; older ones are dropped. */
+  private forgetOldVersions(): void {
+    const keep = new Set([...this.prepared.keys()].sort((a, b) => b - a).slice(0, preparedVersionsMax));
+    if (this.active !== undefined) keep.add(this.active.version);
+    keep.add(this.appliedState().activeVersion);
+    for (const version of [...this.prepared.keys()]) {
+      if (keep.has(version)) continue;
+      this.prepared.delete(version);
+      this.loaded.delete(version);
+    }
   }
 
-  private onCommit(index: LogIndex, events: readonly ChangeEvent[], state: AppliedState): void {
-    const previous = this.committed;
-    this.committed = state;
+  private activate(version: number, runtime: AppRuntime): void {
+    if (this.appliedState().activeVersion !== version) return;
+    this.active = runtime;
+    this.runtimeWaiters.resolveWhere(() => true, undefined);
+  }
+
+  /** Durable applies, in log order: prepare staged versions, switch the active one, publish. */
+  private onApplied(outcomes: readonly DurableOutcome[], previous: AppliedState): void {
+    const state = this.appliedState();
     // Replicas prepare every staged version as soon as they apply its Stage entry.
     for (let version = previous.lastVersion + 1; version <= state.lastVersion; version++) {
-      this.prepare(version).catch((error: unknown) => this.options.logger?.warn({ err: error, app: this.name, version }, 'version failed to prepare'));
+      this.prepare(version).catch((error: unknown) => this.options.logger.warn({ err: error, app: this.name, version }, 'version failed to prepare'));
     }
-    if (state.activeVersion !== previous.activeVersion) this.switchActive(state.activeVersion);
+    const snapshotInstalled = outcomes.some((outcome) => outcome.fromSnapshot);
+    if (state.activeVersion !== previous.activeVersion || (snapshotInstalled && this.active?.version !== state.activeVersion)) {
+      this.switchActive(state.activeVersion);
+    }
+    const events: ChangeEvent[] = [];
+    for (const outcome of outcomes) events.push(...outcome.result.events);
     if (events.length > 0) this.hub.publish(events);
-    for (const waiter of this.waiters) {
-      if (waiter.index <= index) {
-        this.waiters.delete(waiter);
-        waiter.wake();
-      }
-    }
   }
 
   /** Serves `version` as soon as it is prepared here; until then nothing is served (a replica
@@ -240,8 +330,8 @@ export class AppHost implements ChangeSource {
   private switchActive(version: number): void {
     const loaded = this.loaded.get(version);
     if (loaded !== undefined) {
-      // The usual case: the version was prepared before it was activated. Switching here, in
-      // the commit callback, means no request can observe the state after the Activate entry
+      // The usual case: the version was prepared before it was activated. Switching here, as
+      // the Activate entry becomes durable, means no request can observe the state after it
       // with the old code.
       this.activate(version, loaded);
       return;
@@ -250,59 +340,26 @@ export class AppHost implements ChangeSource {
     if (version === 0) return;
     this.prepare(version).then(
       (runtime) => this.activate(version, runtime),
-      (error: unknown) => this.options.logger?.error({ err: error, app: this.name, version }, 'active version cannot be prepared on this node'),
+      (error: unknown) => this.options.logger.error({ err: error, app: this.name, version }, 'active version cannot be prepared on this node'),
     );
-  }
-
-  private onSnapshotInstalled(): void {
-    const previous = this.committed;
-    this.committed = this.stateMachine.pendingState();
-    if (this.committed.activeVersion !== previous.activeVersion || this.active?.version !== this.committed.activeVersion) {
-      this.switchActive(this.committed.activeVersion);
-    }
-    for (const waiter of this.waiters) {
-      if (waiter.index <= this.committed.appliedIndex) {
-        this.waiters.delete(waiter);
-        waiter.wake();
-      }
-    }
-  }
-
-  /** Resolves true once `index` is applied here, false after `timeoutMs`. */
-  waitForApplied(index: LogIndex, timeoutMs: number): Promise<boolean> {
-    if (index <= this.committed.appliedIndex) return Promise.resolve(true);
-    if (this.waiters.size >= indexWaitersMax) return Promise.resolve(false);
-    return new Promise((resolve) => {
-      const waiter = {
-        index,
-        wake: () => {
-          clearTimeout(timer);
-          resolve(true);
-        },
-      };
-      const timer = setTimeout(() => {
-        this.waiters.delete(waiter);
-        resolve(false);
-      }, timeoutMs);
-      this.waiters.add(waiter);
-    });
   }
 
   readSince(since: number, filter: SubscriptionFilter): ReadSinceResult {
     const floor = this.store.metaNumber('changesFloor');
     if (since < floor) return { reset: true, oldestIndex: floor + 1 };
     const events: ChangeEvent[] = [];
-    for (const { value } of this.store.changes.getRange({ start: since + 1, end: this.committed.appliedIndex + 1 })) {
+    for (const { value } of this.store.changes.getRange({ start: since + 1, end: this.appliedIndex() + 1 })) {
       for (const event of value) if (matchesFilter(event, filter)) events.push(event);
     }
     return { events };
   }
 
   async close(): Promise<void> {
-    this.sweeper.stop();
+    if (this.ticker !== undefined) clearInterval(this.ticker);
     this.hub.closeAll('server shutting down');
     await this.deploying.catch(() => undefined);
-    this.log.close();
+    this.group.stop();
+    this.runtimeWaiters.rejectAll(() => new Error('app closing'));
     await this.store.close();
   }
 }

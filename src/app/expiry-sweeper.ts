@@ -12,7 +12,9 @@ export const sweepExamineMax = 2_000;
 export const sweepDeletesMax = 500;
 export const sweepIntervalMs = 1_000;
 
+/** A leader duty of the app's group (group/leader-duties.ts). */
 export class ExpirySweeper {
+  readonly name = 'expiry sweeper';
   private readonly cursors = new Map<string, string | number>();
   private timer: NodeJS.Timeout | undefined;
   private running = false;
@@ -20,12 +22,14 @@ export class ExpirySweeper {
   constructor(private readonly host: AppHost) {}
 
   start(): void {
+    this.stop();
     this.timer = setInterval(() => void this.sweepOnce(), sweepIntervalMs);
     this.timer.unref();
   }
 
   stop(): void {
     if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
   }
 
   /** One pass over a bounded slice of every expiring table; returns how many records it deleted. */

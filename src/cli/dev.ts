@@ -28,11 +28,17 @@ export async function runDev(options: DevOptions): Promise<void> {
   const bundle = await readBundle(appDir);
   const name = appName(bundle, appDir);
   const config = parseConfig(bundle.files['config.yaml']);
-  const host = await AppHost.open({
+  const host = await AppHost.openSingleNode({
     name,
     dataDir: join(resolve(options.dataDir), name),
     sourceDir: appDir,
     retainEntries: config.realtime.retainEntries,
+    logger,
+    onFatal: (error, context) => {
+      // The log's memory no longer matches its file: stop rather than serve from it.
+      logger.fatal({ err: error, context }, 'app log stopped');
+      process.exit(1);
+    },
   });
   const first = await deployAndReport(host, bundle, logger);
   if (host.activeRuntime() === undefined) {

@@ -46,6 +46,12 @@ export async function runNode(options: NodeOptions): Promise<void> {
     timing: options.timing,
     logger,
     metrics: clusterMetrics,
+    onFatal: (error, context) => {
+      // Memory no longer matches the disk (a failed write) or an invariant broke: stop the
+      // process; a restart recovers from the data directory.
+      logger.fatal({ err: error, context }, 'node stopped');
+      process.exit(1);
+    },
   });
   nodeRef = node;
   node.addPeers(options.peers);

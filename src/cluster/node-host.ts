@@ -1,39 +1,26 @@
-// A node process of a cluster: it hosts one Raft group per app (multi-raft) over one gRPC
-// transport, ticks them, answers forwarded proposals and ReadIndex requests for the groups it
-// leads, and deploys an app's bundle when it leads that app's group.
+// A node process of a cluster: it hosts replicated groups (one per app, and any other group
+// such as the control plane's) over one gRPC transport, ticks them, answers forwarded ReadIndex
+// requests and snapshot streams for them through the group registry, and deploys an app's
+// bundle from its directory while it leads that app's group (static bootstrap).
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Packr } from 'msgpackr';
-import { AppHost, type ReplicatedLog } from '../app/app-host.js';
+import { AppHost } from '../app/app-host.js';
 import { readBundle } from '../app/bundle.js';
+import { systemClock } from '../group/clock.js';
+import { GroupUnavailableError, type FatalHandler } from '../group/errors.js';
+import type { LeaderDuty } from '../group/leader-duties.js';
+import { GroupRegistry, type HostedGroup } from '../group/registry.js';
+import { defaultGroupTiming, type GroupTiming } from '../group/timing.js';
+import type { GroupTransport } from '../group/types.js';
+import type { GroupId } from '../model/ids.js';
 import type { Logger } from '../observability/logger.js';
 import type { ClusterMetrics } from '../observability/metrics.js';
 import type { ConfChange, ConfState, Message, NodeId } from '../raft/index.js';
-import type { LogEntry } from '../state/entries.js';
-import { ClusterUnavailableError, type GroupTransport } from './group-transport.js';
-import { decodeEntry, encodeOutcome } from './proposal-codec.js';
-import { RaftGroup } from './raft-group.js';
 import { Transport } from './transport.js';
 
-export interface ClusterTiming {
-  /** Wall time of one Raft tick. */
-  readonly tickMs: number;
-  readonly electionTicks: number;
-  readonly heartbeatTicks: number;
-  /** How long a write or linearizable read waits for the cluster before 503. */
-  readonly requestTimeoutMs: number;
-  readonly snapshotEveryEntries: number;
-  readonly compactMarginEntries: number;
-}
-
-export const defaultTiming: ClusterTiming = {
-  tickMs: 50,
-  electionTicks: 10,
-  heartbeatTicks: 1,
-  requestTimeoutMs: 3_000,
-  snapshotEveryEntries: 10_000,
-  compactMarginEntries: 2_000,
-};
+export type ClusterTiming = GroupTiming;
+export const defaultTiming: ClusterTiming = defaultGroupTiming;
 
 export interface NodeHostOptions {
   readonly nodeId: NodeId;
@@ -46,6 +33,8 @@ export interface NodeHostOptions {
   readonly timing: ClusterTiming;
   readonly logger: Logger;
   readonly metrics: ClusterMetrics;
+  /** A group stopped on a broken invariant or a failed write (a node process exits). */
+  readonly onFatal: FatalHandler;
 }
 
 /** What a node remembers about an app it hosts, so a restart needs no flags. */
@@ -67,7 +56,7 @@ interface NodeRecord {
 interface HostedApp {
   readonly record: HostedAppRecord;
   readonly host: AppHost;
-  readonly group: RaftGroup;
+  readonly group: AppHost['group'];
 }
 
 const packr = new Packr({ useRecords: false, moreTypes: false });
@@ -76,11 +65,10 @@ const deployCheckIntervalMs = 1_000;
 
 export class NodeHost {
   readonly apps = new Map<string, HostedApp>();
+  readonly groups = new GroupRegistry();
   readonly transport: Transport;
   private readonly peers = new Map<NodeId, string>();
   private tickTimer: NodeJS.Timeout | undefined;
-  private deployTimer: NodeJS.Timeout | undefined;
-  private deploying = false;
 
   constructor(private readonly options: NodeHostOptions) {
     mkdirSync(options.dataDir, { recursive: true });
@@ -96,20 +84,16 @@ export class NodeHost {
       faultInjection: options.faultInjection,
       logger: options.logger,
       handlers: {
-        onMessages: (groupId, messages) => this.apps.get(groupId)?.group.receive(messages),
-        onPropose: async (groupId, entry, deadlineMs) => {
-          const group = this.requireGroup(groupId);
-          const proposal = await group.proposeHere(decodeEntry(entry), deadlineMs);
-          return { index: proposal.index, result: encodeOutcome(proposal) };
-        },
-        onReadIndex: (groupId, deadlineMs) => this.requireGroup(groupId).readIndexHere(deadlineMs),
-        onSnapshot: (groupId, metadata, data) => this.requireGroup(groupId).receiveSnapshot(packr.unpack(metadata) as Message, data),
+        onMessages: (groupId, messages) => this.groups.get(groupId)?.receive(messages),
+        onPropose: () => Promise.reject(new GroupUnavailableError('proposals travel in the Raft message stream')),
+        onReadIndex: (groupId, deadlineMs) => this.groups.require(groupId, options.nodeId).readIndexHere(deadlineMs),
+        onSnapshot: (groupId, metadata, data) => this.groups.require(groupId, options.nodeId).receiveSnapshot(packr.unpack(metadata) as Message, data),
       },
     });
   }
 
   private wireUnreachable(): void {
-    this.transport.onUnreachable = (groupId, peer) => this.apps.get(groupId)?.group.reportUnreachable(peer);
+    this.transport.onUnreachable = (groupId, peer) => this.groups.get(groupId)?.reportUnreachable(peer);
   }
 
   nodeId(): NodeId {
@@ -122,12 +106,6 @@ export class NodeHost {
 
   savedApps(): readonly HostedAppRecord[] {
     return this.readRecord()?.apps ?? [];
-  }
-
-  private requireGroup(groupId: string): RaftGroup {
-    const app = this.apps.get(groupId);
-    if (app === undefined) throw new ClusterUnavailableError(`node ${this.options.nodeId} hosts no group ${groupId}`);
-    return app.group;
   }
 
   /** Adds peers (id -> gRPC address) this node talks to; remembered across restarts. */
@@ -145,9 +123,23 @@ export class NodeHost {
     this.wireUnreachable();
     await this.transport.start();
     this.tickTimer = setInterval(() => {
-      for (const app of this.apps.values()) app.group.tick();
+      for (const group of this.groups.all()) group.tick();
     }, this.options.timing.tickMs);
-    this.deployTimer = setInterval(() => void this.deployWhereLeading(), deployCheckIntervalMs);
+  }
+
+  /** Hosts a group that is not an app's (the control plane's, a test's); its messages arrive
+   *  through the same transport. */
+  hostGroup(group: HostedGroup): void {
+    this.groups.add(group);
+  }
+
+  /** The network as the group `groupId` sees it. */
+  transportFor(groupId: GroupId): GroupTransport {
+    return {
+      send: (messages) => this.transport.send(groupId, messages),
+      readIndex: (leaderId, timeoutMs) => this.transport.readIndex(leaderId, groupId, timeoutMs),
+      sendSnapshot: (message, data) => this.transport.sendSnapshot(message.to, groupId, packr.pack(message), data),
+    };
   }
 
   /** Hosts an app's group: recovers it from disk, or bootstraps it with `initialVoters`. */
@@ -156,82 +148,60 @@ export class NodeHost {
     if (existing !== undefined) return existing.host;
     const saved = this.savedApps().find((app) => app.name === record.name);
     const effective = saved ?? record;
-    let group: RaftGroup | undefined;
-    const dataDir = join(this.options.dataDir, 'apps', effective.name);
     const host = await AppHost.open({
       name: effective.name,
-      dataDir,
+      dataDir: join(this.options.dataDir, 'apps', effective.name),
       sourceDir: effective.appDir,
       retainEntries,
       logger: this.options.logger,
-      replication: (parts): ReplicatedLog => {
-        group = new RaftGroup({
-          groupId: effective.name,
-          nodeId: this.options.nodeId,
-          store: parts.store,
-          stateMachine: parts.stateMachine,
-          transport: this.groupTransport(),
-          logger: this.options.logger.child({ group: effective.name }),
-          metrics: this.options.metrics.forGroup(effective.name),
-          onCommit: parts.onCommit,
-          onSnapshotInstalled: parts.onSnapshotInstalled,
-          initialVoters: effective.initialVoters,
-          dataDir,
-          electionTicks: this.options.timing.electionTicks,
-          heartbeatTicks: this.options.timing.heartbeatTicks,
-          snapshotEveryEntries: this.options.timing.snapshotEveryEntries,
-          compactMarginEntries: this.options.timing.compactMarginEntries,
-        });
-        const raftGroup = group;
-        const timeoutMs = this.options.timing.requestTimeoutMs;
-        return {
-          propose: (entry: LogEntry) => raftGroup.propose(entry, timeoutMs),
-          readIndex: (readTimeoutMs: number) => raftGroup.readIndex(Math.min(readTimeoutMs, timeoutMs)),
-          canDeploy: () => raftGroup.isLeader(),
-          healthy: () => raftGroup.healthy(),
-          close: () => raftGroup.stop(),
-        };
+      group: {
+        nodeId: this.options.nodeId,
+        initialVoters: effective.initialVoters,
+        transport: this.transportFor(effective.name),
+        shipsSnapshots: true,
+        timing: this.options.timing,
+        metrics: this.options.metrics.forGroup(effective.name),
+        clock: systemClock,
+        onMembershipChanged: (groupId, change, confState) => this.onMembershipChanged(groupId, change, confState),
+        onFatal: this.options.onFatal,
       },
     });
-    if (group === undefined) throw new Error('replication factory was not called');
-    this.apps.set(effective.name, { record: effective, host, group });
+    this.groups.add(host.group);
+    if (effective.appDir !== '') host.group.duties.add(this.staticDeploy(effective, host));
+    this.apps.set(effective.name, { record: effective, host, group: host.group });
     if (saved === undefined) this.writeRecord();
     return host;
   }
 
-  /** A leader makes the active version match its app directory (static deploys for now). */
-  private async deployWhereLeading(): Promise<void> {
-    if (this.deploying) return;
-    this.deploying = true;
-    try {
-      for (const app of this.apps.values()) {
-        if (!app.group.isLeader() || app.record.appDir === '') continue;
-        let bundle;
-        try {
-          bundle = await readBundle(app.record.appDir);
-        } catch (error) {
-          this.options.logger.warn({ err: error, app: app.record.name }, 'cannot read app directory');
-          continue;
-        }
-        if (app.host.activeRuntime()?.hash === bundle.hash) continue;
-        const outcome = await app.host.deploy(bundle).catch((error: unknown) => {
-          this.options.logger.warn({ err: error, app: app.record.name }, 'deploy failed');
-          return undefined;
-        });
-        if (outcome !== undefined && outcome.status !== 'unchanged') this.options.logger.info({ app: app.record.name, outcome }, 'deploy');
+  /** While this node leads the app's group, it makes the active version match the app's
+   *  directory (static bootstrap; the control plane will deploy instead). */
+  private staticDeploy(record: HostedAppRecord, host: AppHost): LeaderDuty {
+    let timer: NodeJS.Timeout | undefined;
+    let deploying = false;
+    const check = async (): Promise<void> => {
+      if (deploying) return;
+      deploying = true;
+      try {
+        const bundle = await readBundle(record.appDir);
+        if (host.activeRuntime()?.hash === bundle.hash) return;
+        const outcome = await host.deploy(bundle);
+        if (outcome.status !== 'unchanged') this.options.logger.info({ app: record.name, outcome }, 'deploy');
+      } catch (error) {
+        this.options.logger.warn({ err: error, app: record.name }, 'deploy failed');
+      } finally {
+        deploying = false;
       }
-    } finally {
-      this.deploying = false;
-    }
-  }
-
-  private groupTransport(): GroupTransport {
+    };
     return {
-      send: (groupId, messages) => this.transport.send(groupId, messages),
-      readIndex: (leaderId, groupId, timeoutMs) => this.transport.readIndex(leaderId, groupId, timeoutMs),
-      sendSnapshot: (groupId, message, data) => this.transport.sendSnapshot(message.to, groupId, packr.pack(message), data),
-      waitForApplied: (groupId, index, timeoutMs) => this.apps.get(groupId)?.host.waitForApplied(index, timeoutMs) ?? Promise.resolve(false),
-      membershipChanged: (groupId, change, confState) => this.onMembershipChanged(groupId, change, confState),
+      name: `static deploy of ${record.name}`,
+      start: () => {
+        timer ??= setInterval(() => void check(), deployCheckIntervalMs);
+        void check();
+      },
+      stop: () => {
+        if (timer !== undefined) clearInterval(timer);
+        timer = undefined;
+      },
     };
   }
 
@@ -269,9 +239,9 @@ export class NodeHost {
 
   /** Term, commit index and leadership of every group, for metrics. */
   groupGauges(): { name: string; term: number; commitIndex: number; isLeader: boolean }[] {
-    return [...this.apps.values()].map((app) => {
-      const status = app.group.status();
-      return { name: app.record.name, term: status.hardState.term, commitIndex: status.hardState.commit, isLeader: app.group.isLeader() };
+    return [...this.groups.all()].map((group) => {
+      const status = group.status();
+      return { name: group.groupId, term: status.hardState.term, commitIndex: status.hardState.commit, isLeader: group.isLeader() };
     });
   }
 
@@ -279,6 +249,7 @@ export class NodeHost {
     const app = this.apps.get(appName);
     if (app === undefined) return undefined;
     const status = app.group.status();
+    const bounds = app.group.logBounds();
     const progress = status.progress === undefined ? undefined : Object.fromEntries([...status.progress].map(([id, p]) => [id, { match: p.match, next: p.next, state: p.state, lag: status.hardState.commit - p.match, learner: p.isLearner }]));
     return {
       role: status.softState.role,
@@ -287,17 +258,17 @@ export class NodeHost {
       commitIndex: status.hardState.commit,
       appliedIndex: app.host.appliedIndex(),
       confState: status.confState,
-      snapshotIndex: app.group.storage.snapshot().metadata.index,
-      firstLogIndex: app.group.storage.firstIndex(),
-      lastLogIndex: app.group.storage.lastIndex(),
+      snapshotIndex: bounds.snapshotIndex,
+      firstLogIndex: bounds.firstIndex,
+      lastLogIndex: bounds.lastIndex,
       ...(progress === undefined ? {} : { progress }),
     };
   }
 
   async stop(): Promise<void> {
     if (this.tickTimer !== undefined) clearInterval(this.tickTimer);
-    if (this.deployTimer !== undefined) clearInterval(this.deployTimer);
     for (const app of this.apps.values()) await app.host.close();
+    for (const group of this.groups.all()) group.stop();
     await this.transport.stop();
   }
 }

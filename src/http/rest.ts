@@ -126,7 +126,7 @@ export async function handleAppRequest(
     }
   }
 
-  if (consistency === 'linearizable' && method === 'get') await host.log.readIndex(readIndexWaitMs);
+  if (consistency === 'linearizable' && method === 'get') await host.readIndex(readIndexWaitMs);
   const id = rawId === undefined ? undefined : parseId(rawId, endpoint);
   const accept = headerValue(req, 'accept');
   if (method === 'get' && endpoint.table !== undefined && accept !== undefined && accept.includes('text/event-stream')) {
@@ -154,7 +154,7 @@ export async function handleAppRequest(
     // named version yet cannot judge the condition: wait until it has (bounded), then compare.
     // ReadIndex gives the commit point and waits until it is applied here; a version beyond it
     // does not exist anywhere yet and the comparison below refuses it.
-    if (Math.max(...ifMatch) > host.appliedIndex()) await host.log.readIndex(readIndexWaitMs);
+    if (Math.max(...ifMatch) > host.appliedIndex()) await host.readIndex(readIndexWaitMs);
   }
   const ifNoneMatch = parseEtags(headerValue(req, 'if-none-match'));
 

@@ -180,7 +180,7 @@ export class NodeServer {
     if (path.startsWith('/_admin/') && this.options.admin !== undefined) return this.options.admin(req, res, path);
     if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpProblem(405, { detail: `${path} answers GET only`, headers: { Allow: 'GET, HEAD' } });
     if (path === '/_health') {
-      const ready = [...this.options.apps.values()].every((app) => app.activeRuntime() !== undefined && app.log.healthy());
+      const ready = [...this.options.apps.values()].every((app) => app.activeRuntime() !== undefined && app.healthy());
       const status = ready && !this.closing ? 200 : 503;
       res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify({ status: status === 200 ? 'ok' : 'unavailable' }));
       return status;

@@ -24,7 +24,19 @@ export interface ApplyOutcome {
   readonly result: ApplyResult;
   /** Change events to publish once the transaction is committed. */
   readonly events: ChangeEvent[];
+  /** The state right after this entry: what becomes visible once its transaction is durable. */
+  readonly state: AppliedState;
 }
+
+/** An applied position handed over once its transaction is durable (see group/types.ts). */
+export interface DurableOutcome {
+  readonly index: LogIndex;
+  readonly result: ApplyOutcome;
+  readonly fromSnapshot: boolean;
+}
+
+/** Told, in log order, what became durable: AppHost publishes events and switches versions. */
+export type AppliedListener = (outcomes: readonly DurableOutcome[], previous: AppliedState) => void;
 
 export interface StateMachineOptions {
   /** How many recent log entries keep their change events (subscriptions' `since` window). */
@@ -39,31 +51,70 @@ export interface AppliedState {
   readonly lastVersion: number;
 }
 
+/**
+ * The app's replicated state machine (group/types.ts ReplicatedStateMachine). It is the one
+ * owner of the applied index, the active version and the epoch: `committedState()` is what
+ * AppHost, the HTTP layer and subscriptions read; it moves only when a write is durable.
+ */
 export class StateMachine {
-  /** State as of the last entry applied inside the current (uncommitted) transaction. */
+  /** State as of the last entry applied inside a transaction that may not be durable yet. */
   private pending: AppliedState;
+  /** State as of the last durable transaction. */
+  private committed: AppliedState;
+  private listener: AppliedListener = () => undefined;
 
   constructor(
     private readonly store: AppStore,
     private readonly schemas: SchemaCache,
     private readonly options: StateMachineOptions,
   ) {
-    this.pending = {
-      appliedIndex: store.metaNumber('applied'),
-      activeVersion: store.metaNumber('activeVersion'),
-      epoch: store.metaNumber('epoch'),
-      lastVersion: store.metaNumber('lastVersion'),
-    };
+    this.pending = this.readState();
+    this.committed = this.pending;
   }
 
-  /** The state including entries applied in a transaction that may not be committed yet. */
-  pendingState(): AppliedState {
-    return this.pending;
+  /** Who hears about durable applies (one listener: the app host). */
+  onApplied(listener: AppliedListener): void {
+    this.listener = listener;
   }
 
-  /** Re-reads the state from the store, after it was replaced wholesale (a snapshot install). */
-  reload(): void {
-    this.pending = {
+  /** The durable state: what reads, responses and subscriptions reflect. */
+  committedState(): AppliedState {
+    return this.committed;
+  }
+
+  lastAppliedIndex(): LogIndex {
+    return this.pending.appliedIndex;
+  }
+
+  appliedIndex(): LogIndex {
+    return this.committed.appliedIndex;
+  }
+
+  /** The transaction that applied `outcomes` is durable: make them visible, in order. */
+  applied(outcomes: readonly DurableOutcome[]): void {
+    const last = outcomes[outcomes.length - 1];
+    if (last === undefined) return;
+    if (last.index < this.committed.appliedIndex) {
+      throw new Error(`durable apply went back from ${this.committed.appliedIndex} to ${last.index}`);
+    }
+    const previous = this.committed;
+    this.committed = last.result.state;
+    this.listener(outcomes, previous);
+  }
+
+  /** The store's state was replaced by a snapshot's at `index` (inside the write transaction). */
+  restoreSnapshot(index: LogIndex): ApplyOutcome {
+    this.pending = this.readState();
+    // The bootstrap snapshot carries membership only: pass over its index.
+    if (this.pending.appliedIndex < index) this.apply(index, undefined);
+    if (this.pending.appliedIndex !== index) {
+      throw new Error(`snapshot at ${index} holds a state machine applied to ${this.pending.appliedIndex}`);
+    }
+    return { result: { ok: true }, events: [], state: this.pending };
+  }
+
+  private readState(): AppliedState {
+    return {
       appliedIndex: this.store.metaNumber('applied'),
       activeVersion: this.store.metaNumber('activeVersion'),
       epoch: this.store.metaNumber('epoch'),
@@ -71,23 +122,22 @@ export class StateMachine {
     };
   }
 
-  /** Advances the applied index over a log position that carries no app entry (a new leader's
-   *  empty entry, a membership change). Inside a write transaction, like apply. */
-  applyNoop(index: LogIndex): void {
+  /**
+   * Applies the committed entry at `index`; `entry` undefined is a position that carries no app
+   * entry (a new leader's empty entry, a membership change) and only advances the applied index.
+   * Must be called inside a write transaction of `store.root`, for consecutive indexes.
+   */
+  apply(index: LogIndex, entry: LogEntry | undefined): ApplyOutcome {
     if (index !== this.pending.appliedIndex + 1) {
       throw new Error(`apply out of order: index ${index} after ${this.pending.appliedIndex}`);
     }
-    this.pending = { ...this.pending, appliedIndex: index };
-    this.store.meta.putSync('applied', index);
-    this.retainChanges(index, []);
-  }
-
-  /** Must be called inside a write transaction of `store.root`, for consecutive indexes. */
-  apply(index: LogIndex, entry: LogEntry): ApplyOutcome {
-    if (index !== this.pending.appliedIndex + 1) {
-      throw new Error(`apply out of order: index ${index} after ${this.pending.appliedIndex}`);
+    if (entry === undefined) {
+      this.pending = { ...this.pending, appliedIndex: index };
+      this.store.meta.putSync('applied', index);
+      this.retainChanges(index, []);
+      return { result: { ok: true }, events: [], state: this.pending };
     }
-    let outcome: ApplyOutcome;
+    let outcome: EntryOutcome;
     switch (entry.kind) {
       case 'write':
         outcome = this.applyWrite(index, entry);
@@ -105,7 +155,7 @@ export class StateMachine {
     this.pending = { ...this.pending, appliedIndex: index };
     this.store.meta.putSync('applied', index);
     this.retainChanges(index, outcome.events);
-    return outcome;
+    return { ...outcome, state: this.pending };
   }
 
   private retainChanges(index: LogIndex, events: ChangeEvent[]): void {
@@ -117,7 +167,7 @@ export class StateMachine {
     }
   }
 
-  private applyWrite(index: LogIndex, entry: WriteEntry): ApplyOutcome {
+  private applyWrite(index: LogIndex, entry: WriteEntry): EntryOutcome {
     const { activeVersion } = this.pending;
     if (entry.version !== activeVersion) {
       return { result: { ok: false, reason: 'version', activeVersion }, events: [] };
@@ -182,7 +232,7 @@ export class StateMachine {
     }
   }
 
-  private applyStage(index: LogIndex, entry: StageEntry): ApplyOutcome {
+  private applyStage(index: LogIndex, entry: StageEntry): EntryOutcome {
     const expected = this.pending.lastVersion + 1;
     if (entry.version !== expected) {
       return invalid(`stage of version ${entry.version}, but the next version is ${expected}`);
@@ -194,7 +244,7 @@ export class StateMachine {
     return { result: { ok: true }, events: [] };
   }
 
-  private applyActivate(index: LogIndex, entry: ActivateEntry): ApplyOutcome {
+  private applyActivate(index: LogIndex, entry: ActivateEntry): EntryOutcome {
     const { epoch, activeVersion } = this.pending;
     if (entry.epoch !== epoch) return invalid(`stale activation: epoch ${entry.epoch}, current epoch ${epoch}`);
     const target = this.store.versions.get(entry.version);
@@ -237,7 +287,7 @@ export class StateMachine {
     }
   }
 
-  private applyAbort(entry: AbortEntry): ApplyOutcome {
+  private applyAbort(entry: AbortEntry): EntryOutcome {
     const target = this.store.versions.get(entry.version);
     if (target === undefined || target.status !== 'staged') {
       return invalid(`version ${entry.version} is not staged, so it cannot be aborted`);
@@ -247,7 +297,9 @@ export class StateMachine {
   }
 }
 
-function invalid(detail: string): ApplyOutcome {
+type EntryOutcome = Omit<ApplyOutcome, 'state'>;
+
+function invalid(detail: string): EntryOutcome {
   return { result: { ok: false, reason: 'invalid', detail }, events: [] };
 }
 

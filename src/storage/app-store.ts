@@ -1,10 +1,10 @@
-// The LMDB files of one app on this node: its log, its metadata, its versions (bundles), its
+// The LMDB files of one app on this node: its metadata, its versions (bundles), its
 // tables and their secondary indexes, and the retained change feed. One LMDB environment per app,
 // so apps never contend for one writer lock and an app's data can be moved or dropped as a folder.
 import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
-import type { AppVersion, Bundle, LogEntry, LogIndex, RecordId, StoredRecord } from '../state/entries.js';
+import type { AppVersion, Bundle, LogIndex, RecordId, StoredRecord } from '../state/entries.js';
 import type { ChangeEvent } from '../realtime/types.js';
 
 /** A stored record: `i` is the log index of its last write (its version / ETag), `v` its value. */
@@ -34,9 +34,11 @@ export type MetaKey = 'applied' | 'activeVersion' | 'epoch' | 'lastVersion' | 'c
 /** Tables and indexes are separate LMDB sub-databases; this bounds how many an app may have. */
 const subDatabasesMax = 1000;
 
+/** Sub-databases keyed by LMDB integer keys (snapshot copies must open them the same way). */
+export const uint32KeyDatabases: ReadonlySet<string> = new Set(['versions', 'changes']);
+
 export class AppStore {
   readonly root: RootDatabase;
-  readonly log: Database<LogEntry, LogIndex>;
   readonly meta: Database<number, MetaKey>;
   readonly versions: Database<VersionRecord, AppVersion>;
   /** Change events by log index, kept for a window of recent entries (subscriptions' `since`). */
@@ -60,7 +62,6 @@ export class AppStore {
       // worth the coupling to a key in the same file.
       encoding: 'msgpack',
     });
-    this.log = this.root.openDB({ name: 'log', keyEncoding: 'uint32' });
     this.meta = this.root.openDB({ name: 'meta' });
     this.versions = this.root.openDB({ name: 'versions', keyEncoding: 'uint32' });
     this.changes = this.root.openDB({ name: 'changes', keyEncoding: 'uint32' });
@@ -91,6 +92,11 @@ export class AppStore {
 
   metaNumber(key: MetaKey): number {
     return this.meta.get(key) ?? 0;
+  }
+
+  /** The applied index recorded in a copy of an app's environment (a snapshot file). */
+  static appliedIndexOf(copy: RootDatabase): LogIndex {
+    return copy.openDB<number, MetaKey>({ name: 'meta' }).get('applied') ?? 0;
   }
 
   /** Bytes of the LMDB data file (what grows if read snapshots are held too long). */

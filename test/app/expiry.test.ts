@@ -19,7 +19,7 @@ afterEach(async () => {
 
 async function openHost(): Promise<AppHost> {
   const dir = tempDir('lockstep-expiry-');
-  const host = await AppHost.open({ name: 'exp', dataDir: dir, sourceDir: dir, retainEntries: 100 });
+  const host = await AppHost.openSingleNode({ name: 'exp', dataDir: dir, sourceDir: dir, retainEntries: 100 });
   cleanups.push(async () => {
     await host.close();
     removeDir(dir);

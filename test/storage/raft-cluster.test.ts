@@ -69,11 +69,10 @@ class LmdbCluster {
   private processReady(member: Member): boolean {
     if (!member.node.hasReady()) return false;
     const ready = member.node.ready();
-    member.root.transactionSync(() => {
-      if (ready.snapshot !== undefined) member.storage.applySnapshot(ready.snapshot.metadata);
-      member.storage.append(ready.entries);
-      if (ready.hardState !== undefined) member.storage.setHardState(ready.hardState);
-    });
+    if (ready.snapshot !== undefined) member.storage.applySnapshot(ready.snapshot.metadata);
+    member.storage.append(ready.entries);
+    if (ready.hardState !== undefined) member.storage.setHardState(ready.hardState);
+    member.storage.writeSync();
     this.queue.push(...ready.messages);
     if (ready.snapshot !== undefined) {
       member.applied.length = 0;
@@ -89,7 +88,8 @@ class LmdbCluster {
     member.appliedIndex = entry.index;
     if (entry.type === 'confChange') {
       const confState = member.node.applyConfChange(decodeConfChange(entry.data));
-      member.root.transactionSync(() => member.storage.setConfState(confState));
+      member.storage.setConfState(confState);
+      member.storage.writeSync();
     } else if (entry.data.byteLength > 0) {
       member.applied.push(new TextDecoder().decode(entry.data));
     }
@@ -182,7 +182,8 @@ describe('a 3-node raft group on LmdbRaftStorage', () => {
     for (const member of cluster.members.values()) {
       const index = member.appliedIndex;
       const metadata = { index, term: member.storage.term(index), confState: confStateOf(['n1', 'n2', 'n3']) };
-      member.root.transactionSync(() => member.storage.compact(index, metadata));
+      member.storage.compact(index, metadata);
+      member.storage.writeSync();
     }
     cluster.propose(texts('c', 3));
     const reopened = cluster.reopen(victim);

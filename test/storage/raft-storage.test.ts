@@ -28,9 +28,10 @@ afterEach(async () => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-/** The host's way of writing: inside one write transaction. */
-function write(root: RootDatabase, action: () => void): void {
-  root.transactionSync(action);
+/** The host's way of writing: the storage queues the changes, one transaction writes them. */
+function write(storage: LmdbRaftStorage, action: () => void): void {
+  action();
+  storage.writeSync();
 }
 
 describe('LmdbRaftStorage', () => {
@@ -38,16 +39,16 @@ describe('LmdbRaftStorage', () => {
     const { root } = openRoot();
     const storage = new LmdbRaftStorage(root);
     expect([storage.firstIndex(), storage.lastIndex()]).toEqual([1, 0]);
-    write(root, () => storage.append(entries([1, 1, 2, 2])));
+    write(storage, () => storage.append(entries([1, 1, 2, 2])));
     expect([storage.firstIndex(), storage.lastIndex()]).toEqual([1, 4]);
-    write(root, () => storage.append(entries([3, 3], 3))); // replaces 3..4
+    write(storage, () => storage.append(entries([3, 3], 3))); // replaces 3..4
     expect(terms(storage.entries(1, 5, Infinity))).toEqual([1, 1, 3, 3]);
     // A shorter conflicting append drops the longer tail too.
-    write(root, () => storage.append(entries([4], 2)));
+    write(storage, () => storage.append(entries([4], 2)));
     expect([storage.lastIndex(), ...terms(storage.entries(1, 3, Infinity))]).toEqual([2, 1, 4]);
     expect(() => storage.term(3)).toThrow(UnavailableError);
-    write(root, () => storage.append(entries([4, 4, 4], 3)));
-    write(root, () => storage.compact(2, { index: 3, term: 4, confState: confStateOf(['n1']) }));
+    write(storage, () => storage.append(entries([4, 4, 4], 3)));
+    write(storage, () => storage.compact(2, { index: 3, term: 4, confState: confStateOf(['n1']) }));
     expect(storage.firstIndex()).toBe(3);
     expect(storage.term(2)).toBe(4); // the compacted entry keeps its term for matching
     expect(storage.snapshot().metadata).toMatchObject({ index: 3, term: 4 });
@@ -58,13 +59,13 @@ describe('LmdbRaftStorage', () => {
     expect(() => storage.compact(2, storage.snapshot().metadata)).toThrow(CompactedError);
     expect(storage.entries(3, 6, Infinity).map((e) => e.index)).toEqual([3, 4, 5]);
     // An append that starts in the compacted prefix keeps only its new part.
-    write(root, () => storage.append(entries([4, 4, 4, 4, 5], 2)));
+    write(storage, () => storage.append(entries([4, 4, 4, 4, 5], 2)));
     expect([storage.firstIndex(), storage.lastIndex(), storage.term(6)]).toEqual([3, 6, 5]);
-    write(root, () => storage.applySnapshot({ index: 10, term: 6, confState: confStateOf(['n1', 'n2']) }));
+    write(storage, () => storage.applySnapshot({ index: 10, term: 6, confState: confStateOf(['n1', 'n2']) }));
     expect([storage.firstIndex(), storage.lastIndex(), storage.term(10)]).toEqual([11, 10, 6]);
     expect(storage.initialState().confState.voters).toEqual(['n1', 'n2']);
     expect(() => storage.entries(11, 12, Infinity)).toThrow(UnavailableError);
-    expect(() => write(root, () => storage.applySnapshot({ index: 9, term: 6, confState: confStateOf(['n1']) }))).toThrow(SnapshotOutOfDateError);
+    expect(() => write(storage, () => storage.applySnapshot({ index: 9, term: 6, confState: confStateOf(['n1']) }))).toThrow(SnapshotOutOfDateError);
     expect(root.openDB({ name: 'raft:log', keyEncoding: 'uint32' }).getKeysCount()).toBe(0);
   });
 
@@ -72,7 +73,7 @@ describe('LmdbRaftStorage', () => {
     const { root } = openRoot();
     const storage = new LmdbRaftStorage(root);
     const confChange: Entry = { index: 4, term: 1, type: 'confChange', data: new Uint8Array([1, 2, 3]) };
-    write(root, () => storage.append([entry(1, 1, 100), entry(2, 1, 100), entry(3, 1, 100), confChange]));
+    write(storage, () => storage.append([entry(1, 1, 100), entry(2, 1, 100), entry(3, 1, 100), confChange]));
     expect(storage.entries(1, 4, 250)).toHaveLength(2);
     expect(storage.entries(1, 4, 10)).toHaveLength(1);
     expect(storage.entries(2, 2, 10)).toEqual([]);
@@ -88,7 +89,7 @@ describe('LmdbRaftStorage', () => {
     storage.bootstrap(confStateOf(['a', 'b']));
     expect(storage.initialState()).toEqual({ hardState: { term: 1, vote: '', commit: 1 }, confState: confStateOf(['a', 'b']) });
     expect([storage.firstIndex(), storage.lastIndex(), storage.term(1)]).toEqual([2, 1, 1]);
-    write(root, () => storage.append(entries([2], 2)));
+    write(storage, () => storage.append(entries([2], 2)));
     expect(() => storage.bootstrap(confStateOf(['c']))).toThrow();
   });
 
@@ -96,14 +97,15 @@ describe('LmdbRaftStorage', () => {
     const { root, dir } = openRoot();
     const storage = new LmdbRaftStorage(root);
     storage.bootstrap(confStateOf(['a']));
-    write(root, () => {
+    write(storage, () => {
       storage.append(entries([2, 2, 3, 3, 3], 2));
       storage.setHardState({ term: 3, vote: 'a', commit: 5 });
     });
-    write(root, () => storage.compact(3, { index: 4, term: 3, confState: confStateOf(['a', 'b']) }));
-    write(root, () => storage.setConfState(confStateOf(['a', 'b', 'c'])));
+    write(storage, () => storage.compact(3, { index: 4, term: 3, confState: confStateOf(['a', 'b']) }));
+    write(storage, () => storage.setConfState(confStateOf(['a', 'b', 'c'])));
     // The host's asynchronous transaction joins the same contract.
-    await root.transaction(() => storage.append(entries([4], 7)));
+    storage.append(entries([4], 7));
+    await storage.write();
     await root.close();
     roots.splice(roots.indexOf(root), 1);
 
@@ -124,7 +126,8 @@ describe('LmdbRaftStorage', () => {
     let started = performance.now();
     for (let batch = 0; batch < batches; batch++) {
       const list = Array.from({ length: perBatch }, (_, i) => entry(batch * perBatch + i + 1, 1, payloadBytes));
-      await root.transaction(() => storage.append(list));
+      storage.append(list);
+      await storage.write();
     }
     const appendMs = performance.now() - started;
     started = performance.now();
@@ -144,10 +147,10 @@ describe('LmdbRaftStorage', () => {
     const count = termCacheEntriesMax + 500;
     const list: Entry[] = [];
     for (let index = 1; index <= count; index++) list.push(entry(index, 1 + Math.floor(index / 1000)));
-    write(root, () => storage.append(list));
+    write(storage, () => storage.append(list));
     for (const index of [1, 2, 499, 500, 501, 1000, count - 1, count]) expect(storage.term(index)).toBe(1 + Math.floor(index / 1000));
     // Truncating deep into the uncached part resets the cache consistently.
-    write(root, () => storage.append(entries([99, 99], 100)));
+    write(storage, () => storage.append(entries([99, 99], 100)));
     expect([storage.lastIndex(), storage.term(99), storage.term(100), storage.term(101)]).toEqual([101, 1, 99, 99]);
   });
 });

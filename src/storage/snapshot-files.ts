@@ -1,22 +1,20 @@
-// State machine snapshots of one app's group, as LMDB files. Taking one is an LMDB backup (a
-// consistent copy of the committed state, so its 'applied' meta is exactly the snapshot's
-// index); installing one copies every state machine database of the received file into the
-// live environment, inside the Ready's write transaction. Raft's own log and hard state are
-// never part of a snapshot's contents.
+// State machine snapshots of one group whose state lives in an LMDB environment, as LMDB files
+// (the group host's SnapshotStore). Taking one is an LMDB backup (a consistent copy of the
+// committed state, so the applied index recorded in it is exactly the snapshot's index);
+// installing one copies every state machine database of the received file into the live
+// environment, inside the Ready's write transaction. Raft's own log and hard state are never
+// part of a snapshot's contents.
 import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { open, type RootDatabase } from 'lmdb';
+import type { LogIndex } from '../model/ids.js';
 import { BOOTSTRAP_INDEX, type ConfState } from '../raft/index.js';
-import type { LogIndex } from '../state/entries.js';
-import type { AppStore } from '../storage/app-store.js';
-import { raftLogDbName, raftStateDbName } from '../storage/raft-storage.js';
+import { raftLogDbName, raftStateDbName } from './raft-storage.js';
 
-/** Databases whose keys are LMDB integer keys (see app-store.ts); the rest use ordered-binary. */
-const uint32KeyDatabases = new Set(['log', 'versions', 'changes']);
-/** Never copied: this node's own raft log and hard state, and the single-node log. */
-const excludedDatabases = new Set([raftLogDbName, raftStateDbName, 'log']);
+/** Never copied: this node's own raft log and hard state. */
+const excludedDatabases = new Set([raftLogDbName, raftStateDbName]);
 /** Read size when streaming a snapshot file. */
 const chunkBytes = 256 * 1024;
 /** Named databases a snapshot file may hold (tables, indexes, metadata). */
@@ -32,7 +30,11 @@ export class SnapshotFiles {
 
   constructor(
     private readonly dir: string,
-    private readonly store: AppStore,
+    private readonly root: RootDatabase,
+    /** The applied index a (copied) environment records: the state machine's own convention. */
+    private readonly appliedIndexOf: (copy: RootDatabase) => LogIndex,
+    /** Databases whose keys are LMDB integer keys; the rest use ordered-binary keys. */
+    private readonly uint32KeyDatabases: ReadonlySet<string>,
   ) {
     mkdirSync(dir, { recursive: true });
     // Half-written files of an earlier run are useless.
@@ -47,15 +49,14 @@ export class SnapshotFiles {
   async create(): Promise<TakenSnapshot> {
     const tmp = join(this.dir, `tmp-${process.pid}-${++this.sequence}`);
     mkdirSync(tmp, { recursive: true });
-    await this.store.root.backup(tmp, true);
+    await this.root.backup(tmp, true);
     const copy = open({ path: tmp, readOnly: true, maxDbs: snapshotDatabasesMax });
     let taken: TakenSnapshot;
     try {
-      const meta = copy.openDB<number, string>({ name: 'meta' });
       const state = copy.openDB<ConfState, string>({ name: raftStateDbName });
       const confState = state.get('confState');
       if (confState === undefined) throw new Error('snapshot copy has no membership');
-      taken = { index: meta.get('applied') ?? 0, confState };
+      taken = { index: this.appliedIndexOf(copy), confState };
     } finally {
       await copy.close();
     }
@@ -94,12 +95,12 @@ export class SnapshotFiles {
     try {
       const names = new Set<string>();
       for (const name of source.getKeys({})) if (typeof name === 'string' && !excludedDatabases.has(name)) names.add(name);
-      for (const name of this.store.root.getKeys({})) {
-        if (typeof name === 'string' && !excludedDatabases.has(name) && !names.has(name)) binaryHandle(this.store.root, name).clearSync();
+      for (const name of this.root.getKeys({})) {
+        if (typeof name === 'string' && !excludedDatabases.has(name) && !names.has(name)) this.binaryHandle(this.root, name).clearSync();
       }
       for (const name of names) {
-        const from = binaryHandle(source, name);
-        const to = binaryHandle(this.store.root, name);
+        const from = this.binaryHandle(source, name);
+        const to = this.binaryHandle(this.root, name);
         to.clearSync();
         for (const { key, value } of from.getRange({})) to.putSync(key, value);
       }
@@ -121,12 +122,12 @@ export class SnapshotFiles {
       if (/^\d+$/.test(name) && Number(name) !== index) rmSync(join(this.dir, name), { recursive: true, force: true });
     }
   }
-}
 
-function binaryHandle(root: RootDatabase, name: string) {
-  return root.openDB<Buffer, string | number | Buffer>({
-    name,
-    encoding: 'binary',
-    ...(uint32KeyDatabases.has(name) ? { keyEncoding: 'uint32' as const } : {}),
-  });
+  private binaryHandle(root: RootDatabase, name: string) {
+    return root.openDB<Buffer, string | number | Buffer>({
+      name,
+      encoding: 'binary',
+      ...(this.uint32KeyDatabases.has(name) ? { keyEncoding: 'uint32' as const } : {}),
+    });
+  }
 }

@@ -1,6 +1,7 @@
 // The read-point batcher: one round per batch, a read never joins a round that started before it.
 import { describe, expect, it } from 'vitest';
-import { ReadIndexBatcher } from '../../src/cluster/read-batcher.js';
+import { systemClock } from '../../src/group/clock.js';
+import { ReadIndexBatcher } from '../../src/group/read-batcher.js';
 
 function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void; reject: (error: Error) => void } {
   let resolve!: (value: T) => void;
@@ -19,7 +20,7 @@ describe('ReadIndexBatcher', () => {
       const round = deferred<number>();
       rounds.push(round);
       return round.promise;
-    });
+    }, systemClock);
     const deadline = Date.now() + 5_000;
     const first = batcher.read(deadline);
     expect(rounds).toHaveLength(1);
@@ -37,13 +38,13 @@ describe('ReadIndexBatcher', () => {
 
   it('fails a batch with its round and keeps serving later reads', async () => {
     let calls = 0;
-    const batcher = new ReadIndexBatcher(() => (++calls === 1 ? Promise.reject(new Error('no quorum')) : Promise.resolve(7)));
+    const batcher = new ReadIndexBatcher(() => (++calls === 1 ? Promise.reject(new Error('no quorum')) : Promise.resolve(7)), systemClock);
     await expect(batcher.read(Date.now() + 1_000)).rejects.toThrow('no quorum');
     expect(await batcher.read(Date.now() + 1_000)).toBe(7);
   });
 
   it('rejects a read at its own deadline even if its round hangs', async () => {
-    const batcher = new ReadIndexBatcher(() => new Promise<number>(() => undefined));
+    const batcher = new ReadIndexBatcher(() => new Promise<number>(() => undefined), systemClock);
     const started = Date.now();
     await expect(batcher.read(Date.now() + 50)).rejects.toThrow(/deadline/);
     expect(Date.now() - started).toBeLessThan(1_000);
