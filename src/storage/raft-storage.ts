@@ -320,8 +320,9 @@ export class LmdbRaftStorage implements Storage {
       });
   }
 
-  /** Like write(), synchronously (start-up and tests). */
+  /** Like write(), synchronously (start-up and tests); never while a write() is in flight. */
   writeSync<T>(extra?: () => T): T | undefined {
+    assert(this.writeSequence === this.durableSequence, 'writeSync() while an asynchronous write is in flight');
     const queued = this.queued;
     this.queued = [];
     const sequence = ++this.writeSequence;
