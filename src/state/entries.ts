@@ -1,8 +1,9 @@
 // The entries of an app's log. Every state change of an app is one of these, and `apply` is the
 // only code that turns them into table writes. A later Raft log carries exactly these values.
 
-export type LogIndex = number;
-export type AppVersion = number;
+import type { AppVersion, LogIndex } from '../model/ids.js';
+
+export type { AppVersion, LogIndex } from '../model/ids.js';
 /** A record's primary key value. */
 export type RecordId = string | number;
 export type StoredRecord = Record<string, unknown>;
