@@ -5,7 +5,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build, type Plugin } from 'esbuild';
-import type { Bundle } from '../state/entries.js';
+import type { Bundle } from '../model/app-entries.js';
 
 export const runtimeRegistryKey = Symbol.for('lockstep.runtimes');
 

@@ -2,7 +2,7 @@
 // removes them at the same index and subscribers see the deletes. Reads already hide expired
 // records; this reclaims their space. Each delete is conditional on the record still being at
 // the version that expired, so a record rewritten meanwhile survives.
-import type { ReadDependency, WriteOp } from '../state/entries.js';
+import type { ReadDependency, WriteOp } from '../model/app-entries.js';
 import type { AppHost } from './app-host.js';
 import { isExpired } from './transaction.js';
 

@@ -7,7 +7,7 @@ import { HttpProblem } from '../http/problem.js';
 import { parseQuery } from '../http/query/parse.js';
 import type { Query } from '../http/query/types.js';
 import type { TableDef } from '../schema/index.js';
-import type { RecordId, StoredRecord } from '../state/entries.js';
+import type { RecordId, StoredRecord } from '../model/app-entries.js';
 import type { Transaction } from './transaction.js';
 
 /** What a REST request addresses. */

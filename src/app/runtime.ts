@@ -2,7 +2,7 @@
 // resource classes, compiled in isolation from every other version.
 import { HttpProblem } from '../http/problem.js';
 import { compileValidator, parseSchema, type RecordValidator, type SchemaDef } from '../schema/index.js';
-import type { Bundle } from '../state/entries.js';
+import type { Bundle } from '../model/app-entries.js';
 import type { AppStore } from '../storage/app-store.js';
 import { CompileError, loadResources } from './compile.js';
 import { parseConfig, type AppConfig } from './config.js';

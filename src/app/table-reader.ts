@@ -5,7 +5,7 @@ import { HttpProblem } from '../http/problem.js';
 import { compareIndexValues } from '../http/query/compare.js';
 import type { Bound, IndexValue, TableReader } from '../http/query/types.js';
 import type { ScalarName, TableDef, TypeRef } from '../schema/index.js';
-import type { RecordId, StoredRecord } from '../state/entries.js';
+import type { RecordId, StoredRecord } from '../model/app-entries.js';
 import type { IndexKey } from '../storage/app-store.js';
 import type { AppRuntime } from './runtime.js';
 import { isExpired } from './transaction.js';

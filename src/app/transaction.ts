@@ -7,7 +7,7 @@ import { HttpProblem } from '../http/problem.js';
 import { executeQuery } from '../http/query/execute.js';
 import type { Query } from '../http/query/types.js';
 import type { TableDef } from '../schema/index.js';
-import type { ReadDependency, RecordId, StoredRecord, WriteOp } from '../state/entries.js';
+import type { ReadDependency, RecordId, StoredRecord, WriteOp } from '../model/app-entries.js';
 import { oversizedKey } from '../state/key-limits.js';
 import { mergePatch } from '../state/state-machine.js';
 import type { RecordEnvelope } from '../storage/app-store.js';

@@ -9,7 +9,7 @@ import { readBundle } from '../app/bundle.js';
 import type { Logger } from '../observability/logger.js';
 import type { ClusterMetrics } from '../observability/metrics.js';
 import type { ConfChange, ConfState, Message, NodeId } from '../raft/index.js';
-import type { LogEntry } from '../state/entries.js';
+import type { LogEntry } from '../model/app-entries.js';
 import { ClusterUnavailableError, type GroupTransport } from './group-transport.js';
 import { decodeEntry, encodeOutcome } from './proposal-codec.js';
 import { RaftGroup } from './raft-group.js';

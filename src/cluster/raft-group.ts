@@ -27,7 +27,8 @@ import {
   type Status,
 } from '../raft/index.js';
 import type { ChangeEvent } from '../realtime/types.js';
-import type { LogEntry, LogIndex } from '../state/entries.js';
+import type { LogIndex } from '../model/ids.js';
+import type { LogEntry } from '../model/app-entries.js';
 import type { Proposal, Proposer } from '../state/proposer.js';
 import type { AppliedState, StateMachine } from '../state/state-machine.js';
 import type { AppStore } from '../storage/app-store.js';

@@ -3,7 +3,7 @@
 // round is in flight waits for the next round, and that one round answers all of them.
 // Linearizable still: each read's round starts after the read arrived, so its read point is at
 // least every write acknowledged before the read began.
-import type { LogIndex } from '../state/entries.js';
+import type { LogIndex } from '../model/ids.js';
 import { ClusterUnavailableError } from './group-transport.js';
 
 /** Reads waiting for one round, at most: more are refused rather than queued without bound. */

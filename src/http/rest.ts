@@ -7,7 +7,7 @@ import type { Endpoint } from '../app/runtime.js';
 import { Transaction } from '../app/transaction.js';
 import type { NodeMetrics } from '../observability/metrics.js';
 import type { Realtime } from '../realtime/server.js';
-import type { RecordId } from '../state/entries.js';
+import type { RecordId } from '../model/app-entries.js';
 import { recordIdBytesMax } from '../state/key-limits.js';
 import { readBody } from './body.js';
 import { encodeCsv, requestCodec, responseCodec } from './content.js';

@@ -1,6 +1,7 @@
 // The seam between request handling and replication: everything above it proposes entries and
 // waits for their outcome; the log below it is local today and a Raft group tomorrow.
-import type { ApplyResult, LogEntry, LogIndex } from './entries.js';
+import type { LogIndex } from '../model/ids.js';
+import type { ApplyResult, LogEntry } from '../model/app-entries.js';
 
 export interface Proposal {
   /** The log index the entry was committed and applied at. */

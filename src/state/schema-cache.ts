@@ -3,7 +3,7 @@
 // the result per version changes nothing but speed.
 import { parseSchema, type SchemaDef } from '../schema/index.js';
 import type { AppStore } from '../storage/app-store.js';
-import type { AppVersion } from './entries.js';
+import type { AppVersion } from '../model/ids.js';
 
 export const schemaFileName = 'schema.graphql';
 

@@ -8,17 +8,17 @@ import type { TableDef } from '../schema/index.js';
 import type { AppStore, IndexKeyValue, RecordEnvelope, VersionRecord } from '../storage/app-store.js';
 import { oversizedKey } from './key-limits.js';
 import type { SchemaCache } from './schema-cache.js';
+import type { LogIndex } from '../model/ids.js';
 import type {
   AbortEntry,
   ActivateEntry,
   ApplyResult,
   LogEntry,
-  LogIndex,
   StageEntry,
   StoredRecord,
   WriteEntry,
   WriteOp,
-} from './entries.js';
+} from '../model/app-entries.js';
 
 export interface ApplyOutcome {
   readonly result: ApplyResult;

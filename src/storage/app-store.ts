@@ -4,7 +4,8 @@
 import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
-import type { AppVersion, Bundle, LogEntry, LogIndex, RecordId, StoredRecord } from '../state/entries.js';
+import type { AppVersion, LogIndex } from '../model/ids.js';
+import type { Bundle, LogEntry, RecordId, StoredRecord } from '../model/app-entries.js';
 import type { ChangeEvent } from '../realtime/types.js';
 
 /** A stored record: `i` is the log index of its last write (its version / ETag), `v` its value. */

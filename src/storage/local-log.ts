@@ -3,7 +3,8 @@
 // fsync covers every proposal of that turn (group commit). The proposal resolves only after
 // that commit is durable, and only then do readers and subscribers see the new applied index.
 import type { ChangeEvent } from '../realtime/types.js';
-import type { LogEntry, LogIndex } from '../state/entries.js';
+import type { LogIndex } from '../model/ids.js';
+import type { LogEntry } from '../model/app-entries.js';
 import type { Proposal, Proposer } from '../state/proposer.js';
 import type { AppliedState, ApplyOutcome, StateMachine } from '../state/state-machine.js';
 import type { AppStore } from './app-store.js';
