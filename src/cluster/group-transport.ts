@@ -1,8 +1,8 @@
 // What a Raft group needs from the node that hosts it: the network (messages, forwarded
 // proposals and reads, snapshot streams) and the node's view of applied indexes. The node host
 // implements it over the gRPC transport; tests can implement it in-process.
-import type { ConfChange, ConfState, Message, NodeId } from '../raft/index.js';
 import type { LogIndex } from '../model/ids.js';
+import type { ConfChange, ConfState, Message, NodeId } from '../raft/index.js';
 import { LogUnavailableError } from '../state/proposer.js';
 
 export interface GroupTransport {

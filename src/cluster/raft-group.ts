@@ -26,7 +26,7 @@ import {
   type Ready,
   type Status,
 } from '../raft/index.js';
-import type { ChangeEvent } from '../realtime/types.js';
+import type { ChangeEvent } from '../model/change-event.js';
 import type { LogIndex } from '../model/ids.js';
 import type { LogEntry } from '../model/app-entries.js';
 import type { Proposal, Proposer } from '../state/proposer.js';

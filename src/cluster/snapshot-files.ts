@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { open, type RootDatabase } from 'lmdb';
-import { BOOTSTRAP_INDEX, type ConfState } from '../raft/index.js';
 import type { LogIndex } from '../model/ids.js';
+import { BOOTSTRAP_INDEX, type ConfState } from '../raft/index.js';
 import type { AppStore } from '../storage/app-store.js';
 import { raftLogDbName, raftStateDbName } from '../storage/raft-storage.js';
 

@@ -14,7 +14,8 @@ import { assertValidFilter } from './filter.js';
 import { resolveHubLimits, type HubLimits } from './limits.js';
 import { encodeChangeEvent, encodeReset } from './messages.js';
 import { SubscriberIndex } from './subscriber-index.js';
-import type { ChangeEvent, ChangeSource, SubscriptionFilter } from './types.js';
+import type { ChangeEvent } from '../model/change-event.js';
+import type { ChangeSource, SubscriptionFilter } from './types.js';
 
 export type { HubLimits } from './limits.js';
 

@@ -2,7 +2,7 @@
 // transaction. lmdb-js batches the transactions of one event turn into one commit, so one
 // fsync covers every proposal of that turn (group commit). The proposal resolves only after
 // that commit is durable, and only then do readers and subscribers see the new applied index.
-import type { ChangeEvent } from '../realtime/types.js';
+import type { ChangeEvent } from '../model/change-event.js';
 import type { LogIndex } from '../model/ids.js';
 import type { LogEntry } from '../model/app-entries.js';
 import type { Proposal, Proposer } from '../state/proposer.js';

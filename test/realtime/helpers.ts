@@ -9,12 +9,22 @@ import { matchesFilter } from '../../src/realtime/filter.js';
 import { ChangeHub } from '../../src/realtime/hub.js';
 import type { HubLimits } from '../../src/realtime/limits.js';
 import { createRealtime, type Realtime, type RealtimeTarget } from '../../src/realtime/server.js';
-import type { ChangeEvent, ChangeSource, ReadSinceResult, SubscriptionFilter } from '../../src/realtime/types.js';
+import type { ChangeEvent } from '../../src/model/change-event.js';
+import type { ChangeSource, ReadSinceResult, SubscriptionFilter } from '../../src/realtime/types.js';
 
 /** Every wait in these tests gives up after this long and fails with what it saw. */
 export const waitMsMax = 10_000;
 
-type EventInit = Omit<ChangeEvent, 'index' | 'version'> & { readonly version?: number };
+/** What a test commits: `index` comes from the log, `version` defaults to 1, and `value` may be
+ *  any JSON (the hub never looks inside it; small strings and numbers keep the messages short),
+ *  so this is looser than ChangeEvent and append() casts. */
+interface EventInit {
+  readonly type: ChangeEvent['type'];
+  readonly table?: string;
+  readonly id?: string | number;
+  readonly value?: unknown;
+  readonly version?: number;
+}
 
 /** An array log that keeps the events of the last `retainedIndexes` indexes. */
 export class MemoryChangeSource implements ChangeSource {
@@ -32,7 +42,7 @@ export class MemoryChangeSource implements ChangeSource {
   /** Appends one log entry producing `inits` (possibly none: an entry without changes). */
   append(inits: readonly EventInit[]): ChangeEvent[] {
     this.applied += 1;
-    const events = inits.map((init) => ({ version: 1, ...init, index: this.applied }));
+    const events = inits.map((init) => ({ version: 1, ...init, index: this.applied }) as ChangeEvent);
     this.all.push(...events);
     this.retained.push(...events);
     this.oldestRetained = Math.max(this.oldestRetained, this.applied - this.retainedIndexes + 1);
