@@ -1,6 +1,6 @@
 // Compiles an app's resources.ts|js into one ES module. App code imports the runtime as
-// `import { tables, Resource } from 'lockstep'`; that import is bound here to the runtime of the
-// one version being loaded, so two versions of an app never share classes or table bindings.
+// `import { tables, Resource, Problem } from 'lockstep'`; that import is bound here to the runtime
+// of the one version being loaded, so two versions of an app never share classes or table bindings.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -12,7 +12,7 @@ export const runtimeRegistryKey = Symbol.for('lockstep.runtimes');
 export interface RuntimeExports {
   readonly tables: Readonly<Record<string, unknown>>;
   readonly Resource: unknown;
-  readonly HttpProblem: unknown;
+  readonly Problem: unknown;
 }
 
 type Registry = Map<string, RuntimeExports>;
@@ -46,7 +46,7 @@ export async function loadResources(
       plugin.onLoad({ filter: /.*/, namespace: 'lockstep-runtime' }, () => ({
         contents:
           `const runtime = globalThis[Symbol.for('lockstep.runtimes')].get(${JSON.stringify(runtimeId)});\n` +
-          'export const tables = runtime.tables;\nexport const Resource = runtime.Resource;\nexport const HttpProblem = runtime.HttpProblem;\n',
+          'export const tables = runtime.tables;\nexport const Resource = runtime.Resource;\nexport const Problem = runtime.Problem;\n',
         loader: 'js',
       }));
     },

@@ -5,13 +5,13 @@ import type { AppHost } from '../app/app-host.js';
 import { runInScope, type RestMethod, type Target } from '../app/resource.js';
 import type { Endpoint } from '../app/runtime.js';
 import { Transaction } from '../app/transaction.js';
+import type { RecordId } from '../model/app-entries.js';
+import { Problem } from '../model/problem.js';
 import type { NodeMetrics } from '../observability/metrics.js';
 import type { Realtime } from '../realtime/server.js';
-import type { RecordId } from '../model/app-entries.js';
 import { recordIdBytesMax } from '../state/key-limits.js';
 import { readBody } from './body.js';
 import { encodeCsv, requestCodec, responseCodec } from './content.js';
-import { HttpProblem } from './problem.js';
 import { parseQuery } from './query/parse.js';
 import type { Query } from './query/types.js';
 
@@ -59,12 +59,12 @@ function withHead(methods: string[]): string[] {
 }
 
 function parseId(raw: string, endpoint: Endpoint): RecordId {
-  if (Buffer.byteLength(raw) > recordIdBytesMax) throw new HttpProblem(400, { detail: `the id is longer than ${recordIdBytesMax} bytes` });
+  if (Buffer.byteLength(raw) > recordIdBytesMax) throw new Problem('invalid', { detail: `the id is longer than ${recordIdBytesMax} bytes` });
   const keyType = endpoint.table?.primaryKeyType;
   if (keyType === 'Int' || keyType === 'Long') {
     const id = Number(raw);
     if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(id)) {
-      throw new HttpProblem(400, { detail: `'${raw}' is not a valid ${keyType} id`, errors: [{ field: endpoint.table?.primaryKey ?? 'id', message: `must be ${keyType}` }] });
+      throw new Problem('invalid', { detail: `'${raw}' is not a valid ${keyType} id`, errors: [{ field: endpoint.table?.primaryKey ?? 'id', message: `must be ${keyType}` }] });
     }
     return id;
   }
@@ -79,7 +79,7 @@ function parseEtags(header: string | undefined): number[] | undefined {
     const tag = part.trim().replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
     if (tag === '*') tags.push(-1);
     else if (/^\d+$/.test(tag)) tags.push(Number(tag));
-    else throw new HttpProblem(400, { detail: `invalid entity tag '${part.trim()}': Lockstep ETags are log indexes` });
+    else throw new Problem('invalid', { detail: `invalid entity tag '${part.trim()}': Lockstep ETags are log indexes` });
   }
   return tags;
 }
@@ -99,9 +99,9 @@ export async function handleAppRequest(
   context: RestContext,
 ): Promise<{ status: number; table: string }> {
   const runtime = host.activeRuntime() ?? (await host.waitForRuntime(runtimeWaitMs));
-  if (runtime === undefined) throw new HttpProblem(503, { detail: `app ${host.name} has no active version yet`, headers: { 'Retry-After': '1' } });
+  if (runtime === undefined) throw new Problem('unavailable', { detail: `app ${host.name} has no active version yet`, headers: { 'Retry-After': '1' } });
   const endpoint = runtime.endpoints.get(endpointName);
-  if (endpoint === undefined) throw new HttpProblem(404, { detail: `app ${host.name} has no table or resource '${endpointName}'` });
+  if (endpoint === undefined) throw new Problem('not-found', { detail: `app ${host.name} has no table or resource '${endpointName}'` });
   const isCollection = rawId === undefined;
   const allow = allowedMethods(endpoint, isCollection);
   const httpMethod = req.method ?? 'GET';
@@ -111,18 +111,18 @@ export async function handleAppRequest(
   }
   const method = methodsByHttp[httpMethod];
   if (method === undefined || !allow.includes(httpMethod)) {
-    throw new HttpProblem(405, { detail: `${httpMethod} is not allowed on this path`, headers: { Allow: ['OPTIONS', ...allow].join(', ') } });
+    throw new Problem('method-not-allowed', { detail: `${httpMethod} is not allowed on this path`, headers: { Allow: ['OPTIONS', ...allow].join(', ') } });
   }
 
   const consistency = headerValue(req, 'x-lockstep-consistency');
   if (consistency !== undefined && !consistencyLevels.has(consistency)) {
-    throw new HttpProblem(400, { detail: `X-Lockstep-Consistency must be session, linearizable or stale, not '${consistency}'` });
+    throw new Problem('invalid', { detail: `X-Lockstep-Consistency must be session, linearizable or stale, not '${consistency}'` });
   }
   const minIndexHeader = headerValue(req, 'x-lockstep-min-index');
   if (minIndexHeader !== undefined && consistency !== 'stale') {
-    if (!/^\d{1,15}$/.test(minIndexHeader)) throw new HttpProblem(400, { detail: 'X-Lockstep-Min-Index must be a non-negative integer' });
+    if (!/^\d{1,15}$/.test(minIndexHeader)) throw new Problem('invalid', { detail: 'X-Lockstep-Min-Index must be a non-negative integer' });
     if (!(await host.waitForApplied(Number(minIndexHeader), minIndexWaitMs))) {
-      throw new HttpProblem(503, { detail: `index ${minIndexHeader} was not applied within ${minIndexWaitMs} ms`, headers: { 'Retry-After': '1' } });
+      throw new Problem('unavailable', { detail: `index ${minIndexHeader} was not applied within ${minIndexWaitMs} ms`, headers: { 'Retry-After': '1' } });
     }
   }
 
@@ -138,12 +138,12 @@ export async function handleAppRequest(
     return { status: 200, table: endpoint.name };
   }
   const codec = responseCodec(accept, isCollection);
-  if (codec === undefined) throw new HttpProblem(406, { detail: `cannot produce any of: ${accept ?? ''}` });
+  if (codec === undefined) throw new Problem('not-acceptable', { detail: `cannot produce any of: ${accept ?? ''}` });
 
   let body: unknown;
   if (method === 'put' || method === 'patch' || method === 'post') {
     const bodyCodec = requestCodec(headerValue(req, 'content-type'));
-    if (bodyCodec === undefined) throw new HttpProblem(415, { detail: `unsupported Content-Type '${headerValue(req, 'content-type') ?? ''}'` });
+    if (bodyCodec === undefined) throw new Problem('unsupported-media-type', { detail: `unsupported Content-Type '${headerValue(req, 'content-type') ?? ''}'` });
     const raw = await readBody(req, runtime.config.rest.bodyBytesMax);
     body = bodyCodec.decode(raw);
   }
@@ -194,14 +194,14 @@ async function execute(
   const request = { method: req.method ?? 'GET', headers: req.headers };
   for (let attempt = 1; attempt <= writeAttemptsMax; attempt++) {
     const runtime = host.activeRuntime() ?? (await host.waitForRuntime(runtimeWaitMs));
-    if (runtime === undefined) throw new HttpProblem(503, { detail: `app ${host.name} is switching versions`, headers: { 'Retry-After': '1' } });
+    if (runtime === undefined) throw new Problem('unavailable', { detail: `app ${host.name} is switching versions`, headers: { 'Retry-After': '1' } });
     const endpoint = runtime.endpoints.get(endpointName);
-    if (endpoint === undefined) throw new HttpProblem(404, { detail: `app ${host.name} has no table or resource '${endpointName}'` });
+    if (endpoint === undefined) throw new Problem('not-found', { detail: `app ${host.name} has no table or resource '${endpointName}'` });
     const transaction = new Transaction(runtime, Date.now());
     if (ifMatch !== undefined && endpoint.table !== undefined && target.id !== undefined && !ifMatch.includes(-1)) {
       const current = transaction.readEnvelope(endpoint.table, target.id)?.i ?? 0;
       if (!ifMatch.includes(current)) {
-        throw new HttpProblem(412, { detail: `${endpointName}/${String(target.id)} is at version ${current}`, headers: { ETag: `"${current}"` } });
+        throw new Problem('precondition-failed', { detail: `${endpointName}/${String(target.id)} is at version ${current}`, headers: { ETag: `"${current}"` } });
       }
     }
     const resource = new endpoint.resourceClass();
@@ -210,7 +210,7 @@ async function execute(
       // A version switch while this ran: answer from the new version, never the old one.
       if (host.activeRuntime() !== runtime) continue;
       if (method === 'get' && value === undefined) {
-        throw new HttpProblem(404, { detail: `${endpointName}/${String(target.id ?? '')} does not exist` });
+        throw new Problem('not-found', { detail: `${endpointName}/${String(target.id ?? '')} does not exist` });
       }
       return respond(method, value, host.appliedIndex(), runtime.version, transaction, endpointName, target);
     }
@@ -225,10 +225,10 @@ async function execute(
     const { result } = proposal;
     context.metrics.proposeSeconds.observe({ app: host.name, outcome: result.ok ? 'ok' : result.reason }, (performance.now() - started) / 1000);
     if (result.ok) return respond(method, value, proposal.index, runtime.version, transaction, endpointName, target, proposal.index);
-    if (result.reason === 'invalid') throw new HttpProblem(400, { detail: result.detail });
+    if (result.reason === 'invalid') throw new Problem('invalid', { detail: result.detail });
     context.metrics.writeRetries.inc({ app: host.name, reason: result.reason });
   }
-  throw new HttpProblem(409, { detail: `the transaction conflicted with concurrent writes ${writeAttemptsMax} times; try again` });
+  throw new Problem('conflict', { detail: `the transaction conflicted with concurrent writes ${writeAttemptsMax} times; try again` });
 }
 
 function respond(

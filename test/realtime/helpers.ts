@@ -4,12 +4,13 @@
 import http, { type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import WebSocket from 'ws';
-import { HttpProblem } from '../../src/http/problem.js';
+import { problemStatus, renderProblem } from '../../src/http/problem.js';
+import type { ChangeEvent } from '../../src/model/change-event.js';
+import { Problem } from '../../src/model/problem.js';
 import { matchesFilter } from '../../src/realtime/filter.js';
 import { ChangeHub } from '../../src/realtime/hub.js';
 import type { HubLimits } from '../../src/realtime/limits.js';
 import { createRealtime, type Realtime, type RealtimeTarget } from '../../src/realtime/server.js';
-import type { ChangeEvent } from '../../src/model/change-event.js';
 import type { ChangeSource, ReadSinceResult, SubscriptionFilter } from '../../src/realtime/types.js';
 
 /** Every wait in these tests gives up after this long and fails with what it saw. */
@@ -85,7 +86,7 @@ export interface TestNode {
 function resolveTarget(req: IncomingMessage, hub: ChangeHub): RealtimeTarget {
   const url = new URL(req.url ?? '/', 'http://localhost');
   const [app, table, id, ...rest] = url.pathname.split('/').slice(1);
-  if (app !== 'shop' || rest.length > 0) throw new HttpProblem(404, { detail: `no app at ${url.pathname}` });
+  if (app !== 'shop' || rest.length > 0) throw new Problem('not-found', { detail: `no app at ${url.pathname}` });
   const filter: SubscriptionFilter =
     table === undefined || table === '' ? {} : id === undefined || id === '' ? { table } : { table, id: decodeURIComponent(id) };
   return { hub, filter, headers: { 'X-Lockstep-Index': String(hub.counters().subscriptionsTotal) } };
@@ -94,7 +95,7 @@ function resolveTarget(req: IncomingMessage, hub: ChangeHub): RealtimeTarget {
 export async function startNode(limits: Partial<HubLimits> = {}, retainedIndexes = 1_000): Promise<TestNode> {
   const source = new MemoryChangeSource(retainedIndexes);
   const hub = new ChangeHub(source, limits);
-  const realtime = createRealtime({ resolve: (req) => resolveTarget(req, hub), limits });
+  const realtime = createRealtime({ resolve: (req) => resolveTarget(req, hub), renderProblem, limits });
   const server = http.createServer((req, res) => {
     if (req.headers.accept !== 'text/event-stream') {
       res.writeHead(406).end();
@@ -104,7 +105,7 @@ export async function startNode(limits: Partial<HubLimits> = {}, retainedIndexes
     try {
       target = resolveTarget(req, hub);
     } catch (error) {
-      res.writeHead(error instanceof HttpProblem ? error.status : 500).end();
+      res.writeHead(error instanceof Problem ? problemStatus(error) : 500).end();
       return;
     }
     realtime.handleSse(req, res, target);
