@@ -3,10 +3,10 @@
 // (get/put/patch/delete/create/search) run inside the current request's transaction, found
 // through AsyncLocalStorage, so app code can touch several tables and stay in one write set.
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { parseQuery } from '../http/query/parse.js';
-import type { Query } from '../http/query/types.js';
 import type { RecordId, StoredRecord } from '../model/app-entries.js';
 import { Problem } from '../model/problem.js';
+import { parseQuery } from '../query/parse.js';
+import type { Query } from '../query/types.js';
 import type { TableDef } from '../schema/index.js';
 import type { Transaction } from './transaction.js';
 

@@ -1,10 +1,10 @@
 // The query executor's view of one LMDB table: typed coercion from the schema, index ranges from
 // the [value, id] index databases, and records by id. Index keys are ordered by lmdb's
 // ordered-binary encoding (boolean < number < string), which matches the executor's comparison.
-import { compareIndexValues } from '../http/query/compare.js';
-import type { Bound, IndexValue, TableReader } from '../http/query/types.js';
 import type { RecordId, StoredRecord } from '../model/app-entries.js';
 import { Problem } from '../model/problem.js';
+import { compareIndexValues } from '../query/compare.js';
+import type { Bound, IndexValue, TableReader } from '../query/types.js';
 import type { ScalarName, TableDef, TypeRef } from '../schema/index.js';
 import type { IndexKey } from '../storage/app-store.js';
 import type { AppRuntime } from './runtime.js';

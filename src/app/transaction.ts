@@ -3,10 +3,10 @@
 // proposed as one log entry, and `apply` rejects it if anything it read changed meanwhile, so
 // resource code may run on any replica and still be serializable.
 import { randomUUID } from 'node:crypto';
-import { executeQuery } from '../http/query/execute.js';
-import type { Query } from '../http/query/types.js';
 import type { ReadDependency, RecordId, StoredRecord, WriteOp } from '../model/app-entries.js';
 import { Problem } from '../model/problem.js';
+import { executeQuery } from '../query/execute.js';
+import type { Query } from '../query/types.js';
 import type { TableDef } from '../schema/index.js';
 import { oversizedKey } from '../state/key-limits.js';
 import { mergePatch } from '../state/state-machine.js';

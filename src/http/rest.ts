@@ -8,12 +8,12 @@ import { Transaction } from '../app/transaction.js';
 import type { RecordId } from '../model/app-entries.js';
 import { Problem } from '../model/problem.js';
 import type { NodeMetrics } from '../observability/metrics.js';
+import { parseQuery } from '../query/parse.js';
+import type { Query } from '../query/types.js';
 import type { Realtime } from '../realtime/server.js';
 import { recordIdBytesMax } from '../state/key-limits.js';
 import { readBody } from './body.js';
 import { encodeCsv, requestCodec, responseCodec } from './content.js';
-import { parseQuery } from './query/parse.js';
-import type { Query } from './query/types.js';
 
 /** Attempts of one request's resource code before answering 409 (each conflict or version
  *  switch reruns it). */

@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { executeQuery } from '../../src/http/query/execute.js';
-import { parseQuery } from '../../src/http/query/parse.js';
-import type { Bound, IndexValue, TableReader } from '../../src/http/query/types.js';
 import { Problem } from '../../src/model/problem.js';
+import { executeQuery } from '../../src/query/execute.js';
+import { parseQuery } from '../../src/query/parse.js';
+import type { Bound, IndexValue, TableReader } from '../../src/query/types.js';
 import { seededRandom } from '../support/seeded-random.js';
 
 // ---- An in-memory TableReader: sorted arrays stand in for LMDB indexes. Its value order is
-// written independently of src/http/query/compare.ts so these tests cross-check it.
+// written independently of src/query/compare.ts so these tests cross-check it.
 // An in-memory TableReader for executor tests: sorted arrays stand in for LMDB indexes. Its value
-// order is written independently of src/http/query/compare.ts so the tests cross-check it.
+// order is written independently of src/query/compare.ts so the tests cross-check it.
 
 
 type AttributeType = 'String' | 'Int' | 'Float' | 'Boolean' | 'Any';

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { conditionCountMax, nestingDepthMax, queryStringLengthMax } from '../../src/http/query/limits.js';
-import { parseQuery } from '../../src/http/query/parse.js';
-import type { Filter, Operator } from '../../src/http/query/types.js';
 import { Problem } from '../../src/model/problem.js';
+import { conditionCountMax, nestingDepthMax, queryStringLengthMax } from '../../src/query/limits.js';
+import { parseQuery } from '../../src/query/parse.js';
+import type { Filter, Operator } from '../../src/query/types.js';
 
 function cond(attribute: string, op: Operator, value: string): Filter {
   return { kind: 'cond', attribute, op, value };

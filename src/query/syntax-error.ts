@@ -1,4 +1,4 @@
-import { Problem } from '../../model/problem.js';
+import { Problem } from '../model/problem.js';
 
 /** A 400 for a malformed query string. `position` is the 0-based character offset in the query
  *  string as received (after the '?', before percent-decoding), so a client can point at it. */

@@ -2,7 +2,7 @@
 // Every candidate record is tested against the whole filter, whichever index produced it, so a
 // plan only has to return a superset of the matches.
 
-import { Problem } from '../../model/problem.js';
+import { Problem } from '../model/problem.js';
 import { matchesCondition } from './compare.js';
 import type { Filter, IndexValue, Operator, TableReader } from './types.js';
 
