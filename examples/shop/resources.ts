@@ -1,6 +1,6 @@
 // Custom behaviour of the shop. Everything one request does through `tables` lands in one
 // write set: the order and the stock it reserves commit together or not at all.
-import { tables, Resource, HttpProblem } from 'lockstep';
+import { tables, Resource, Problem } from 'lockstep';
 
 interface OrderRequest {
   customerId?: unknown;
@@ -13,15 +13,15 @@ export class Order extends tables.Order {
   async post(target: unknown, body: OrderRequest) {
     const { customerId, productId, quantity } = body;
     if (typeof productId !== 'string' || typeof customerId !== 'string' || !Number.isInteger(quantity) || (quantity as number) < 1) {
-      throw new HttpProblem(400, { detail: 'an order needs customerId, productId and a positive integer quantity' });
+      throw new Problem('invalid', { detail: 'an order needs customerId, productId and a positive integer quantity' });
     }
     const customer = await tables.Customer.get(customerId);
-    if (customer === undefined) throw new HttpProblem(400, { detail: `no customer ${customerId}` });
+    if (customer === undefined) throw new Problem('invalid', { detail: `no customer ${customerId}` });
     const product = await tables.Product.get(productId);
-    if (product === undefined) throw new HttpProblem(400, { detail: `no product ${productId}` });
+    if (product === undefined) throw new Problem('invalid', { detail: `no product ${productId}` });
     const stock = product.stock as number;
     if (stock < (quantity as number)) {
-      throw new HttpProblem(409, { detail: `only ${stock} of ${productId} left` });
+      throw new Problem('conflict', { detail: `only ${stock} of ${productId} left` });
     }
     await tables.Product.patch(productId, { stock: stock - (quantity as number) });
     const total = Math.round((product.price as number) * (quantity as number) * 100) / 100;

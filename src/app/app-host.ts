@@ -15,9 +15,11 @@ import { createLogger, type Logger } from '../observability/logger.js';
 import type { RaftGroupMetrics } from '../observability/metrics.js';
 import { matchesFilter } from '../realtime/filter.js';
 import { ChangeHub } from '../realtime/hub.js';
-import type { ChangeEvent, ChangeSource, ReadSinceResult, SubscriptionFilter } from '../realtime/types.js';
+import type { ChangeEvent } from '../model/change-event.js';
+import type { ChangeSource, ReadSinceResult, SubscriptionFilter } from '../realtime/types.js';
 import { diffSchemas } from '../schema/index.js';
-import type { Bundle, LogEntry, LogIndex } from '../state/entries.js';
+import type { LogIndex } from '../model/ids.js';
+import type { Bundle, LogEntry } from '../model/app-entries.js';
 import type { Proposal } from '../state/proposer.js';
 import { SchemaCache } from '../state/schema-cache.js';
 import { StateMachine, type AppliedState, type ApplyOutcome, type DurableOutcome } from '../state/state-machine.js';
@@ -89,7 +91,7 @@ export class AppHost implements ChangeSource {
   private readonly runtimeWaiters: DeadlineWaiters<number, void>;
   private runtimeWaitSequence = 0;
   private deploying: Promise<DeployOutcome> = Promise.resolve({ status: 'unchanged', version: 0 });
-  private readonly sweeper = new ExpirySweeper(this);
+  private readonly sweeper: ExpirySweeper;
   private ticker: NodeJS.Timeout | undefined;
 
   private constructor(private readonly options: AppHostOptions) {
@@ -128,6 +130,7 @@ export class AppHost implements ChangeSource {
       onFatal: group.onFatal,
     });
     // Only the leader sweeps expired records: followers would propose the same deletes.
+    this.sweeper = new ExpirySweeper(this, options.logger);
     this.group.duties.add(this.sweeper);
   }
 

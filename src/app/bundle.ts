@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Bundle } from '../state/entries.js';
+import type { Bundle } from '../model/app-entries.js';
 
 export const bundleFileNames = ['schema.graphql', 'config.yaml', 'resources.ts', 'resources.js'] as const;
 /** A bundle travels inside one log entry; keep it far below any message size limit. */

@@ -2,7 +2,7 @@
 // version being loaded (see compile.ts); this module gives the same names to tools and editors
 // outside a running node, where there are no tables to reach.
 export { Resource, type Target, type RequestInfo, type TableClass } from './resource.js';
-export { HttpProblem } from '../http/problem.js';
+export { Problem, type ProblemKind, type ProblemInit, type FieldError } from '../model/problem.js';
 import type { TableClass } from './resource.js';
 
 /** Tables exist only inside a running Lockstep node; outside one, touching them says so. */

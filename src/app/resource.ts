@@ -3,11 +3,11 @@
 // (get/put/patch/delete/create/search) run inside the current request's transaction, found
 // through AsyncLocalStorage, so app code can touch several tables and stay in one write set.
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { HttpProblem } from '../http/problem.js';
-import { parseQuery } from '../http/query/parse.js';
-import type { Query } from '../http/query/types.js';
+import type { RecordId, StoredRecord } from '../model/app-entries.js';
+import { Problem } from '../model/problem.js';
+import { parseQuery } from '../query/parse.js';
+import type { Query } from '../query/types.js';
 import type { TableDef } from '../schema/index.js';
-import type { RecordId, StoredRecord } from '../state/entries.js';
 import type { Transaction } from './transaction.js';
 
 /** What a REST request addresses. */
@@ -46,7 +46,7 @@ export const restMethods = ['get', 'put', 'patch', 'post', 'delete'] as const;
 export type RestMethod = (typeof restMethods)[number];
 
 function notAllowed(method: string): never {
-  throw new HttpProblem(405, { detail: `${method.toUpperCase()} is not supported here` });
+  throw new Problem('method-not-allowed', { detail: `${method.toUpperCase()} is not supported here` });
 }
 
 /** Base of every endpoint. A method an endpoint does not override answers 405. */
@@ -89,13 +89,13 @@ export interface TableClass extends ResourceClass {
 
 function requireRecord(body: unknown): StoredRecord {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw new HttpProblem(400, { detail: 'the body must be an object (one record)' });
+    throw new Problem('invalid', { detail: 'the body must be an object (one record)' });
   }
   return body as StoredRecord;
 }
 
 function requireId(target: Target, method: string): RecordId {
-  if (target.id === undefined) throw new HttpProblem(405, { detail: `${method} needs a record path (/<Table>/<id>)`, headers: { Allow: 'GET, POST' } });
+  if (target.id === undefined) throw new Problem('method-not-allowed', { detail: `${method} needs a record path (/<Table>/<id>)`, headers: { Allow: 'GET, POST' } });
   return target.id;
 }
 
@@ -140,12 +140,12 @@ export function makeTableClass(table: TableDef): TableClass {
       return undefined;
     }
     override post(target: Target, body: unknown): unknown {
-      if (target.id !== undefined) throw new HttpProblem(405, { detail: 'POST creates records on the collection path', headers: { Allow: 'GET, PUT, PATCH, DELETE' } });
+      if (target.id !== undefined) throw new Problem('method-not-allowed', { detail: 'POST creates records on the collection path', headers: { Allow: 'GET, PUT, PATCH, DELETE' } });
       return { [table.primaryKey]: transaction().create(table, requireRecord(body)) };
     }
     override delete(target: Target): unknown {
       const existed = transaction().delete(table, requireId(target, 'DELETE'));
-      if (!existed) throw new HttpProblem(404, { detail: `${table.exportName}/${String(target.id)} does not exist` });
+      if (!existed) throw new Problem('not-found', { detail: `${table.exportName}/${String(target.id)} does not exist` });
       return undefined;
     }
   };

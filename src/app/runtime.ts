@@ -1,8 +1,8 @@
 // One loaded version of an app: its schema, validators, config, table classes and the app's own
 // resource classes, compiled in isolation from every other version.
-import { HttpProblem } from '../http/problem.js';
+import type { Bundle } from '../model/app-entries.js';
+import { Problem } from '../model/problem.js';
 import { compileValidator, parseSchema, type RecordValidator, type SchemaDef } from '../schema/index.js';
-import type { Bundle } from '../state/entries.js';
 import type { AppStore } from '../storage/app-store.js';
 import { CompileError, loadResources } from './compile.js';
 import { parseConfig, type AppConfig } from './config.js';
@@ -54,7 +54,7 @@ export async function loadRuntime(options: LoadOptions): Promise<AppRuntime> {
     endpoints.set(table.exportName, { name: table.exportName, resourceClass: tableClass, table });
   }
   const runtimeId = `${options.app}-v${options.version}-${bundle.hash.slice(0, 12)}`;
-  const exports = await loadResources(bundle, options.sourceDir, options.codeDir, runtimeId, { tables, Resource, HttpProblem });
+  const exports = await loadResources(bundle, options.sourceDir, options.codeDir, runtimeId, { tables, Resource, Problem });
   for (const [exportName, value] of Object.entries(exports)) {
     if (typeof value !== 'function' || !(value.prototype instanceof Resource)) continue;
     const resourceClass = value as ResourceClass;

@@ -1,11 +1,11 @@
 // The query executor's view of one LMDB table: typed coercion from the schema, index ranges from
 // the [value, id] index databases, and records by id. Index keys are ordered by lmdb's
 // ordered-binary encoding (boolean < number < string), which matches the executor's comparison.
-import { HttpProblem } from '../http/problem.js';
-import { compareIndexValues } from '../http/query/compare.js';
-import type { Bound, IndexValue, TableReader } from '../http/query/types.js';
+import type { RecordId, StoredRecord } from '../model/app-entries.js';
+import { Problem } from '../model/problem.js';
+import { compareIndexValues } from '../query/compare.js';
+import type { Bound, IndexValue, TableReader } from '../query/types.js';
 import type { ScalarName, TableDef, TypeRef } from '../schema/index.js';
-import type { RecordId, StoredRecord } from '../state/entries.js';
 import type { IndexKey } from '../storage/app-store.js';
 import type { AppRuntime } from './runtime.js';
 import { isExpired } from './transaction.js';
@@ -34,7 +34,7 @@ export class LmdbTableReader implements TableReader {
   coerce(attribute: string, raw: string): IndexValue {
     const definition = this.table.attributesByName.get(attribute);
     if (definition === undefined) {
-      throw new HttpProblem(400, { detail: `${this.table.exportName} has no attribute '${attribute}'`, errors: [{ field: attribute, message: 'unknown attribute' }] });
+      throw new Problem('invalid', { detail: `${this.table.exportName} has no attribute '${attribute}'`, errors: [{ field: attribute, message: 'unknown attribute' }] });
     }
     if (raw === 'null') return null;
     return coerceScalar(attribute, scalarOf(definition.type), raw);
@@ -128,7 +128,7 @@ function scalarOf(type: TypeRef): ScalarName {
 
 function coerceScalar(attribute: string, scalar: ScalarName, raw: string): IndexValue {
   const fail = (expected: string): never => {
-    throw new HttpProblem(400, { detail: `'${raw}' is not a valid ${expected} for '${attribute}'`, errors: [{ field: attribute, message: `must be ${expected}` }] });
+    throw new Problem('invalid', { detail: `'${raw}' is not a valid ${expected} for '${attribute}'`, errors: [{ field: attribute, message: `must be ${expected}` }] });
   };
   switch (scalar) {
     case 'Int':

@@ -3,11 +3,11 @@
 // proposed as one log entry, and `apply` rejects it if anything it read changed meanwhile, so
 // resource code may run on any replica and still be serializable.
 import { randomUUID } from 'node:crypto';
-import { HttpProblem } from '../http/problem.js';
-import { executeQuery } from '../http/query/execute.js';
-import type { Query } from '../http/query/types.js';
+import type { ReadDependency, RecordId, StoredRecord, WriteOp } from '../model/app-entries.js';
+import { Problem } from '../model/problem.js';
+import { executeQuery } from '../query/execute.js';
+import type { Query } from '../query/types.js';
 import type { TableDef } from '../schema/index.js';
-import type { ReadDependency, RecordId, StoredRecord, WriteOp } from '../state/entries.js';
 import { oversizedKey } from '../state/key-limits.js';
 import { mergePatch } from '../state/state-machine.js';
 import type { RecordEnvelope } from '../storage/app-store.js';
@@ -54,7 +54,7 @@ export class Transaction {
   expectIndex(table: TableDef, id: RecordId, expectedIndex: number): void {
     const envelope = this.readEnvelope(table, id);
     if ((envelope?.i ?? 0) !== expectedIndex) {
-      throw new HttpProblem(412, { detail: `${table.exportName}/${String(id)} is at version ${envelope?.i ?? 0}, not ${expectedIndex}` });
+      throw new Problem('precondition-failed', { detail: `${table.exportName}/${String(id)} is at version ${envelope?.i ?? 0}, not ${expectedIndex}` });
     }
   }
 
@@ -66,7 +66,7 @@ export class Transaction {
 
   patch(table: TableDef, id: RecordId, partial: StoredRecord): void {
     if (partial[table.primaryKey] !== undefined && partial[table.primaryKey] !== id) {
-      throw new HttpProblem(400, { detail: 'the primary key cannot be changed', errors: [{ field: table.primaryKey, message: 'does not match the id in the path' }] });
+      throw new Problem('invalid', { detail: 'the primary key cannot be changed', errors: [{ field: table.primaryKey, message: 'does not match the id in the path' }] });
     }
     this.validate(table, partial, 'patch', id);
     const key = recordKey(table.name, id);
@@ -78,10 +78,18 @@ export class Transaction {
     } else {
       // A patch reads the record it merges into: if it changes first, the merge reruns.
       if (this.readEnvelope(table, id) === undefined && pending === undefined) {
-        throw new HttpProblem(404, { detail: `${table.exportName}/${String(id)} does not exist` });
+        throw new Problem('not-found', { detail: `${table.exportName}/${String(id)} does not exist` });
       }
       this.buffer({ op: 'patch', table: table.name, id, value: { ...partial } });
     }
+  }
+
+  /** Deletes the record only if it is still at `expectedIndex` when the entry applies (the
+   *  expiry sweeper: a record rewritten meanwhile survives). Works on expired records too. */
+  deleteAtVersion(table: TableDef, id: RecordId, expectedIndex: number): void {
+    const key = recordKey(table.name, id);
+    if (!this.reads.has(key)) this.reads.set(key, { table: table.name, id, expectedIndex });
+    this.buffer({ op: 'delete', table: table.name, id });
   }
 
   delete(table: TableDef, id: RecordId): boolean {
@@ -95,7 +103,7 @@ export class Transaction {
     let id = record[table.primaryKey] as RecordId | undefined;
     if (id === undefined || id === null) {
       if (table.primaryKeyType !== 'ID' && table.primaryKeyType !== 'String') {
-        throw new HttpProblem(400, { errors: [{ field: table.primaryKey, message: `is required (${table.primaryKeyType} keys are not generated)` }] });
+        throw new Problem('invalid', { errors: [{ field: table.primaryKey, message: `is required (${table.primaryKeyType} keys are not generated)` }] });
       }
       id = randomUUID();
     }
@@ -139,7 +147,7 @@ export class Transaction {
   private buffer(write: WriteOp): void {
     const key = recordKey(write.table, write.id);
     if (!this.writes.has(key) && this.writes.size >= transactionWritesMax) {
-      throw new HttpProblem(413, { detail: `a transaction may write at most ${transactionWritesMax} records` });
+      throw new Problem('too-large', { detail: `a transaction may write at most ${transactionWritesMax} records` });
     }
     this.writes.set(key, write);
   }
@@ -151,7 +159,7 @@ export class Transaction {
     const oversized = oversizedKey(table, id, record);
     if (oversized !== undefined) errors.push(oversized);
     if (errors.length > 0) {
-      throw new HttpProblem(400, { type: 'validation', detail: `invalid ${table.exportName} record`, errors });
+      throw new Problem('invalid', { type: 'validation', detail: `invalid ${table.exportName} record`, errors });
     }
   }
 }

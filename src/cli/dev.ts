@@ -8,7 +8,7 @@ import { BundleError, readBundle } from '../app/bundle.js';
 import { parseConfig } from '../app/config.js';
 import { NodeServer } from '../http/server.js';
 import { createLogger, type Logger } from '../observability/logger.js';
-import type { Bundle } from '../state/entries.js';
+import type { Bundle } from '../model/app-entries.js';
 
 export interface DevOptions {
   readonly appDir: string;

@@ -3,7 +3,7 @@
 // The control plane will call the same operations; for now operators and tests do.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readBody } from '../http/body.js';
-import { HttpProblem } from '../http/problem.js';
+import { Problem } from '../model/problem.js';
 import type { ConfChange } from '../raft/index.js';
 import type { NodeHost } from './node-host.js';
 
@@ -21,20 +21,20 @@ async function jsonBody(req: IncomingMessage): Promise<Record<string, unknown>> 
     if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('not an object');
     return value as Record<string, unknown>;
   } catch {
-    throw new HttpProblem(400, { detail: 'the body must be a JSON object' });
+    throw new Problem('invalid', { detail: 'the body must be a JSON object' });
   }
 }
 
 function requireNodeId(body: Record<string, unknown>, field: string): string {
   const value = body[field];
-  if (typeof value !== 'string' || !nodeIdPattern.test(value)) throw new HttpProblem(400, { errors: [{ field, message: 'must be a node id (letters, digits, - and _)' }] });
+  if (typeof value !== 'string' || !nodeIdPattern.test(value)) throw new Problem('invalid', { errors: [{ field, message: 'must be a node id (letters, digits, - and _)' }] });
   return value;
 }
 
 function requireIdList(body: Record<string, unknown>, field: string): string[] {
   const value = body[field] ?? [];
   if (!Array.isArray(value) || !value.every((id) => typeof id === 'string' && nodeIdPattern.test(id))) {
-    throw new HttpProblem(400, { errors: [{ field, message: 'must be a list of node ids' }] });
+    throw new Problem('invalid', { errors: [{ field, message: 'must be a list of node ids' }] });
   }
   return value as string[];
 }
@@ -46,9 +46,9 @@ function send(res: ServerResponse, status: number, body: unknown): number {
 
 export async function handleAdmin(node: NodeHost, faultInjection: boolean, req: IncomingMessage, res: ServerResponse, path: string): Promise<number> {
   const parts = path.split('/').filter((part) => part !== ''); // ['_admin', ...]
-  if (req.method !== 'POST') throw new HttpProblem(405, { detail: 'admin operations are POST requests', headers: { Allow: 'POST' } });
+  if (req.method !== 'POST') throw new Problem('method-not-allowed', { detail: 'admin operations are POST requests', headers: { Allow: 'POST' } });
   if (parts[1] === 'faults') {
-    if (!faultInjection) throw new HttpProblem(404, { detail: 'fault injection is off (start the node with --fault-injection)' });
+    if (!faultInjection) throw new Problem('not-found', { detail: 'fault injection is off (start the node with --fault-injection)' });
     const body = await jsonBody(req);
     node.transport.setPartition({ dropTo: requireIdList(body, 'dropTo'), dropFrom: requireIdList(body, 'dropFrom') });
     return send(res, 200, { ok: true });
@@ -56,25 +56,25 @@ export async function handleAdmin(node: NodeHost, faultInjection: boolean, req: 
   const appName = parts[1];
   const operation = parts[2];
   const app = appName === undefined ? undefined : node.apps.get(appName);
-  if (app === undefined) throw new HttpProblem(404, { detail: `this node hosts no app '${appName ?? ''}'` });
+  if (app === undefined) throw new Problem('not-found', { detail: `this node hosts no app '${appName ?? ''}'` });
   const group = app.group;
   const body = await jsonBody(req);
   const notLeader = (): never => {
-    throw new HttpProblem(503, { detail: `this node is not the leader of ${app.record.name}; the leader is ${group.leader() || 'unknown'}`, headers: { 'Retry-After': '1' } });
+    throw new Problem('unavailable', { detail: `this node is not the leader of ${app.record.name}; the leader is ${group.leader() || 'unknown'}`, headers: { 'Retry-After': '1' } });
   };
   const propose = (change: ConfChange): void => {
     if (!group.isLeader()) notLeader();
     try {
       group.proposeConfChange(change);
     } catch (error) {
-      throw new HttpProblem(409, { detail: `membership change refused: ${error instanceof Error ? error.message : String(error)}` });
+      throw new Problem('conflict', { detail: `membership change refused: ${error instanceof Error ? error.message : String(error)}` });
     }
   };
   switch (operation) {
     case 'learners': {
       const id = requireNodeId(body, 'id');
       const address = body.address;
-      if (typeof address !== 'string' || !addressPattern.test(address)) throw new HttpProblem(400, { errors: [{ field: 'address', message: 'must be host:port of the node gRPC server' }] });
+      if (typeof address !== 'string' || !addressPattern.test(address)) throw new Problem('invalid', { errors: [{ field: 'address', message: 'must be host:port of the node gRPC server' }] });
       propose({ changes: [{ type: 'addLearner', nodeId: id }], transition: 'auto', context: new Uint8Array(Buffer.from(JSON.stringify({ [id]: address }))) });
       return send(res, 202, { proposed: 'addLearner', id });
     }
@@ -83,9 +83,9 @@ export async function handleAdmin(node: NodeHost, faultInjection: boolean, req: 
       if (!group.isLeader()) notLeader();
       const status = group.status();
       const progress = status.progress?.get(id);
-      if (progress === undefined || !progress.isLearner) throw new HttpProblem(409, { detail: `${id} is not a learner of ${app.record.name}` });
+      if (progress === undefined || !progress.isLearner) throw new Problem('conflict', { detail: `${id} is not a learner of ${app.record.name}` });
       const lag = status.hardState.commit - progress.match;
-      if (lag > promoteLagEntriesMax) throw new HttpProblem(409, { detail: `${id} is ${lag} entries behind; promote it once it caught up` });
+      if (lag > promoteLagEntriesMax) throw new Problem('conflict', { detail: `${id} is ${lag} entries behind; promote it once it caught up` });
       propose({ changes: [{ type: 'addNode', nodeId: id }], transition: 'auto' });
       return send(res, 202, { proposed: 'addNode', id });
     }
@@ -101,6 +101,6 @@ export async function handleAdmin(node: NodeHost, faultInjection: boolean, req: 
       return send(res, 202, { transferring: to });
     }
     default:
-      throw new HttpProblem(404, { detail: `unknown admin operation '${operation ?? ''}'` });
+      throw new Problem('not-found', { detail: `unknown admin operation '${operation ?? ''}'` });
   }
 }

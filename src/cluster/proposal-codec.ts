@@ -2,7 +2,8 @@
 // entry plus the key of the node and request that proposed it, so the proposer can match the
 // committed entry to its waiting request. Empty data is a new leader's empty entry.
 import { Packr } from 'msgpackr';
-import type { ApplyResult, LogEntry, LogIndex } from '../state/entries.js';
+import type { ApplyResult, LogEntry } from '../model/app-entries.js';
+import type { LogIndex } from '../model/ids.js';
 
 export interface ProposalEnvelope {
   /** "<nodeId>:<sequence>", unique per proposal attempt; absent for system entries. */

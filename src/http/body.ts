@@ -1,7 +1,7 @@
 // Reading a request body with a hard size limit: a client that announces or sends more than the
 // limit gets 413 before the excess is buffered.
 import type { IncomingMessage } from 'node:http';
-import { HttpProblem } from './problem.js';
+import { Problem } from '../model/problem.js';
 
 export function readBody(req: IncomingMessage, bytesMax: number): Promise<Buffer> {
   const announced = req.headers['content-length'];
@@ -26,6 +26,6 @@ export function readBody(req: IncomingMessage, bytesMax: number): Promise<Buffer
   });
 }
 
-function tooLarge(bytesMax: number): HttpProblem {
-  return new HttpProblem(413, { detail: `the request body exceeds the limit of ${bytesMax} bytes`, headers: { Connection: 'close' } });
+function tooLarge(bytesMax: number): Problem {
+  return new Problem('too-large', { detail: `the request body exceeds the limit of ${bytesMax} bytes`, headers: { Connection: 'close' } });
 }

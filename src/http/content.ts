@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { Decoder as CborDecoder, Encoder as CborEncoder } from 'cbor-x';
 import { stringify as stringifyCsv } from 'csv-stringify/sync';
 import { Packr, Unpackr } from 'msgpackr';
-import { HttpProblem } from './problem.js';
+import { Problem } from '../model/problem.js';
 
 export interface Codec {
   readonly mediaType: string;
@@ -19,10 +19,10 @@ const acceptEntriesMax = 32;
 /** Parser messages echo part of the body; cap what reaches the problem detail. */
 const errorDetailCharsMax = 200;
 
-function malformedBody(format: string, error: unknown): HttpProblem {
+function malformedBody(format: string, error: unknown): Problem {
   const reason = error instanceof Error ? error.message : String(error);
   const detail = `body is not valid ${format}: ${reason}`.slice(0, errorDetailCharsMax);
-  return new HttpProblem(400, { detail, errors: [{ field: 'body', message: detail }], type: 'malformed-body' });
+  return new Problem('invalid', { detail, errors: [{ field: 'body', message: detail }], type: 'malformed-body' });
 }
 
 function rejectPrototypeKey(key: string, value: unknown): unknown {
@@ -30,7 +30,7 @@ function rejectPrototypeKey(key: string, value: unknown): unknown {
   // merge of that object into another would set its prototype; refusing the key is simplest.
   if (key === '__proto__') {
     const message = "the key '__proto__' is not allowed";
-    throw new HttpProblem(400, { detail: `body is not acceptable: ${message}`, errors: [{ field: 'body', message }], type: 'malformed-body' });
+    throw new Problem('invalid', { detail: `body is not acceptable: ${message}`, errors: [{ field: 'body', message }], type: 'malformed-body' });
   }
   return value;
 }
@@ -48,7 +48,7 @@ const jsonCodec: Codec = {
     try {
       parsed = needsReviver ? JSON.parse(text, rejectPrototypeKey) : JSON.parse(text);
     } catch (error) {
-      if (error instanceof HttpProblem) throw error;
+      if (error instanceof Problem) throw error;
       throw malformedBody('JSON', error);
     }
     return plainBody(parsed, 0);
@@ -59,8 +59,8 @@ const jsonCodec: Codec = {
  *  validators and encoders further down (a 9 KB body can nest thousands of levels). */
 export const bodyDepthMax = 64;
 
-function bodyProblem(message: string): HttpProblem {
-  return new HttpProblem(400, { detail: `body is not acceptable: ${message}`, errors: [{ field: 'body', message }], type: 'malformed-body' });
+function bodyProblem(message: string): Problem {
+  return new Problem('invalid', { detail: `body is not acceptable: ${message}`, errors: [{ field: 'body', message }], type: 'malformed-body' });
 }
 
 /**
@@ -140,7 +140,7 @@ const csvCodec: Codec = {
     return encodeCsv(value);
   },
   decode() {
-    throw new HttpProblem(415, { detail: 'text/csv request bodies are not supported' });
+    throw new Problem('unsupported-media-type', { detail: 'text/csv request bodies are not supported' });
   },
 };
 

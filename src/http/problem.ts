@@ -1,62 +1,59 @@
-// The one error type that crosses the HTTP boundary. Everything a request can fail with is
-// turned into an HttpProblem and rendered as application/problem+json (RFC 9457).
-
-/** One invalid input field: `field` is a dotted path into the request body ("address.city",
- *  "tags.2"), or the name of a query parameter. */
-export interface FieldError {
-  readonly field: string;
-  readonly message: string;
-}
-
-export interface ProblemInit {
-  readonly detail?: string;
-  readonly errors?: readonly FieldError[];
-  /** Extra response headers, e.g. Allow for 405 or Retry-After for 503. */
-  readonly headers?: Readonly<Record<string, string>>;
-  /** A short slug appended to the problem type URI, e.g. "validation". */
-  readonly type?: string;
-}
-
-const titles: Readonly<Record<number, string>> = {
-  400: 'Bad Request',
-  404: 'Not Found',
-  405: 'Method Not Allowed',
-  406: 'Not Acceptable',
-  409: 'Conflict',
-  412: 'Precondition Failed',
-  413: 'Content Too Large',
-  414: 'URI Too Long',
-  415: 'Unsupported Media Type',
-  422: 'Unprocessable Content',
-  431: 'Request Header Fields Too Large',
-  500: 'Internal Server Error',
-  503: 'Service Unavailable',
-};
-
-export class HttpProblem extends Error {
-  readonly status: number;
-  readonly title: string;
-  readonly detail: string;
-  readonly errors: readonly FieldError[];
-  readonly headers: Readonly<Record<string, string>>;
-  readonly type: string;
-
-  constructor(status: number, init: ProblemInit = {}) {
-    const title = titles[status] ?? 'Error';
-    super(init.detail ?? title);
-    this.status = status;
-    this.title = title;
-    this.detail = init.detail ?? title;
-    this.errors = init.errors ?? [];
-    this.headers = init.headers ?? {};
-    this.type = init.type === undefined ? 'about:blank' : `https://lockstep.dev/problems/${init.type}`;
-  }
-
-  toJSON(): Record<string, unknown> {
-    const body: Record<string, unknown> = { type: this.type, title: this.title, status: this.status, detail: this.detail };
-    if (this.errors.length > 0) body.errors = this.errors;
-    return body;
-  }
-}
+// The HTTP face of a Problem (src/model/problem.ts): the status and title each kind answers with,
+// and its application/problem+json body (RFC 9457: type, title, status, detail, errors). This is
+// the only place that maps failure kinds to status codes.
+import { Problem, type ProblemKind } from '../model/problem.js';
+import type { RenderedProblem } from '../realtime/problem-response.js';
 
 export const problemMediaType = 'application/problem+json';
+
+const problemTypeBase = 'https://lockstep.dev/problems/';
+
+interface Answer {
+  readonly status: number;
+  readonly title: string;
+}
+
+const answers: Readonly<Record<ProblemKind, Answer>> = {
+  invalid: { status: 400, title: 'Bad Request' },
+  'not-found': { status: 404, title: 'Not Found' },
+  'method-not-allowed': { status: 405, title: 'Method Not Allowed' },
+  'not-acceptable': { status: 406, title: 'Not Acceptable' },
+  conflict: { status: 409, title: 'Conflict' },
+  'precondition-failed': { status: 412, title: 'Precondition Failed' },
+  'too-large': { status: 413, title: 'Content Too Large' },
+  'uri-too-long': { status: 414, title: 'URI Too Long' },
+  'unsupported-media-type': { status: 415, title: 'Unsupported Media Type' },
+  'headers-too-large': { status: 431, title: 'Request Header Fields Too Large' },
+  internal: { status: 500, title: 'Internal Server Error' },
+  unavailable: { status: 503, title: 'Service Unavailable' },
+};
+
+export function problemStatus(problem: Problem): number {
+  return answers[problem.kind].status;
+}
+
+/** The problem+json body. Field order is fixed (type, title, status, detail, errors). */
+export function problemJson(problem: Problem): Record<string, unknown> {
+  const { status, title } = answers[problem.kind];
+  const type = problem.type === undefined ? 'about:blank' : `${problemTypeBase}${problem.type}`;
+  const body: Record<string, unknown> = { type, title, status, detail: problem.detail ?? title };
+  if (problem.errors.length > 0) body.errors = problem.errors;
+  return body;
+}
+
+/** Anything thrown that is not a Problem is a bug on our side; the client learns only "500". */
+export function asProblem(error: unknown): Problem {
+  return error instanceof Problem ? error : new Problem('internal', { detail: 'internal error' });
+}
+
+/** Status, title, headers and body, for writers that do not go through the router (the
+ *  real-time layer's refused upgrades and SSE requests, Node's clientError). */
+export function renderProblem(problem: Problem): RenderedProblem {
+  const { status, title } = answers[problem.kind];
+  return {
+    status,
+    title,
+    headers: { ...problem.headers, 'Content-Type': problemMediaType },
+    body: JSON.stringify(problemJson(problem)),
+  };
+}

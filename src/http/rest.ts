@@ -1,32 +1,23 @@
-// One REST request against an app: resolve the endpoint, run its resource code in a transaction,
-// propose the write set if there is one, rerun on conflicts or a version switch, and answer.
+// One REST request against an app: resolve the endpoint, check the method, negotiate content,
+// parse the body and the conditions, hand the resource call to the request runner (app/), and
+// answer.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AppHost } from '../app/app-host.js';
+import { RequestRunner, consistencyLevels, type Consistency } from '../app/request-runner.js';
 import { runInScope, type RestMethod, type Target } from '../app/resource.js';
 import type { Endpoint } from '../app/runtime.js';
-import { Transaction } from '../app/transaction.js';
+import type { Transaction } from '../app/transaction.js';
+import type { RecordId } from '../model/app-entries.js';
+import { Problem } from '../model/problem.js';
 import type { NodeMetrics } from '../observability/metrics.js';
+import { parseQuery } from '../query/parse.js';
+import type { Query } from '../query/types.js';
 import type { Realtime } from '../realtime/server.js';
-import type { RecordId } from '../state/entries.js';
 import { recordIdBytesMax } from '../state/key-limits.js';
 import { readBody } from './body.js';
 import { encodeCsv, requestCodec, responseCodec } from './content.js';
-import { HttpProblem } from './problem.js';
-import { parseQuery } from './query/parse.js';
-import type { Query } from './query/types.js';
-
-/** Attempts of one request's resource code before answering 409 (each conflict or version
- *  switch reruns it). */
-export const writeAttemptsMax = 16;
-/** How long a linearizable read waits for a quorum to confirm the read point. */
-export const readIndexWaitMs = 5_000;
-/** How long a request waits for a just-activated version to finish loading on this node. */
-export const runtimeWaitMs = 5_000;
-/** How long a request waits for X-Lockstep-Min-Index to be applied before answering 503. */
-export const minIndexWaitMs = 5_000;
 
 const emptyQuery: Query = { sort: [], offset: 0 };
-const consistencyLevels = new Set(['session', 'linearizable', 'stale']);
 
 export interface RestContext {
   readonly metrics: NodeMetrics;
@@ -59,12 +50,12 @@ function withHead(methods: string[]): string[] {
 }
 
 function parseId(raw: string, endpoint: Endpoint): RecordId {
-  if (Buffer.byteLength(raw) > recordIdBytesMax) throw new HttpProblem(400, { detail: `the id is longer than ${recordIdBytesMax} bytes` });
+  if (Buffer.byteLength(raw) > recordIdBytesMax) throw new Problem('invalid', { detail: `the id is longer than ${recordIdBytesMax} bytes` });
   const keyType = endpoint.table?.primaryKeyType;
   if (keyType === 'Int' || keyType === 'Long') {
     const id = Number(raw);
     if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(id)) {
-      throw new HttpProblem(400, { detail: `'${raw}' is not a valid ${keyType} id`, errors: [{ field: endpoint.table?.primaryKey ?? 'id', message: `must be ${keyType}` }] });
+      throw new Problem('invalid', { detail: `'${raw}' is not a valid ${keyType} id`, errors: [{ field: endpoint.table?.primaryKey ?? 'id', message: `must be ${keyType}` }] });
     }
     return id;
   }
@@ -79,7 +70,7 @@ function parseEtags(header: string | undefined): number[] | undefined {
     const tag = part.trim().replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
     if (tag === '*') tags.push(-1);
     else if (/^\d+$/.test(tag)) tags.push(Number(tag));
-    else throw new HttpProblem(400, { detail: `invalid entity tag '${part.trim()}': Lockstep ETags are log indexes` });
+    else throw new Problem('invalid', { detail: `invalid entity tag '${part.trim()}': Lockstep ETags are log indexes` });
   }
   return tags;
 }
@@ -98,10 +89,13 @@ export async function handleAppRequest(
   search: string,
   context: RestContext,
 ): Promise<{ status: number; table: string }> {
-  const runtime = host.activeRuntime() ?? (await host.waitForRuntime(runtimeWaitMs));
-  if (runtime === undefined) throw new HttpProblem(503, { detail: `app ${host.name} has no active version yet`, headers: { 'Retry-After': '1' } });
+  const runner = new RequestRunner(host, {
+    proposed: (outcome, seconds) => context.metrics.proposeSeconds.observe({ app: host.name, outcome }, seconds),
+    retried: (reason) => context.metrics.writeRetries.inc({ app: host.name, reason }),
+  });
+  const runtime = await runner.runtime();
   const endpoint = runtime.endpoints.get(endpointName);
-  if (endpoint === undefined) throw new HttpProblem(404, { detail: `app ${host.name} has no table or resource '${endpointName}'` });
+  if (endpoint === undefined) throw new Problem('not-found', { detail: `app ${host.name} has no table or resource '${endpointName}'` });
   const isCollection = rawId === undefined;
   const allow = allowedMethods(endpoint, isCollection);
   const httpMethod = req.method ?? 'GET';
@@ -111,22 +105,20 @@ export async function handleAppRequest(
   }
   const method = methodsByHttp[httpMethod];
   if (method === undefined || !allow.includes(httpMethod)) {
-    throw new HttpProblem(405, { detail: `${httpMethod} is not allowed on this path`, headers: { Allow: ['OPTIONS', ...allow].join(', ') } });
+    throw new Problem('method-not-allowed', { detail: `${httpMethod} is not allowed on this path`, headers: { Allow: ['OPTIONS', ...allow].join(', ') } });
   }
 
-  const consistency = headerValue(req, 'x-lockstep-consistency');
-  if (consistency !== undefined && !consistencyLevels.has(consistency)) {
-    throw new HttpProblem(400, { detail: `X-Lockstep-Consistency must be session, linearizable or stale, not '${consistency}'` });
+  const consistencyHeader = headerValue(req, 'x-lockstep-consistency');
+  if (consistencyHeader !== undefined && !(consistencyLevels as readonly string[]).includes(consistencyHeader)) {
+    throw new Problem('invalid', { detail: `X-Lockstep-Consistency must be session, linearizable or stale, not '${consistencyHeader}'` });
   }
+  const consistency = (consistencyHeader ?? 'session') as Consistency;
   const minIndexHeader = headerValue(req, 'x-lockstep-min-index');
-  if (minIndexHeader !== undefined && consistency !== 'stale') {
-    if (!/^\d{1,15}$/.test(minIndexHeader)) throw new HttpProblem(400, { detail: 'X-Lockstep-Min-Index must be a non-negative integer' });
-    if (!(await host.waitForApplied(Number(minIndexHeader), minIndexWaitMs))) {
-      throw new HttpProblem(503, { detail: `index ${minIndexHeader} was not applied within ${minIndexWaitMs} ms`, headers: { 'Retry-After': '1' } });
-    }
+  if (minIndexHeader !== undefined && consistency !== 'stale' && !/^\d{1,15}$/.test(minIndexHeader)) {
+    throw new Problem('invalid', { detail: 'X-Lockstep-Min-Index must be a non-negative integer' });
   }
-
-  if (consistency === 'linearizable' && method === 'get') await host.readIndex(readIndexWaitMs);
+  const minIndex = minIndexHeader === undefined || consistency === 'stale' ? undefined : Number(minIndexHeader);
+  await runner.reachReadPoint({ consistency, ...(minIndex === undefined ? {} : { minIndex }), readOnly: method === 'get' });
   const id = rawId === undefined ? undefined : parseId(rawId, endpoint);
   const accept = headerValue(req, 'accept');
   if (method === 'get' && endpoint.table !== undefined && accept !== undefined && accept.includes('text/event-stream')) {
@@ -138,27 +130,21 @@ export async function handleAppRequest(
     return { status: 200, table: endpoint.name };
   }
   const codec = responseCodec(accept, isCollection);
-  if (codec === undefined) throw new HttpProblem(406, { detail: `cannot produce any of: ${accept ?? ''}` });
+  if (codec === undefined) throw new Problem('not-acceptable', { detail: `cannot produce any of: ${accept ?? ''}` });
 
   let body: unknown;
   if (method === 'put' || method === 'patch' || method === 'post') {
     const bodyCodec = requestCodec(headerValue(req, 'content-type'));
-    if (bodyCodec === undefined) throw new HttpProblem(415, { detail: `unsupported Content-Type '${headerValue(req, 'content-type') ?? ''}'` });
+    if (bodyCodec === undefined) throw new Problem('unsupported-media-type', { detail: `unsupported Content-Type '${headerValue(req, 'content-type') ?? ''}'` });
     const raw = await readBody(req, runtime.config.rest.bodyBytesMax);
     body = bodyCodec.decode(raw);
   }
   const query = isCollection && method === 'get' && search !== '' ? parseQuery(search) : emptyQuery;
   const ifMatch = parseEtags(headerValue(req, 'if-match'));
-  if (ifMatch !== undefined) {
-    // A record's version is the index of its last write, so a replica that has not applied the
-    // named version yet cannot judge the condition: wait until it has (bounded), then compare.
-    // ReadIndex gives the commit point and waits until it is applied here; a version beyond it
-    // does not exist anywhere yet and the comparison below refuses it.
-    if (Math.max(...ifMatch) > host.appliedIndex()) await host.readIndex(readIndexWaitMs);
-  }
+  if (ifMatch !== undefined) await runner.reachReadPoint({ consistency, readOnly: false, comparesVersions: ifMatch });
   const ifNoneMatch = parseEtags(headerValue(req, 'if-none-match'));
 
-  const outcome = await execute(host, endpoint.name, method, { id, query, pathname: req.url ?? '' }, body, req, ifMatch, context);
+  const outcome = await execute(runner, endpoint.name, method, { id, query, pathname: req.url ?? '' }, body, req, ifMatch);
   if (ifNoneMatch !== undefined && method === 'get' && outcome.status === 200) {
     const etag = outcome.headers.ETag;
     if (etag !== undefined && (ifNoneMatch.includes(-1) || ifNoneMatch.includes(Number(etag.slice(1, -1))))) {
@@ -181,54 +167,33 @@ export async function handleAppRequest(
   return { status: outcome.status, table: endpoint.name };
 }
 
+/** The resource call, through the request runner: If-Match, the call, the answer's shape. */
 async function execute(
-  host: AppHost,
+  runner: RequestRunner,
   endpointName: string,
   method: RestMethod,
   target: Target,
   body: unknown,
   req: IncomingMessage,
   ifMatch: number[] | undefined,
-  context: RestContext,
 ): Promise<Outcome> {
   const request = { method: req.method ?? 'GET', headers: req.headers };
-  for (let attempt = 1; attempt <= writeAttemptsMax; attempt++) {
-    const runtime = host.activeRuntime() ?? (await host.waitForRuntime(runtimeWaitMs));
-    if (runtime === undefined) throw new HttpProblem(503, { detail: `app ${host.name} is switching versions`, headers: { 'Retry-After': '1' } });
+  const run = await runner.run(async ({ runtime, transaction }) => {
     const endpoint = runtime.endpoints.get(endpointName);
-    if (endpoint === undefined) throw new HttpProblem(404, { detail: `app ${host.name} has no table or resource '${endpointName}'` });
-    const transaction = new Transaction(runtime, Date.now());
+    if (endpoint === undefined) throw new Problem('not-found', { detail: `app ${runtime.app} has no table or resource '${endpointName}'` });
     if (ifMatch !== undefined && endpoint.table !== undefined && target.id !== undefined && !ifMatch.includes(-1)) {
       const current = transaction.readEnvelope(endpoint.table, target.id)?.i ?? 0;
       if (!ifMatch.includes(current)) {
-        throw new HttpProblem(412, { detail: `${endpointName}/${String(target.id)} is at version ${current}`, headers: { ETag: `"${current}"` } });
+        throw new Problem('precondition-failed', { detail: `${endpointName}/${String(target.id)} is at version ${current}`, headers: { ETag: `"${current}"` } });
       }
     }
     const resource = new endpoint.resourceClass();
-    const value = await runInScope(transaction, request, () => resource[method](target, body));
-    if (!transaction.hasWrites()) {
-      // A version switch while this ran: answer from the new version, never the old one.
-      if (host.activeRuntime() !== runtime) continue;
-      if (method === 'get' && value === undefined) {
-        throw new HttpProblem(404, { detail: `${endpointName}/${String(target.id ?? '')} does not exist` });
-      }
-      return respond(method, value, host.appliedIndex(), runtime.version, transaction, endpointName, target);
-    }
-    const started = performance.now();
-    const proposal = await host.propose({
-      kind: 'write',
-      version: runtime.version,
-      reads: transaction.readDependencies(),
-      writes: transaction.writeOps(),
-      ts: Date.now(),
-    });
-    const { result } = proposal;
-    context.metrics.proposeSeconds.observe({ app: host.name, outcome: result.ok ? 'ok' : result.reason }, (performance.now() - started) / 1000);
-    if (result.ok) return respond(method, value, proposal.index, runtime.version, transaction, endpointName, target, proposal.index);
-    if (result.reason === 'invalid') throw new HttpProblem(400, { detail: result.detail });
-    context.metrics.writeRetries.inc({ app: host.name, reason: result.reason });
+    return runInScope(transaction, request, () => resource[method](target, body));
+  });
+  if (run.writeIndex === undefined && method === 'get' && run.value === undefined) {
+    throw new Problem('not-found', { detail: `${endpointName}/${String(target.id ?? '')} does not exist` });
   }
-  throw new HttpProblem(409, { detail: `the transaction conflicted with concurrent writes ${writeAttemptsMax} times; try again` });
+  return respond(method, run.value, run.index, run.runtime.version, run.transaction, endpointName, target, run.writeIndex);
 }
 
 function respond(

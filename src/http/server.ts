@@ -4,11 +4,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { AppHost } from '../app/app-host.js';
+import { Problem } from '../model/problem.js';
 import type { Logger } from '../observability/logger.js';
 import { NodeMetrics, type AppGaugeSource } from '../observability/metrics.js';
 import { createRealtime, type Realtime, type RealtimeTarget } from '../realtime/server.js';
-import { LogUnavailableError } from '../state/proposer.js';
-import { HttpProblem, problemMediaType } from './problem.js';
+import { asProblem, problemJson, problemMediaType, problemStatus, renderProblem } from './problem.js';
 import { handleAppRequest } from './rest.js';
 
 export interface NodeServerOptions {
@@ -41,7 +41,7 @@ interface ParsedPath {
 }
 
 export function parsePath(url: string): ParsedPath | undefined {
-  if (url.length > urlBytesMax) throw new HttpProblem(414, { detail: `the URL is longer than ${urlBytesMax} bytes` });
+  if (url.length > urlBytesMax) throw new Problem('uri-too-long', { detail: `the URL is longer than ${urlBytesMax} bytes` });
   const queryStart = url.indexOf('?');
   const pathname = queryStart === -1 ? url : url.slice(0, queryStart);
   const search = queryStart === -1 ? '' : url.slice(queryStart + 1);
@@ -59,7 +59,7 @@ function decode(segment: string): string {
   try {
     return decodeURIComponent(segment);
   } catch {
-    throw new HttpProblem(400, { detail: `malformed percent-encoding in '${segment.slice(0, 64)}'` });
+    throw new Problem('invalid', { detail: `malformed percent-encoding in '${segment.slice(0, 64)}'` });
   }
 }
 
@@ -81,7 +81,7 @@ export class NodeServer {
 
   constructor(private readonly options: NodeServerOptions) {
     this.metrics = options.metrics ?? new NodeMetrics(() => appGaugeSources(options.apps));
-    this.realtime = createRealtime({ resolve: (req) => this.resolveSubscription(req) });
+    this.realtime = createRealtime({ resolve: (req) => this.resolveSubscription(req), renderProblem });
     this.metrics.registerRealtime(() => this.realtime.counters());
     this.server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 60_000 }, (req, res) => {
       void this.handle(req, res);
@@ -91,9 +91,12 @@ export class NodeServer {
     // problem+json answer.
     this.server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
       if (!socket.writable) return;
-      const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-      const body = JSON.stringify(new HttpProblem(status, { detail: status === 431 ? 'request line and headers exceed 16 KiB' : 'malformed HTTP request' }).toJSON());
-      socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: ${problemMediaType}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      const problem =
+        error.code === 'HPE_HEADER_OVERFLOW'
+          ? new Problem('headers-too-large', { detail: 'request line and headers exceed 16 KiB' })
+          : new Problem('invalid', { detail: 'malformed HTTP request' });
+      const { status, title, body } = renderProblem(problem);
+      socket.end(`HTTP/1.1 ${status} ${title}\r\nContent-Type: ${problemMediaType}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
     });
   }
 
@@ -108,11 +111,11 @@ export class NodeServer {
   private resolveSubscription(req: IncomingMessage): RealtimeTarget {
     const path = parsePath(req.url ?? '/');
     const host = path === undefined ? undefined : this.options.apps.get(path.app);
-    if (path === undefined || host === undefined) throw new HttpProblem(404, { detail: 'no app at this path' });
+    if (path === undefined || host === undefined) throw new Problem('not-found', { detail: 'no app at this path' });
     const runtime = host.activeRuntime();
     const endpoint = runtime?.endpoints.get(path.endpoint);
     if (runtime === undefined || endpoint?.table === undefined) {
-      throw new HttpProblem(404, { detail: `app ${path.app} has no table '${path.endpoint}' to subscribe to` });
+      throw new Problem('not-found', { detail: `app ${path.app} has no table '${path.endpoint}' to subscribe to` });
     }
     const table = endpoint.table;
     let id: string | number | undefined = path.id;
@@ -138,9 +141,9 @@ export class NodeServer {
         return;
       }
       const path = parsePath(url);
-      if (path === undefined) throw new HttpProblem(404, { detail: 'paths are /<app>/<Table>/ and /<app>/<Table>/<id>' });
+      if (path === undefined) throw new Problem('not-found', { detail: 'paths are /<app>/<Table>/ and /<app>/<Table>/<id>' });
       const host = this.options.apps.get(path.app);
-      if (host === undefined) throw new HttpProblem(404, { detail: `no app named '${path.app}' on this node` });
+      if (host === undefined) throw new Problem('not-found', { detail: `no app named '${path.app}' on this node` });
       app = host.name;
       const answered = await handleAppRequest(host, req, res, path.endpoint, path.id, path.search, { metrics: this.metrics, realtime: this.realtime });
       status = answered.status;
@@ -158,27 +161,24 @@ export class NodeServer {
   }
 
   private sendError(req: IncomingMessage, res: ServerResponse, error: unknown): number {
-    const problem =
-      error instanceof HttpProblem
-        ? error
-        : error instanceof LogUnavailableError
-          ? new HttpProblem(503, { detail: error.message, headers: { 'Retry-After': '1' } })
-          : new HttpProblem(500, { detail: 'internal error' });
-    if (!(error instanceof HttpProblem) && !(error instanceof LogUnavailableError)) this.options.logger.error({ err: error, url: req.url, method: req.method }, 'request failed');
+    // A Problem (LogUnavailableError included) is an answer; anything else is a bug worth a log line.
+    const problem = asProblem(error);
+    if (!(error instanceof Problem)) this.options.logger.error({ err: error, url: req.url, method: req.method }, 'request failed');
+    const status = problemStatus(problem);
     if (res.headersSent) {
       res.destroy();
-      return problem.status;
+      return status;
     }
-    const body = JSON.stringify(problem.toJSON());
-    res.writeHead(problem.status, { 'Content-Type': problemMediaType, ...problem.headers });
+    const body = JSON.stringify(problemJson(problem));
+    res.writeHead(status, { 'Content-Type': problemMediaType, ...problem.headers });
     res.end(body);
-    return problem.status;
+    return status;
   }
 
   private async handleNodeEndpoint(url: string, req: IncomingMessage, res: ServerResponse): Promise<number> {
     const path = url.split('?')[0] ?? url;
     if (path.startsWith('/_admin/') && this.options.admin !== undefined) return this.options.admin(req, res, path);
-    if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpProblem(405, { detail: `${path} answers GET only`, headers: { Allow: 'GET, HEAD' } });
+    if (req.method !== 'GET' && req.method !== 'HEAD') throw new Problem('method-not-allowed', { detail: `${path} answers GET only`, headers: { Allow: 'GET, HEAD' } });
     if (path === '/_health') {
       const ready = [...this.options.apps.values()].every((app) => app.activeRuntime() !== undefined && app.healthy());
       const status = ready && !this.closing ? 200 : 503;
@@ -214,7 +214,7 @@ export class NodeServer {
       res.writeHead(200, { 'Content-Type': this.metrics.registry.contentType }).end(text);
       return 200;
     }
-    throw new HttpProblem(404, { detail: `no node endpoint ${path}` });
+    throw new Problem('not-found', { detail: `no node endpoint ${path}` });
   }
 
   /** Stops accepting connections, lets in-flight requests finish (bounded), closes subscriptions. */

@@ -5,12 +5,11 @@
 // (test/sim/) and, later, the cluster host (src/cluster/). Fields may be added; renaming
 // or removing one is a change to all three.
 
-/** A member of a raft group, e.g. "n1". Never the empty string (the empty string means "none"). */
-export type NodeId = string;
-/** Raft term. Starts at 0, never decreases across restarts. */
-export type Term = number;
-/** Log position. The first real entry has index 1; index 0 is the empty log's sentinel. */
-export type LogIndex = number;
+import type { LogIndex, NodeId, Term } from '../model/ids.js';
+
+// Declared in src/model/ (shared with the rest of the project); re-exported so the core's own
+// modules and its callers keep one import for the whole vocabulary.
+export type { LogIndex, NodeId, Term } from '../model/ids.js';
 
 /** The "no node" value for `vote` and `leaderId`. */
 export const NONE: NodeId = '';

@@ -1,7 +1,8 @@
 // Which events a subscription sees. Shared by the hub (live fan-out) and by ChangeSource
 // implementations (replay), so both sides agree on one definition.
 
-import type { ChangeEvent, SubscriptionFilter } from './types.js';
+import type { ChangeEvent } from '../model/change-event.js';
+import type { SubscriptionFilter } from './types.js';
 
 /** Ids arrive as strings from URLs and as numbers from the state machine (Int primary keys);
  *  comparing their string forms makes `/shop/Product/42` match the record with id 42. */

@@ -9,12 +9,13 @@
 // source's read result, never an unbounded per-subscriber queue.
 
 import assert from 'node:assert/strict';
-import { HttpProblem } from '../http/problem.js';
+import type { ChangeEvent } from '../model/change-event.js';
+import { Problem } from '../model/problem.js';
 import { assertValidFilter } from './filter.js';
 import { resolveHubLimits, type HubLimits } from './limits.js';
 import { encodeChangeEvent, encodeReset } from './messages.js';
 import { SubscriberIndex } from './subscriber-index.js';
-import type { ChangeEvent, ChangeSource, SubscriptionFilter } from './types.js';
+import type { ChangeSource, SubscriptionFilter } from './types.js';
 
 export type { HubLimits } from './limits.js';
 
@@ -117,13 +118,13 @@ export class ChangeHub {
     for (const subscriber of touched) subscriber.sink.flush?.();
   }
 
-  /** `since` undefined = live only, from the current applied index. Throws HttpProblem 503 when the
+  /** `since` undefined = live only, from the current applied index. Throws Problem 'unavailable' when the
    *  hub is full (check isFull() before upgrading a connection). */
   subscribe(filter: SubscriptionFilter, since: number | undefined, sink: SubscriberSink): Subscription {
     assertValidFilter(filter);
     if (since !== undefined) assert(Number.isSafeInteger(since) && since >= 0, `subscribe: bad since ${since}`);
     if (this.isFull()) {
-      throw new HttpProblem(503, { detail: `at most ${this.limits.subscribersMax} subscribers per app`, headers: { 'Retry-After': '5' } });
+      throw new Problem('unavailable', { detail: `at most ${this.limits.subscribersMax} subscribers per app`, headers: { 'Retry-After': '5' } });
     }
     const subscriber = new Subscriber(filter, sink, since ?? this.source.appliedIndex());
     // Registered before anything is read, so no publish can fall between replay and live.

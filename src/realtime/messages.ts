@@ -1,7 +1,7 @@
 // The wire text of every real-time message. Both transports send the same JSON text, so a client
 // library parses one format whether it came over WebSocket or SSE.
 
-import type { ChangeEvent } from './types.js';
+import type { ChangeEvent } from '../model/change-event.js';
 
 /** Serialized once per event in ChangeHub.publish and shared by every recipient. Field order is
  *  fixed (type, table, id, value, index, version) so messages are stable for golden tests. */

@@ -3,7 +3,7 @@
 // because it is newer than the `since` still sitting in the URL the browser reuses.
 
 import type { IncomingMessage } from 'node:http';
-import { HttpProblem } from '../http/problem.js';
+import { Problem } from '../model/problem.js';
 
 const indexPattern = /^(0|[1-9][0-9]*)$/;
 
@@ -26,6 +26,6 @@ function parseIndex(text: string, field: string): number {
   return value;
 }
 
-function invalid(field: string, message: string): HttpProblem {
-  return new HttpProblem(400, { type: 'validation', detail: `${field} ${message}`, errors: [{ field, message }] });
+function invalid(field: string, message: string): Problem {
+  return new Problem('invalid', { type: 'validation', detail: `${field} ${message}`, errors: [{ field, message }] });
 }

@@ -5,11 +5,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { HttpProblem } from '../http/problem.js';
+import { Problem } from '../model/problem.js';
 import { emptyCounters, type RealtimeCounters } from './counters.js';
 import type { ChangeHub } from './hub.js';
 import { resolveHubLimits, type HubLimits } from './limits.js';
-import { toProblem, writeProblemToResponse, writeProblemToSocket } from './problem-response.js';
+import { toProblem, writeProblemToResponse, writeProblemToSocket, type ProblemRenderer } from './problem-response.js';
 import { resumeIndexOf } from './request.js';
 import { SseSession } from './sse-session.js';
 import type { SubscriptionFilter } from './types.js';
@@ -23,7 +23,7 @@ export interface RealtimeTarget {
 }
 
 export interface Realtime {
-  /** http.Server 'upgrade' handler. `resolve` may throw HttpProblem (src/http/problem.ts): answer it as an
+  /** http.Server 'upgrade' handler. `resolve` may throw a Problem (src/model/problem.ts): answer it as an
    *  HTTP error response on the socket (problem+json body) and destroy the socket. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** Serves an SSE stream for a GET with Accept: text/event-stream (the router calls this). */
@@ -36,6 +36,8 @@ export interface Realtime {
 
 export interface RealtimeOptions {
   resolve(req: IncomingMessage): RealtimeTarget;
+  /** How a refused request is answered (status, headers, body): the HTTP layer's renderProblem. */
+  renderProblem: ProblemRenderer;
   limits?: Partial<HubLimits>;
 }
 
@@ -89,7 +91,7 @@ class RealtimeServer implements Realtime {
       this.assertHubHasRoom(target.hub);
     } catch (error) {
       this.counterValues.rejectedRequests += 1;
-      writeProblemToSocket(socket, toProblem(error));
+      writeProblemToSocket(socket, this.options.renderProblem(toProblem(error)));
       return;
     }
     if (target.headers !== undefined) this.upgradeHeaders.set(req, target.headers);
@@ -107,7 +109,7 @@ class RealtimeServer implements Realtime {
       this.assertHubHasRoom(target.hub);
     } catch (error) {
       this.counterValues.rejectedRequests += 1;
-      writeProblemToResponse(res, toProblem(error));
+      writeProblemToResponse(res, this.options.renderProblem(toProblem(error)));
       return;
     }
     const session = new SseSession(req, res, this.limits, this.counterValues);
@@ -117,7 +119,7 @@ class RealtimeServer implements Realtime {
       session.attach(target.hub.subscribe(target.filter, since, session));
     } catch (error) {
       // Headers are out; the stream can only say why it ends.
-      session.close(toProblem(error).detail);
+      session.close(toProblem(error).message);
     }
   }
 
@@ -151,7 +153,7 @@ class RealtimeServer implements Realtime {
       session.attach(target.hub.subscribe(target.filter, since, session));
     } catch (error) {
       // The hub filled up between the check before the upgrade and now.
-      session.closeWith(wsCloseTryAgainLater, toProblem(error).detail);
+      session.closeWith(wsCloseTryAgainLater, toProblem(error).message);
     }
   }
 
@@ -162,11 +164,11 @@ class RealtimeServer implements Realtime {
   }
 
   private assertOpen(): void {
-    if (this.closed) throw new HttpProblem(503, { detail: 'server shutting down', headers: { 'Retry-After': '1' } });
+    if (this.closed) throw new Problem('unavailable', { detail: 'server shutting down', headers: { 'Retry-After': '1' } });
   }
 
   private assertHubHasRoom(hub: ChangeHub): void {
     // Checked before the upgrade, while an HTTP answer is still possible.
-    if (hub.isFull()) throw new HttpProblem(503, { detail: 'too many subscribers for this app', headers: { 'Retry-After': '5' } });
+    if (hub.isFull()) throw new Problem('unavailable', { detail: 'too many subscribers for this app', headers: { 'Retry-After': '5' } });
   }
 }

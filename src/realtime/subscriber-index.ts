@@ -2,8 +2,9 @@
 // a record event reaches app-wide subscribers, its table's subscribers and its record's
 // subscribers, without scanning the others.
 
+import type { ChangeEvent } from '../model/change-event.js';
 import { recordKey } from './filter.js';
-import type { ChangeEvent, SubscriptionFilter } from './types.js';
+import type { SubscriptionFilter } from './types.js';
 
 export class SubscriberIndex<T> {
   private readonly appWide = new Set<T>();

@@ -1,23 +1,8 @@
-// The contract between the state machine (which produces change events and keeps the retained
-// log window) and the real-time layer (which fans them out to WebSocket and SSE subscribers).
-// Fields may be added; renaming or removing one changes src/state/, src/http/ and src/realtime/.
+// What the real-time layer needs from the node that hosts an app: which events a subscription
+// wants, and a source of retained change events to replay from. The events themselves
+// (ChangeEvent) are declared in src/model/change-event.ts, where apply produces them.
 
-export type ChangeType = 'put' | 'patch' | 'delete' | 'version';
-
-export interface ChangeEvent {
-  readonly type: ChangeType;
-  /** REST export name of the table; absent on `version` events. */
-  readonly table?: string;
-  /** Primary key; absent on `version` events. */
-  readonly id?: string | number;
-  /** The record (put), the merged patch (patch), nothing (delete), or the new app version number (version). */
-  readonly value?: unknown;
-  /** Log index of the entry that produced the event. Several events may share one index (a write set
-   *  touching several records); they are then contiguous and delivered together. */
-  readonly index: number;
-  /** The app version that produced the change (for `version` events: the version now active). */
-  readonly version: number;
-}
+import type { ChangeEvent } from '../model/change-event.js';
 
 /** table = REST export name; undefined table = every table of the app; id only with table. */
 export interface SubscriptionFilter {

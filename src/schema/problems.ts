@@ -6,14 +6,14 @@ import { getLocation, type ASTNode, type GraphQLError, type Source } from 'graph
 /** Keeps a hostile or broken schema from producing an unbounded error message. */
 export const problemCountMax = 100;
 
-interface Problem {
+interface LocatedProblem {
   readonly offset: number;
   readonly text: string;
 }
 
 export class ProblemList {
   readonly #source: Source;
-  readonly #problems: Problem[] = [];
+  readonly #problems: LocatedProblem[] = [];
 
   constructor(source: Source) {
     this.#source = source;

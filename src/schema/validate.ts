@@ -3,7 +3,7 @@
 // translated into FieldErrors with dotted paths and the schema's type names.
 
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import type { FieldError } from '../http/problem.js';
+import type { FieldError } from '../model/problem.js';
 import { dateKeyword, intMax, intMin, tableJsonSchema, typeAnnotationKeyword, type ValidationMode } from './json-schema.js';
 import { isScalarName, type SchemaDef, type TableDef } from './types.js';
 

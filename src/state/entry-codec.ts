@@ -2,7 +2,7 @@
 // structures), because entries are read by other nodes and by later versions of Lockstep, so
 // they must decode without any out-of-band state.
 import { Packr } from 'msgpackr';
-import type { LogEntry } from './entries.js';
+import type { LogEntry } from '../model/app-entries.js';
 
 const packr = new Packr({ useRecords: false, moreTypes: false });
 const entryKinds = new Set(['write', 'stage', 'activate', 'abort']);

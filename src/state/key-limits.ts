@@ -1,8 +1,8 @@
 // LMDB keys are at most 1978 bytes. A record's key is its id; an index key is [value, id]. These
 // bounds keep every key the state machine writes well inside that, and are checked twice: by the
 // request layer (a clear 400) and by apply itself (so no entry can make a replica throw).
+import type { RecordId, StoredRecord } from '../model/app-entries.js';
 import type { TableDef } from '../schema/index.js';
-import type { RecordId, StoredRecord } from './entries.js';
 
 export const recordIdBytesMax = 512;
 export const indexedValueBytesMax = 1024;

@@ -1,9 +1,9 @@
 // Parsed schemas of an app's staged versions. The state machine needs the table definitions of
 // the active version (primary keys, indexes, timestamps); parsing is deterministic, so caching
 // the result per version changes nothing but speed.
+import type { AppVersion } from '../model/ids.js';
 import { parseSchema, type SchemaDef } from '../schema/index.js';
 import type { AppStore } from '../storage/app-store.js';
-import type { AppVersion } from './entries.js';
 
 export const schemaFileName = 'schema.graphql';
 

@@ -3,22 +3,22 @@
 // `apply` runs inside an LMDB write transaction and must depend on nothing but the entry, its
 // index and the state it finds in the store - no clock, no randomness, no process-local state
 // that the store does not also hold. Every replica applying the same log gets the same bytes.
-import type { ChangeEvent } from '../realtime/types.js';
-import type { TableDef } from '../schema/index.js';
-import type { AppStore, IndexKeyValue, RecordEnvelope, VersionRecord } from '../storage/app-store.js';
-import { oversizedKey } from './key-limits.js';
-import type { SchemaCache } from './schema-cache.js';
 import type {
   AbortEntry,
   ActivateEntry,
   ApplyResult,
   LogEntry,
-  LogIndex,
   StageEntry,
   StoredRecord,
   WriteEntry,
   WriteOp,
-} from './entries.js';
+} from '../model/app-entries.js';
+import type { ChangeEvent } from '../model/change-event.js';
+import type { LogIndex } from '../model/ids.js';
+import type { TableDef } from '../schema/index.js';
+import type { AppStore, IndexKeyValue, RecordEnvelope, VersionRecord } from '../storage/app-store.js';
+import { oversizedKey } from './key-limits.js';
+import type { SchemaCache } from './schema-cache.js';
 
 export interface ApplyOutcome {
   readonly result: ApplyResult;

@@ -4,8 +4,9 @@
 import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
-import type { AppVersion, Bundle, LogIndex, RecordId, StoredRecord } from '../state/entries.js';
-import type { ChangeEvent } from '../realtime/types.js';
+import type { Bundle, RecordId, StoredRecord } from '../model/app-entries.js';
+import type { ChangeEvent } from '../model/change-event.js';
+import type { AppVersion, LogIndex } from '../model/ids.js';
 
 /** A stored record: `i` is the log index of its last write (its version / ETag), `v` its value. */
 export interface RecordEnvelope {

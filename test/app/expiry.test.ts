@@ -5,7 +5,7 @@ import { AppHost } from '../../src/app/app-host.js';
 import { bundleHash } from '../../src/app/bundle.js';
 import { ExpirySweeper } from '../../src/app/expiry-sweeper.js';
 import { Transaction } from '../../src/app/transaction.js';
-import type { ChangeEvent } from '../../src/realtime/types.js';
+import type { ChangeEvent } from '../../src/model/change-event.js';
 import { removeDir, tempDir } from '../support/dev-server.js';
 
 const files = {

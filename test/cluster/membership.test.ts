@@ -71,7 +71,10 @@ describe('membership on a running 3-node cluster', () => {
     const caughtUp = await pollUntil(
       async () => {
         const status = await learner.status();
-        return status !== undefined && status.appliedIndex >= target && (status.activeVersion ?? 0) >= 1 ? status : undefined;
+        // The leader's commit index read right after proposing the change may not cover the
+        // change itself yet: caught up means it also applied the entry that made it a learner.
+        const added = status?.confState.learners.includes(learner.id) === true;
+        return status !== undefined && added && status.appliedIndex >= target && (status.activeVersion ?? 0) >= 1 ? status : undefined;
       },
       catchUpTimeoutMs,
       `learner to apply index ${target}`,

@@ -4,17 +4,28 @@
 import http, { type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import WebSocket from 'ws';
-import { HttpProblem } from '../../src/http/problem.js';
+import { problemStatus, renderProblem } from '../../src/http/problem.js';
+import type { ChangeEvent } from '../../src/model/change-event.js';
+import { Problem } from '../../src/model/problem.js';
 import { matchesFilter } from '../../src/realtime/filter.js';
 import { ChangeHub } from '../../src/realtime/hub.js';
 import type { HubLimits } from '../../src/realtime/limits.js';
 import { createRealtime, type Realtime, type RealtimeTarget } from '../../src/realtime/server.js';
-import type { ChangeEvent, ChangeSource, ReadSinceResult, SubscriptionFilter } from '../../src/realtime/types.js';
+import type { ChangeSource, ReadSinceResult, SubscriptionFilter } from '../../src/realtime/types.js';
 
 /** Every wait in these tests gives up after this long and fails with what it saw. */
 export const waitMsMax = 10_000;
 
-type EventInit = Omit<ChangeEvent, 'index' | 'version'> & { readonly version?: number };
+/** What a test commits: `index` comes from the log, `version` defaults to 1, and `value` may be
+ *  any JSON (the hub never looks inside it; small strings and numbers keep the messages short),
+ *  so this is looser than ChangeEvent and append() casts. */
+interface EventInit {
+  readonly type: ChangeEvent['type'];
+  readonly table?: string;
+  readonly id?: string | number;
+  readonly value?: unknown;
+  readonly version?: number;
+}
 
 /** An array log that keeps the events of the last `retainedIndexes` indexes. */
 export class MemoryChangeSource implements ChangeSource {
@@ -32,7 +43,7 @@ export class MemoryChangeSource implements ChangeSource {
   /** Appends one log entry producing `inits` (possibly none: an entry without changes). */
   append(inits: readonly EventInit[]): ChangeEvent[] {
     this.applied += 1;
-    const events = inits.map((init) => ({ version: 1, ...init, index: this.applied }));
+    const events = inits.map((init) => ({ version: 1, ...init, index: this.applied }) as ChangeEvent);
     this.all.push(...events);
     this.retained.push(...events);
     this.oldestRetained = Math.max(this.oldestRetained, this.applied - this.retainedIndexes + 1);
@@ -75,7 +86,7 @@ export interface TestNode {
 function resolveTarget(req: IncomingMessage, hub: ChangeHub): RealtimeTarget {
   const url = new URL(req.url ?? '/', 'http://localhost');
   const [app, table, id, ...rest] = url.pathname.split('/').slice(1);
-  if (app !== 'shop' || rest.length > 0) throw new HttpProblem(404, { detail: `no app at ${url.pathname}` });
+  if (app !== 'shop' || rest.length > 0) throw new Problem('not-found', { detail: `no app at ${url.pathname}` });
   const filter: SubscriptionFilter =
     table === undefined || table === '' ? {} : id === undefined || id === '' ? { table } : { table, id: decodeURIComponent(id) };
   return { hub, filter, headers: { 'X-Lockstep-Index': String(hub.counters().subscriptionsTotal) } };
@@ -84,7 +95,7 @@ function resolveTarget(req: IncomingMessage, hub: ChangeHub): RealtimeTarget {
 export async function startNode(limits: Partial<HubLimits> = {}, retainedIndexes = 1_000): Promise<TestNode> {
   const source = new MemoryChangeSource(retainedIndexes);
   const hub = new ChangeHub(source, limits);
-  const realtime = createRealtime({ resolve: (req) => resolveTarget(req, hub), limits });
+  const realtime = createRealtime({ resolve: (req) => resolveTarget(req, hub), renderProblem, limits });
   const server = http.createServer((req, res) => {
     if (req.headers.accept !== 'text/event-stream') {
       res.writeHead(406).end();
@@ -94,7 +105,7 @@ export async function startNode(limits: Partial<HubLimits> = {}, retainedIndexes
     try {
       target = resolveTarget(req, hub);
     } catch (error) {
-      res.writeHead(error instanceof HttpProblem ? error.status : 500).end();
+      res.writeHead(error instanceof Problem ? problemStatus(error) : 500).end();
       return;
     }
     realtime.handleSse(req, res, target);

@@ -102,7 +102,7 @@ describe('ChangeHub live fan-out', () => {
     const { source, hub } = setup();
     commit(source, hub, [{ type: 'put', table: 'Product', id: 1 }]);
     commit(source, hub, [{ type: 'put', table: 'Product', id: 1 }]);
-    expect(() => hub.publish([{ type: 'put', table: 'Product', id: 1, index: 1, version: 1 }])).toThrow(/index 1 after 2/);
+    expect(() => hub.publish([{ type: 'put', table: 'Product', id: 1, value: {}, index: 1, version: 1 }])).toThrow(/index 1 after 2/);
   });
 });
 

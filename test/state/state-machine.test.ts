@@ -2,8 +2,8 @@
 // optimistic concurrency and version checks reject what they must, and nothing else mutates tables.
 import { afterEach, describe, expect, it } from 'vitest';
 import { bundleHash } from '../../src/app/bundle.js';
-import type { ChangeEvent } from '../../src/realtime/types.js';
-import type { Bundle, LogEntry, WriteOp } from '../../src/state/entries.js';
+import type { Bundle, LogEntry, WriteOp } from '../../src/model/app-entries.js';
+import type { ChangeEvent } from '../../src/model/change-event.js';
 import { SchemaCache } from '../../src/state/schema-cache.js';
 import { StateMachine } from '../../src/state/state-machine.js';
 import { AppStore } from '../../src/storage/app-store.js';

@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { HttpProblem } from '../../src/http/problem.js';
-import { executeQuery } from '../../src/http/query/execute.js';
-import { parseQuery } from '../../src/http/query/parse.js';
-import type { Bound, IndexValue, TableReader } from '../../src/http/query/types.js';
+import { Problem } from '../../src/model/problem.js';
+import { executeQuery } from '../../src/query/execute.js';
+import { parseQuery } from '../../src/query/parse.js';
+import type { Bound, IndexValue, TableReader } from '../../src/query/types.js';
 import { seededRandom } from '../support/seeded-random.js';
 
 // ---- An in-memory TableReader: sorted arrays stand in for LMDB indexes. Its value order is
-// written independently of src/http/query/compare.ts so these tests cross-check it.
+// written independently of src/query/compare.ts so these tests cross-check it.
 // An in-memory TableReader for executor tests: sorted arrays stand in for LMDB indexes. Its value
-// order is written independently of src/http/query/compare.ts so the tests cross-check it.
+// order is written independently of src/query/compare.ts so the tests cross-check it.
 
 
 type AttributeType = 'String' | 'Int' | 'Float' | 'Boolean' | 'Any';
@@ -82,7 +82,7 @@ class MemoryTable implements TableReader {
 
   coerce(attribute: string, raw: string): IndexValue {
     const type = this.schema[attribute];
-    const reject = (message: string) => new HttpProblem(400, { detail: message, errors: [{ field: attribute, message }] });
+    const reject = (message: string) => new Problem('invalid', { detail: message, errors: [{ field: attribute, message }] });
     if (type === undefined) throw reject(`unknown attribute '${attribute}'`);
     if (raw === 'null') return null;
     switch (type) {
@@ -173,12 +173,12 @@ function ids(rows: readonly Row[]): unknown[] {
   return rows.map((row) => row.id);
 }
 
-function rejection(action: () => unknown): HttpProblem {
+function rejection(action: () => unknown): Problem {
   try {
     action();
   } catch (error) {
-    expect(error).toBeInstanceOf(HttpProblem);
-    return error as HttpProblem;
+    expect(error).toBeInstanceOf(Problem);
+    return error as Problem;
   }
   throw new Error('expected a 400, but the query ran');
 }
@@ -241,7 +241,7 @@ describe('executeQuery: index choice', () => {
 describe('executeQuery: scans', () => {
   it('refuses a filter no index can drive, naming the attribute', () => {
     const problem = rejection(() => run('color=red'));
-    expect(problem.status).toBe(400);
+    expect(problem.kind).toBe('invalid');
     expect(problem.detail).toBe("attribute 'color' is not indexed; add @indexed or allow scans in config");
     expect(rejection(() => run('color=red|category=tools')).detail).toContain("'color' is not indexed");
     expect(rejection(() => run('name=ne=Saw')).detail).toContain("operator 'ne' on 'name' cannot use an index");
@@ -465,7 +465,7 @@ describe('executeQuery: randomized cross-check against brute force', () => {
       } catch (error) {
         // Only a refusal to scan is acceptable, and only when scans are off.
         expect({ seed, iteration, queryString, allowScan, error: String(error) }).toMatchObject({ allowScan: false });
-        expect(error).toBeInstanceOf(HttpProblem);
+        expect(error).toBeInstanceOf(Problem);
         refused++;
         continue;
       }

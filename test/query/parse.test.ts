@@ -1,20 +1,20 @@
 import { describe, expect, it } from 'vitest';
-import { HttpProblem } from '../../src/http/problem.js';
-import { conditionCountMax, nestingDepthMax, queryStringLengthMax } from '../../src/http/query/limits.js';
-import { parseQuery } from '../../src/http/query/parse.js';
-import type { Filter, Operator } from '../../src/http/query/types.js';
+import { Problem } from '../../src/model/problem.js';
+import { conditionCountMax, nestingDepthMax, queryStringLengthMax } from '../../src/query/limits.js';
+import { parseQuery } from '../../src/query/parse.js';
+import type { Filter, Operator } from '../../src/query/types.js';
 
 function cond(attribute: string, op: Operator, value: string): Filter {
   return { kind: 'cond', attribute, op, value };
 }
 
 /** The 400 a query string fails with; fails the test if it parses. */
-function syntaxError(queryString: string): HttpProblem {
+function syntaxError(queryString: string): Problem {
   try {
     parseQuery(queryString);
   } catch (error) {
-    expect(error).toBeInstanceOf(HttpProblem);
-    return error as HttpProblem;
+    expect(error).toBeInstanceOf(Problem);
+    return error as Problem;
   }
   throw new Error(`expected '${queryString}' to be rejected, but it parsed`);
 }
@@ -183,7 +183,7 @@ describe('parseQuery: syntax errors name the position and token', () => {
     ['a=1(b=2)', 3, "unexpected '('"],
   ])('%s -> position %i', (queryString, position, message) => {
     const problem = syntaxError(queryString);
-    expect(problem.status).toBe(400);
+    expect(problem.kind).toBe('invalid');
     expect(problem.detail).toContain(message);
     expect(problem.detail).toContain(`at position ${position}`);
     expect(problem.errors).toEqual([{ field: 'query', message: expect.stringContaining(`at position ${position}`) }]);

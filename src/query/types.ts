@@ -35,7 +35,7 @@ export interface TableReader {
   readonly primaryKey: string;
   /** Whether the table's schema declares `attribute` (used to reject unknown select/sort attributes). */
   hasAttribute(attribute: string): boolean;
-  /** Converts a raw query value to the attribute's type; throws HttpProblem(400) naming the attribute
+  /** Converts a raw query value to the attribute's type; throws Problem('invalid') naming the attribute
    *  if it does not parse (e.g. 'abc' for an Int). Unknown attribute -> 400 too. */
   coerce(attribute: string, raw: string): IndexValue;
   /** The primary key counts as indexed. */

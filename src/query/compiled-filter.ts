@@ -2,7 +2,7 @@
 // Every candidate record is tested against the whole filter, whichever index produced it, so a
 // plan only has to return a superset of the matches.
 
-import { HttpProblem } from '../problem.js';
+import { Problem } from '../model/problem.js';
 import { matchesCondition } from './compare.js';
 import type { Filter, IndexValue, Operator, TableReader } from './types.js';
 
@@ -15,7 +15,7 @@ export function compileFilter(filter: Filter, reader: TableReader): CompiledFilt
   const value = reader.coerce(filter.attribute, filter.value);
   if ((filter.op === 'sw' || filter.op === 'ct') && typeof value !== 'string') {
     const message = `operator '${filter.op}' needs a string attribute; '${filter.attribute}' is not one`;
-    throw new HttpProblem(400, { detail: message, errors: [{ field: filter.attribute, message }], type: 'invalid-query' });
+    throw new Problem('invalid', { detail: message, errors: [{ field: filter.attribute, message }], type: 'invalid-query' });
   }
   return { kind: 'cond', attribute: filter.attribute, op: filter.op, value, raw: filter.value };
 }

@@ -1,8 +1,9 @@
-// The entries of an app's log. Every state change of an app is one of these, and `apply` is the
-// only code that turns them into table writes. A later Raft log carries exactly these values.
+// The entries of an app's log. Every state change of an app is one of these, and `apply`
+// (src/state/) is the only code that turns them into table writes. The app's Raft log carries
+// exactly these values. Declared in the model because every layer from storage (which keeps the
+// log) up to the cluster (which forwards proposals) names them.
 
-export type LogIndex = number;
-export type AppVersion = number;
+import type { AppVersion, LogIndex } from './ids.js';
 /** A record's primary key value. */
 export type RecordId = string | number;
 export type StoredRecord = Record<string, unknown>;

@@ -1,0 +1,127 @@
+// One request's transaction against an app, whoever makes it (REST, the expiry sweeper, later
+// the control plane's checks and the client SDK's server side): the consistency waits, running
+// the code against the committed local state, the bounded OCC rerun loop, the write entry built
+// from the transaction, proposing it and waiting until it is applied on this node.
+import type { LogIndex } from '../model/ids.js';
+import { Problem } from '../model/problem.js';
+import type { AppHost } from './app-host.js';
+import type { AppRuntime } from './runtime.js';
+import { Transaction } from './transaction.js';
+
+/** Attempts of one request's code before it fails with a conflict (each conflict or version
+ *  switch reruns it). */
+export const writeAttemptsMax = 16;
+/** How long a linearizable read waits for a quorum to confirm the read point. */
+export const readIndexWaitMs = 5_000;
+/** How long a request waits for a just-activated version to finish loading on this node. */
+export const runtimeWaitMs = 5_000;
+/** How long a request waits for a requested minimum index to be applied. */
+export const minIndexWaitMs = 5_000;
+
+export type Consistency = 'session' | 'linearizable' | 'stale';
+export const consistencyLevels: readonly Consistency[] = ['session', 'linearizable', 'stale'];
+
+/** What a request needs to have been applied on this node before its code runs. */
+export interface ReadPoint {
+  readonly consistency: Consistency;
+  /** Session consistency: the highest index the client has seen (ignored when stale). */
+  readonly minIndex?: LogIndex;
+  /** The request only reads: a linearizable one takes a ReadIndex first (writes are
+   *  linearizable through the log anyway). */
+  readonly readOnly: boolean;
+  /** Record versions the request compares against (If-Match): one this node has not applied
+   *  yet may exist, so the runner takes a ReadIndex before judging it. */
+  readonly comparesVersions?: readonly LogIndex[];
+}
+
+export interface Attempt {
+  readonly runtime: AppRuntime;
+  readonly transaction: Transaction;
+}
+
+export interface RunResult<T> {
+  readonly value: T;
+  readonly runtime: AppRuntime;
+  readonly transaction: Transaction;
+  /** The applied index the answer reflects: the write's index, or what this node had applied. */
+  readonly index: LogIndex;
+  /** The index of the entry the transaction wrote, when it wrote anything. */
+  readonly writeIndex: LogIndex | undefined;
+}
+
+/** What the caller may want to count. */
+export interface RunnerHooks {
+  proposed?(outcome: 'ok' | 'conflict' | 'version' | 'invalid', seconds: number): void;
+  retried?(reason: 'conflict' | 'version'): void;
+}
+
+export class RequestRunner {
+  constructor(
+    private readonly host: AppHost,
+    private readonly hooks: RunnerHooks = {},
+  ) {}
+
+  /** The active runtime, waiting (bounded) while a just-activated version loads. */
+  async runtime(): Promise<AppRuntime> {
+    const runtime = this.host.activeRuntime() ?? (await this.host.waitForRuntime(runtimeWaitMs));
+    if (runtime === undefined) {
+      throw new Problem('unavailable', { detail: `app ${this.host.name} has no active version on this node yet`, headers: { 'Retry-After': '1' } });
+    }
+    return runtime;
+  }
+
+  /** Waits until this node's state is recent enough for the request (bounded). */
+  async reachReadPoint(point: ReadPoint): Promise<void> {
+    const { host } = this;
+    if (point.consistency !== 'stale' && point.minIndex !== undefined && point.minIndex > host.appliedIndex()) {
+      if (!(await host.waitForApplied(point.minIndex, minIndexWaitMs))) {
+        throw new Problem('unavailable', {
+          detail: `index ${point.minIndex} was not applied on this node within ${minIndexWaitMs} ms (applied: ${host.appliedIndex()})`,
+          headers: { 'Retry-After': '1' },
+        });
+      }
+    }
+    if (point.consistency === 'linearizable' && point.readOnly) {
+      await host.readIndex(readIndexWaitMs);
+      return;
+    }
+    // A record's version is the index of its last write, so a replica that has not applied the
+    // named version yet cannot judge the condition: ReadIndex gives the commit point and waits
+    // until it is applied here; a version beyond it does not exist anywhere yet.
+    const compared = point.comparesVersions ?? [];
+    if (compared.length > 0 && Math.max(...compared) > host.appliedIndex()) await host.readIndex(readIndexWaitMs);
+  }
+
+  /**
+   * Runs `code` in a transaction against the committed local state and, if it wrote anything,
+   * proposes the write set as one entry and waits until it is applied here. A conflict (a read
+   * changed) or a version switch reruns the code, up to writeAttemptsMax times. Code that only
+   * read is rerun if the active version changed while it ran, so no answer comes from old code.
+   */
+  async run<T>(code: (attempt: Attempt) => Promise<T>, nowMs: () => number = Date.now): Promise<RunResult<T>> {
+    const { host } = this;
+    for (let attempt = 1; attempt <= writeAttemptsMax; attempt++) {
+      const runtime = await this.runtime();
+      const transaction = new Transaction(runtime, nowMs());
+      const value = await code({ runtime, transaction });
+      if (!transaction.hasWrites()) {
+        if (host.activeRuntime() !== runtime) continue;
+        return { value, runtime, transaction, index: host.appliedIndex(), writeIndex: undefined };
+      }
+      const started = performance.now();
+      const proposal = await host.propose({
+        kind: 'write',
+        version: runtime.version,
+        reads: transaction.readDependencies(),
+        writes: transaction.writeOps(),
+        ts: nowMs(),
+      });
+      const { result } = proposal;
+      this.hooks.proposed?.(result.ok ? 'ok' : result.reason, (performance.now() - started) / 1000);
+      if (result.ok) return { value, runtime, transaction, index: proposal.index, writeIndex: proposal.index };
+      if (result.reason === 'invalid') throw new Problem('invalid', { detail: result.detail });
+      this.hooks.retried?.(result.reason);
+    }
+    throw new Problem('conflict', { detail: `the transaction conflicted with concurrent writes ${writeAttemptsMax} times; try again` });
+  }
+}
