@@ -11,7 +11,6 @@ import type { ClusterMetrics } from '../observability/metrics.js';
 import type { ConfChange, ConfState, Message, NodeId } from '../raft/index.js';
 import type { LogEntry } from '../state/entries.js';
 import { ClusterUnavailableError, type GroupTransport } from './group-transport.js';
-import { decodeEntry, encodeOutcome } from './proposal-codec.js';
 import { RaftGroup } from './raft-group.js';
 import { Transport } from './transport.js';
 
@@ -97,11 +96,6 @@ export class NodeHost {
       logger: options.logger,
       handlers: {
         onMessages: (groupId, messages) => this.apps.get(groupId)?.group.receive(messages),
-        onPropose: async (groupId, entry, deadlineMs) => {
-          const group = this.requireGroup(groupId);
-          const proposal = await group.proposeHere(decodeEntry(entry), deadlineMs);
-          return { index: proposal.index, result: encodeOutcome(proposal) };
-        },
         onReadIndex: (groupId, deadlineMs) => this.requireGroup(groupId).readIndexHere(deadlineMs),
         onSnapshot: (groupId, metadata, data) => this.requireGroup(groupId).receiveSnapshot(packr.unpack(metadata) as Message, data),
       },

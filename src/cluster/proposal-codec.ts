@@ -2,7 +2,7 @@
 // entry plus the key of the node and request that proposed it, so the proposer can match the
 // committed entry to its waiting request. Empty data is a new leader's empty entry.
 import { Packr } from 'msgpackr';
-import type { ApplyResult, LogEntry, LogIndex } from '../state/entries.js';
+import type { LogEntry } from '../state/entries.js';
 
 export interface ProposalEnvelope {
   /** "<nodeId>:<sequence>", unique per proposal attempt; absent for system entries. */
@@ -24,17 +24,4 @@ export function decodeProposal(data: Uint8Array): ProposalEnvelope {
     throw new Error('raft entry does not hold a Lockstep proposal');
   }
   return decoded;
-}
-
-export function decodeEntry(data: Uint8Array): LogEntry {
-  return packr.unpack(data) as LogEntry;
-}
-
-export interface AppliedOutcome {
-  readonly index: LogIndex;
-  readonly result: ApplyResult;
-}
-
-export function encodeOutcome(outcome: AppliedOutcome): Uint8Array {
-  return packr.pack(outcome);
 }

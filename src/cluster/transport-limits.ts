@@ -34,7 +34,7 @@ export const snapshotChunkBytes = 256 * 1024;
 export const snapshotBytesMax = 64 * 1024 * 1024 * 1024;
 /** Deadline of a whole snapshot transfer. */
 export const snapshotTransferTimeoutMs = 10 * 60_000;
-/** Deadline the server assumes for a Propose/ReadIndex whose caller sent none. */
+/** Deadline the server assumes for a ReadIndex whose caller sent none. */
 export const requestTimeoutMsDefault = 10_000;
-/** Upper bound on a caller's timeout for Propose/ReadIndex. */
+/** Upper bound on a caller's timeout for ReadIndex. */
 export const requestTimeoutMsMax = 5 * 60_000;

@@ -29,6 +29,7 @@ export const clientChannelOptions: ChannelOptions = {
   'grpc.http2.max_pings_without_data': 0,
   'grpc.initial_reconnect_backoff_ms': reconnectBackoffMsMin,
   'grpc.max_reconnect_backoff_ms': reconnectBackoffMsMax,
-  // Retries would re-send a Propose the leader may already have appended: the host decides.
+  // Raft retransmits on its own, and a ReadIndex or snapshot the host retries itself: grpc-js
+  // retrying underneath would only hide failures from the layer that decides.
   'grpc.enable_retries': 0,
 };

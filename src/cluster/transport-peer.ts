@@ -61,7 +61,7 @@ export class PeerLink {
   /** Groups written on the current stream: reported unreachable if the stream fails. Bounded
    *  by the number of groups this node hosts. */
   private readonly groupsOnStream = new Set<string>();
-  /** Propose/ReadIndex/InstallSnapshot calls in flight, cancelled by close(). */
+  /** ReadIndex/InstallSnapshot calls in flight, cancelled by close(). */
   private readonly calls = new Set<Call>();
 
   constructor(options: PeerLinkOptions) {
