@@ -3,6 +3,10 @@
 // random faults are injected and healed, ends with a linearizable read of every key, and checks
 // the history. (Lives under bench/ because tsconfig compiles src, bench and test only.)
 //
+// Availability: for every fault, the longest stretch of wall time with no successful client
+// operation, from the fault's injection until the first success after the cluster settled
+// (definition in test/support/availability.ts); the summary gives it per fault kind.
+//
 //   npx tsc -p tsconfig.json && node dist/bench/cluster-fault-campaign.js --minutes 10 [--nodes 3|5]
 //
 // Exit status: 0 every round linearizable; 1 a violation (this includes a lost acknowledged
@@ -10,6 +14,7 @@
 // recover from a fault in time (availability, not safety); 3 bad arguments.
 import { parseArgs } from 'node:util';
 import { Cluster } from '../test/support/cluster.js';
+import { longestNoSuccess, StretchesByKind, type FaultWindow } from '../test/support/availability.js';
 import { faults, settle, type Fault } from '../test/support/cluster-faults.js';
 import { describeResult, runScenario } from '../test/support/cluster-scenario.js';
 
@@ -19,6 +24,8 @@ const faultsPerRoundMax = 3;
 const nodeRequestTimeoutMs = 2_000;
 const clientRequestTimeoutMs = nodeRequestTimeoutMs + 3_000;
 const checkTimeoutMs = 120_000;
+/** The availability target for a single-node fault; stretches past it are marked in the summary. */
+const noSuccessStretchMsTarget = 1_500;
 
 function usage(message: string): never {
   process.stderr.write(`cluster-fault-campaign: ${message}\nusage: node dist/bench/cluster-fault-campaign.js --minutes 10 [--nodes 3|5] [--clients 6] [--keys 5]\n`);
@@ -68,12 +75,14 @@ async function main(): Promise<number> {
   let totalFaults = 0;
   let inconclusive = 0;
   let exitCode = 0;
+  const stretches = new StretchesByKind();
   try {
     while (Date.now() < endAt) {
       rounds++;
       const chosen = Array.from({ length: 1 + Math.floor(Math.random() * faultsPerRoundMax) }, () => pick(names));
       const holdMs = 500 + Math.floor(Math.random() * 2_500);
       let result;
+      const windows: (FaultWindow & { kind: string })[] = [];
       try {
         await settle(cluster);
         result = await runScenario({
@@ -86,7 +95,7 @@ async function main(): Promise<number> {
           requestTimeoutMs: clientRequestTimeoutMs,
           checkTimeoutMs,
           async fault(target) {
-            for (const name of chosen) await (faults[name] as Fault)(target, { holdMs });
+            for (const name of chosen) windows.push({ kind: name, ...(await (faults[name] as Fault)(target, { holdMs })) });
           },
         });
       } catch (error) {
@@ -96,7 +105,12 @@ async function main(): Promise<number> {
       }
       totalOps += result.verdict.operations;
       totalFaults += chosen.length;
-      process.stdout.write(`${describeResult(result)}; faults so far ${totalFaults}\n`);
+      const roundStretches = windows.map((window) => {
+        const stretch = longestNoSuccess(result.successesMs, window);
+        stretches.add(window.kind, stretch, `round ${rounds}`);
+        return `${window.kind} ${Math.round(stretch.longestMs)}${stretch.ended ? '' : '+'} ms`;
+      });
+      process.stdout.write(`${describeResult(result)}; longest no-success stretch: ${roundStretches.join(', ')}; faults so far ${totalFaults}\n`);
       if (result.verdict.verdict === 'illegal') {
         process.stdout.write(`VIOLATION in round ${rounds}\n${cluster.describeOutput()}\n`);
         exitCode = 1;
@@ -109,7 +123,10 @@ async function main(): Promise<number> {
   }
   process.stdout.write(
     `campaign: ${rounds} rounds, ${totalFaults} faults, ${totalOps} operations checked, ` +
-      `${inconclusive} rounds inconclusive (checker budget), verdict ${exitCode === 0 ? 'linearizable' : exitCode === 1 ? 'VIOLATION' : 'NOT RECOVERED'}\n`,
+      `${inconclusive} rounds inconclusive (checker budget), verdict ${exitCode === 0 ? 'linearizable' : exitCode === 1 ? 'VIOLATION' : 'NOT RECOVERED'}\n` +
+      `availability: longest stretch with no successful client operation per fault, from its injection to the first success after the cluster settled ` +
+      `(target under ${noSuccessStretchMsTarget} ms for a single-node fault; killAllRestart takes every node down):\n` +
+      `${stretches.describe(noSuccessStretchMsTarget).join('\n')}\n`,
   );
   return exitCode;
 }
