@@ -3,7 +3,7 @@ import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Transport, TransportError, FaultInjectionDisabledError, type TransportHandlers } from '../../src/cluster/transport.js';
-import { batchBytesMax, peerQueueMessagesMax, streamBytesInFlightMax } from '../../src/cluster/transport-limits.js';
+import { batchBytesMax, peerQueueMessagesMax, reconnectDelayMsMax, reconnectJitterRatio, streamBytesInFlightMax } from '../../src/cluster/transport-limits.js';
 import type { Message } from '../../src/raft/types.js';
 
 const waitStepMs = 5;
@@ -274,6 +274,29 @@ describe('Transport: failures', () => {
     n1.transport.send('g2', range(from, 50).map((i) => message('n1', 'n4', i)));
     await waitFor(() => n4.received.get('g2')?.length === 50, 3_000, 'messages after reconnect');
     expect(indexes(n4.received.get('g2'))).toEqual(range(from, 50));
+  });
+
+  it('finds a peer that was down for long within the reconnect bound of it coming up', { timeout: 20_000 }, async () => {
+    const port = await freePort();
+    const n1 = await startNode('n1');
+    n1.transport.addPeer('n4', `127.0.0.1:${port}`);
+    // Traffic like a leader's heartbeats, for longer than an unbounded backoff would take to
+    // grow past several seconds.
+    let index = 0;
+    const heartbeatIntervalMs = 20;
+    const heartbeats = setInterval(() => n1.transport.send('g1', [message('n1', 'n4', index++)]), heartbeatIntervalMs);
+    try {
+      await sleep(4_000);
+      const n4 = await startNode('n4', `127.0.0.1:${port}`);
+      const upMs = performance.now();
+      await waitFor(() => (n4.received.get('g1')?.length ?? 0) > 0, 5_000, 'delivery after the peer came up');
+      const foundMs = performance.now() - upMs;
+      console.log(`peer down 4 s found ${Math.round(foundMs)} ms after its server was up (reconnect delay at most ${reconnectDelayMsMax} ms ± ${reconnectJitterRatio * 100}%)`);
+      // The channel's next attempt, the handshake, one heartbeat interval, and slack for a busy machine.
+      expect(foundMs).toBeLessThan(reconnectDelayMsMax * (1 + reconnectJitterRatio) + heartbeatIntervalMs + 500);
+    } finally {
+      clearInterval(heartbeats);
+    }
   });
 
   it('a peer that does not read does not delay the others, and its queue stays bounded', async () => {
