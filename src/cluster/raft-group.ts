@@ -447,6 +447,8 @@ export class RaftGroup implements Proposer {
       this.options.metrics.proposed('timeout');
       pending.reject(new ClusterUnavailableError(`the leader changed from ${pending.leaderId || 'none'} to ${leaderId || 'none'}; the write may or may not have been applied`));
     }
+    // A read forwarded to the old leader (paused, dead) would hold every later read until its deadline.
+    this.forwardedReads.failAll(new ClusterUnavailableError('the leader changed during a read'));
     if (leaderId !== this.options.nodeId) {
       // Reads confirmed by this node as leader can no longer complete.
       for (const [key, pending] of this.pendingReads) {

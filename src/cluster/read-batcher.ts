@@ -19,7 +19,8 @@ interface Waiter {
 
 export class ReadIndexBatcher {
   private next: Waiter[] = [];
-  private inFlight = false;
+  /** The reads of the round in flight, if one is. */
+  private inFlight: Waiter[] | undefined;
 
   /** `round(deadline)` obtains one read point, or rejects by the deadline (absolute ms). */
   constructor(private readonly round: (deadline: number) => Promise<LogIndex>) {}
@@ -34,18 +35,22 @@ export class ReadIndexBatcher {
     });
   }
 
-  /** Fails every waiting read (leadership lost, shutdown). */
+  /** Fails every read, waiting or in the round in flight (leader changed, shutdown). The
+   *  abandoned round's outcome is ignored and the next read starts a new round at once: a round
+   *  sent to a leader that is gone would otherwise hold every later read until its deadline. */
   failAll(error: Error): void {
     for (const waiter of this.next) settle(waiter, error);
     this.next = [];
+    for (const waiter of this.inFlight ?? []) settle(waiter, error);
+    this.inFlight = undefined;
   }
 
   private startRound(): void {
-    if (this.inFlight) return;
+    if (this.inFlight !== undefined) return;
     const batch = this.next.filter((waiter) => !waiter.settled);
     this.next = [];
     if (batch.length === 0) return;
-    this.inFlight = true;
+    this.inFlight = batch;
     const deadline = Math.max(...batch.map((waiter) => waiter.deadline));
     this.round(deadline).then(
       (index) => {
@@ -56,7 +61,8 @@ export class ReadIndexBatcher {
         for (const waiter of batch) settle(waiter, failure);
       },
     ).finally(() => {
-      this.inFlight = false;
+      if (this.inFlight !== batch) return; // abandoned by failAll; a later round may be in flight
+      this.inFlight = undefined;
       this.startRound();
     });
   }
