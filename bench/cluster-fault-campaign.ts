@@ -12,6 +12,9 @@
 // Exit status: 0 every round linearizable; 1 a violation (this includes a lost acknowledged
 // write: the final reads must be explained by the acknowledged writes); 2 the cluster did not
 // recover from a fault in time (availability, not safety); 3 bad arguments.
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Cluster } from '../test/support/cluster.js';
 import { longestNoSuccess, StretchesByKind, type FaultWindow } from '../test/support/availability.js';
@@ -105,14 +108,18 @@ async function main(): Promise<number> {
       }
       totalOps += result.verdict.operations;
       totalFaults += chosen.length;
-      const roundStretches = windows.map((window) => {
-        const stretch = longestNoSuccess(result.successesMs, window);
+      const roundStretches = windows.map((window, i) => {
+        const stretch = longestNoSuccess(result.successesMs, window, windows[i + 1]?.injectedMs);
         stretches.add(window.kind, stretch, `round ${rounds}`);
-        return `${window.kind} ${Math.round(stretch.longestMs)}${stretch.ended ? '' : '+'} ms`;
+        return `${window.kind} ${Math.round(stretch.longestMs)}${stretch.endedBy === 'success' ? '' : '+'} ms`;
       });
       process.stdout.write(`${describeResult(result)}; longest no-success stretch: ${roundStretches.join(', ')}; faults so far ${totalFaults}\n`);
       if (result.verdict.verdict === 'illegal') {
-        process.stdout.write(`VIOLATION in round ${rounds}\n${cluster.describeOutput()}\n`);
+        // The history and every node's kept output, so the violation can be analysed afterwards.
+        const reportPath = join(tmpdir(), `lockstep-campaign-violation-${Date.now()}-round${rounds}.json`);
+        const outputs = Object.fromEntries(cluster.nodes.map((node) => [node.id, node.output()]));
+        writeFileSync(reportPath, JSON.stringify({ round: result.name, reason: result.verdict.reason, windows, history: result.history, outputs }, null, 1));
+        process.stdout.write(`VIOLATION in round ${rounds} (history and node output in ${reportPath})\n${cluster.describeOutput()}\n`);
         exitCode = 1;
         break;
       }
