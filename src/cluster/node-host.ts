@@ -8,7 +8,7 @@ import { Packr } from 'msgpackr';
 import { AppHost } from '../app/app-host.js';
 import { readBundle } from '../app/bundle.js';
 import { systemClock } from '../group/clock.js';
-import { GroupUnavailableError, type FatalHandler } from '../group/errors.js';
+import type { FatalHandler } from '../group/errors.js';
 import type { LeaderDuty } from '../group/leader-duties.js';
 import { GroupRegistry, type HostedGroup } from '../group/registry.js';
 import { defaultGroupTiming, type GroupTiming } from '../group/timing.js';
@@ -85,7 +85,6 @@ export class NodeHost {
       logger: options.logger,
       handlers: {
         onMessages: (groupId, messages) => this.groups.get(groupId)?.receive(messages),
-        onPropose: () => Promise.reject(new GroupUnavailableError('proposals travel in the Raft message stream')),
         onReadIndex: (groupId, deadlineMs) => this.groups.require(groupId, options.nodeId).readIndexHere(deadlineMs),
         onSnapshot: (groupId, metadata, data) => this.groups.require(groupId, options.nodeId).receiveSnapshot(packr.unpack(metadata) as Message, data),
       },

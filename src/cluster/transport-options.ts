@@ -6,8 +6,8 @@ import {
   keepaliveMinPingIntervalMs,
   keepaliveTimeMs,
   keepaliveTimeoutMs,
-  reconnectBackoffMsMax,
-  reconnectBackoffMsMin,
+  reconnectDelayMsMax,
+  reconnectDelayMsMin,
 } from './transport-limits.js';
 
 export const serverChannelOptions: ChannelOptions = {
@@ -27,8 +27,12 @@ export const clientChannelOptions: ChannelOptions = {
   'grpc.keepalive_timeout_ms': keepaliveTimeoutMs,
   'grpc.keepalive_permit_without_calls': 1,
   'grpc.http2.max_pings_without_data': 0,
-  'grpc.initial_reconnect_backoff_ms': reconnectBackoffMsMin,
-  'grpc.max_reconnect_backoff_ms': reconnectBackoffMsMax,
-  // Retries would re-send a Propose the leader may already have appended: the host decides.
+  // The channel's own reconnect backoff (x1.6 per failed attempt, ±20% jitter in grpc-js) gets
+  // the same bounds as the raft stream's: a peer link waits for its channel to be READY before
+  // it reopens the stream, so this is what decides how soon a peer that is back is found.
+  'grpc.initial_reconnect_backoff_ms': reconnectDelayMsMin,
+  'grpc.max_reconnect_backoff_ms': reconnectDelayMsMax,
+  // Raft retransmits on its own, and a ReadIndex or snapshot the host retries itself: grpc-js
+  // retrying underneath would only hide failures from the layer that decides.
   'grpc.enable_retries': 0,
 };

@@ -2,8 +2,14 @@
 // bounded queue, so a slow or dead peer costs only its own queue and never delays the others.
 //
 // Raft messages are fire-and-forget (raft retransmits), so the link drops rather than waits:
-// while the stream is in backoff after a failure, and oldest-first when the queue is full; each
-// drop is reported as "unreachable" for the message's group so the leader probes again.
+// while it reconnects after a failure, and oldest-first when the queue is full; each drop is
+// reported as "unreachable" for the message's group so the leader probes again.
+//
+// Reconnecting: after a bounded, jittered delay (transport-limits.ts says why the bound is safe)
+// the link waits for its channel to be READY, asking it to connect, and reopens the stream the
+// moment it is: a stream opened on a channel still in backoff would only fail at once and add
+// another delay. The next raft message then goes straight out; a leader heartbeats every
+// heartbeat interval, and the follower's answer to it resumes the appends.
 import { once } from 'node:events';
 import { Client, Metadata, connectivityState, credentials, type Call, type ClientWritableStream, type MethodDefinition, type ServiceError } from '@grpc/grpc-js';
 import type { Logger } from '../observability/logger.js';
@@ -16,8 +22,9 @@ import {
   peerQueueBytesMax,
   streamBytesInFlightMax,
   peerQueueMessagesMax,
-  reconnectBackoffMsMax,
-  reconnectBackoffMsMin,
+  healthyStreamLifetimeMsMin,
+  reconnectDelayMsMax,
+  reconnectDelayMsMin,
   reconnectJitterRatio,
   snapshotChunkBytes,
   snapshotTransferTimeoutMs,
@@ -42,7 +49,9 @@ export interface PeerLinkOptions {
   readonly random?: () => number;
 }
 
-type LinkState = 'idle' | 'open' | 'backoff' | 'closed';
+/** idle: no stream yet (one opens with the first message); open: a stream carries the
+ *  messages; reconnecting: the stream failed, messages are dropped until a new one opens. */
+type LinkState = 'idle' | 'open' | 'reconnecting' | 'closed';
 
 export class PeerLink {
   private readonly client: Client;
@@ -56,12 +65,14 @@ export class PeerLink {
   /** Bytes written to the current stream whose write callback has not run yet. */
   private bytesInFlight = 0;
   private flushScheduled = false;
-  private backoffAttempts = 0;
-  private backoffTimer: NodeJS.Timeout | undefined;
+  /** Streams that failed in a row, each within healthyStreamLifetimeMsMin of opening. */
+  private reconnectAttempts = 0;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private streamOpenedMs = 0;
   /** Groups written on the current stream: reported unreachable if the stream fails. Bounded
    *  by the number of groups this node hosts. */
   private readonly groupsOnStream = new Set<string>();
-  /** Propose/ReadIndex/InstallSnapshot calls in flight, cancelled by close(). */
+  /** ReadIndex/InstallSnapshot calls in flight, cancelled by close(). */
   private readonly calls = new Set<Call>();
 
   constructor(options: PeerLinkOptions) {
@@ -80,7 +91,7 @@ export class PeerLink {
   /** Queues one encoded message; the batch goes out on the next event-loop turn. */
   enqueue(group: string, bytes: Uint8Array): void {
     if (this.state === 'closed') return;
-    if (this.state === 'backoff') {
+    if (this.state === 'reconnecting') {
       this.drop(group);
       return;
     }
@@ -97,8 +108,8 @@ export class PeerLink {
   close(): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
-    if (this.backoffTimer !== undefined) clearTimeout(this.backoffTimer);
-    this.backoffTimer = undefined;
+    if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
     this.discardQueue(false);
     const stream = this.stream;
     this.stream = undefined;
@@ -200,10 +211,9 @@ export class PeerLink {
   }
 
   private flush(): void {
-    if (this.state === 'closed' || this.state === 'backoff' || this.waitingDrain) return;
+    if (this.state === 'closed' || this.state === 'reconnecting' || this.waitingDrain) return;
     if (this.queuedMessages() === 0) return;
     const stream = this.openStream();
-    if (this.client.getChannel().getConnectivityState(false) === connectivityState.READY) this.backoffAttempts = 0;
     while (this.queuedMessages() > 0 && this.bytesInFlight < streamBytesInFlightMax) {
       const { batch, batchBytes } = this.takeBatch();
       this.bytesInFlight += batchBytes;
@@ -259,6 +269,7 @@ export class PeerLink {
     stream.on('error', () => undefined); // reported through the callback
     this.stream = stream;
     this.state = 'open';
+    this.streamOpenedMs = performance.now();
     return stream;
   }
 
@@ -272,16 +283,32 @@ export class PeerLink {
     for (const group of this.groupsOnStream) this.options.reportUnreachable(group, this.peerId);
     this.groupsOnStream.clear();
     this.discardQueue(true);
-    this.state = 'backoff';
-    const delayMs = backoffDelayMs(this.backoffAttempts++, this.options.random ?? Math.random);
-    this.backoffTimer = setTimeout(() => {
-      this.backoffTimer = undefined;
-      if (this.state !== 'backoff') return;
-      this.state = 'idle';
-      this.options.counters.reconnects++;
-      // Open right away, so a peer that is back is found without waiting for traffic.
-      this.openStream();
+    this.state = 'reconnecting';
+    if (performance.now() - this.streamOpenedMs >= healthyStreamLifetimeMsMin) this.reconnectAttempts = 0;
+    const delayMs = reconnectDelayMs(this.reconnectAttempts++, this.options.random ?? Math.random);
+    // Connecting starts now, during the delay; the delay only spaces out stream openings.
+    this.client.getChannel().getConnectivityState(true);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      this.reopenWhenReady();
     }, delayMs);
+  }
+
+  /** Reopens the stream as soon as the channel is READY. Each wait for a change of the
+   *  channel's state is bounded, and each wake asks the channel to connect again. */
+  private reopenWhenReady(): void {
+    if (this.state !== 'reconnecting') return;
+    const channel = this.client.getChannel();
+    const channelState = channel.getConnectivityState(true);
+    if (channelState === connectivityState.SHUTDOWN) return;
+    if (channelState !== connectivityState.READY) {
+      channel.watchConnectivityState(channelState, Date.now() + reconnectDelayMsMax, () => this.reopenWhenReady());
+      return;
+    }
+    this.state = 'idle';
+    this.options.counters.reconnects++;
+    // Open right away, so the next message finds the stream up and nothing waits for it.
+    this.openStream();
   }
 
   private shift(): QueuedMessage {
@@ -313,11 +340,11 @@ export class PeerLink {
   }
 }
 
-/** Exponential from reconnectBackoffMsMin, capped at reconnectBackoffMsMax, ± jitter so that
+/** Exponential from reconnectDelayMsMin, capped at reconnectDelayMsMax, ± jitter so that
  *  nodes restarted together do not reconnect in lockstep. */
-export function backoffDelayMs(attempt: number, random: () => number): number {
+export function reconnectDelayMs(attempt: number, random: () => number): number {
   const exponentMax = 16; // 2^16 * min is far above the cap; bounds the shift
-  const base = Math.min(reconnectBackoffMsMax, reconnectBackoffMsMin * 2 ** Math.min(attempt, exponentMax));
+  const base = Math.min(reconnectDelayMsMax, reconnectDelayMsMin * 2 ** Math.min(attempt, exponentMax));
   const jitter = 1 + reconnectJitterRatio * (2 * random() - 1);
   return Math.max(1, Math.round(base * jitter));
 }

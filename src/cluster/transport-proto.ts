@@ -16,15 +16,6 @@ export interface RaftBatchWire {
   groups: GroupMessagesWire[];
 }
 export type RaftAckWire = Record<string, never>;
-export interface ProposeRequestWire {
-  fromNode: string;
-  group: string;
-  entry: Uint8Array;
-}
-export interface ProposeResponseWire {
-  index: number;
-  result: Uint8Array;
-}
 export interface ReadIndexRequestWire {
   fromNode: string;
   group: string;
@@ -48,7 +39,6 @@ export interface SnapshotAckWire {
 
 export interface RaftServiceDefinition {
   readonly Raft: MethodDefinition<RaftBatchWire, RaftAckWire>;
-  readonly Propose: MethodDefinition<ProposeRequestWire, ProposeResponseWire>;
   readonly ReadIndex: MethodDefinition<ReadIndexRequestWire, ReadIndexResponseWire>;
   readonly InstallSnapshot: MethodDefinition<SnapshotChunkWire, SnapshotAckWire>;
 }

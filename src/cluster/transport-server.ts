@@ -12,8 +12,6 @@ import type { TransportCounters } from './transport-counters.js';
 import { statusOfError, TransportError } from './transport-errors.js';
 import { requestTimeoutMsDefault, requestTimeoutMsMax, snapshotBytesMax } from './transport-limits.js';
 import type {
-  ProposeRequestWire,
-  ProposeResponseWire,
   RaftAckWire,
   RaftBatchWire,
   ReadIndexRequestWire,
@@ -25,9 +23,8 @@ import type {
 export interface TransportHandlers {
   /** Raft messages of one group from one peer, in the order that peer sent them. */
   onMessages(group: string, messages: Message[]): void;
-  /** A follower forwarded a write. `deadlineMs` is absolute (Date.now() clock), derived from the
-   *  caller's timeout. Throw a TransportError to choose the caller's error code. */
-  onPropose(group: string, entry: Uint8Array, deadlineMs: number): Promise<{ index: number; result: Uint8Array }>;
+  /** A follower asks for a read index. `deadlineMs` is absolute (Date.now() clock), derived
+   *  from the caller's timeout. Throw a TransportError to choose the caller's error code. */
   onReadIndex(group: string, deadlineMs: number): Promise<number>;
   /** A snapshot arrives: `data` yields its bytes once, CRC-checked per chunk; it throws if the
    *  stream is corrupt or cut short. Resolve once the snapshot is installed. */
@@ -49,14 +46,6 @@ export function raftServiceImplementation(context: ServerContext): UntypedServic
       call.on('data', (batch: RaftBatchWire) => receiveBatch(context, batch));
       call.on('end', () => callback(null, {}));
       call.on('error', () => undefined); // the peer went away; its link reconnects
-    },
-    Propose: (call: ServerUnaryCall<ProposeRequestWire, ProposeResponseWire>, callback: sendUnaryData<ProposeResponseWire>) => {
-      const request = call.request;
-      if (context.faults?.dropsFrom(request.fromNode)) return callback(partitionedStatus);
-      context.handlers.onPropose(request.group, plainBytes(request.entry), deadlineMsOf(call.getDeadline())).then(
-        (answer) => callback(null, { index: answer.index, result: answer.result }),
-        (error: unknown) => callback(statusOfError(error)),
-      );
     },
     ReadIndex: (call: ServerUnaryCall<ReadIndexRequestWire, ReadIndexResponseWire>, callback: sendUnaryData<ReadIndexResponseWire>) => {
       const request = call.request;

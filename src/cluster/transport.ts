@@ -1,6 +1,6 @@
 // The node-to-node transport of the cluster host over gRPC (proto/raft.proto): raft messages of
-// every group batched on one stream per peer, Propose and ReadIndex forwarding to a leader, and
-// snapshots streamed in checksummed chunks.
+// every group batched on one stream per peer (a follower's proposals travel there too, as raft
+// 'prop' messages), ReadIndex forwarding to a leader, and snapshots streamed in checksummed chunks.
 //
 // Each peer has its own channel, stream and bounded queue (transport-peer.ts): a slow or dead
 // peer fills and drops only its own queue. The receiving side is transport-server.ts. Bounds
@@ -150,16 +150,6 @@ export class Transport {
       }
       link.enqueue(group, bytes);
     }
-  }
-
-  /** Forwards a write to `peer` (the group's leader). Rejects with a TransportError. */
-  propose(peer: string, group: string, entry: Uint8Array, timeoutMs: number): Promise<{ index: number; result: Uint8Array }> {
-    const link = this.requestLink(peer, timeoutMs);
-    if (link instanceof TransportError) return Promise.reject(link);
-    return link.unary(this.service.Propose, { fromNode: this.options.nodeId, group, entry }, timeoutMs).then((response) => ({
-      index: response.index,
-      result: new Uint8Array(response.result.buffer, response.result.byteOffset, response.result.byteLength),
-    }));
   }
 
   /** Asks `peer` (the group's leader) for a read index. Rejects with a TransportError. */

@@ -344,6 +344,8 @@ export class RaftGroup<E, R> {
         return new GroupUnavailableError(`the leader changed to ${leaderId || 'none'}; the write may or may not have been applied`);
       },
     );
+    // A read forwarded to the old leader (paused, dead) would hold every later read until its deadline.
+    this.forwardedReads.failAll(() => new GroupUnavailableError('the leader changed during a read'));
     if (leaderId !== this.nodeId) {
       // Reads confirmed by this node as leader can no longer complete.
       const lost = (): Error => new GroupUnavailableError('leadership changed during a read');

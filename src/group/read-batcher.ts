@@ -15,7 +15,8 @@ export class ReadIndexBatcher {
   /** Keys of the reads that wait for the next round, in arrival order. */
   private next: number[] = [];
   private sequence = 0;
-  private inFlight = false;
+  /** The reads of the round in flight, if one is. */
+  private inFlight: number[] | undefined;
 
   /** `round(deadline)` obtains one read point, or rejects by the deadline (absolute ms). */
   constructor(
@@ -35,18 +36,21 @@ export class ReadIndexBatcher {
     return waiting;
   }
 
-  /** Fails every waiting read (leadership lost, shutdown). */
+  /** Fails every read, waiting or in the round in flight (leader changed, shutdown). The
+   *  abandoned round's outcome is ignored and the next read starts a new round at once: a round
+   *  sent to a leader that is gone would otherwise hold every later read until its deadline. */
   failAll(error: () => Error): void {
     this.waiters.rejectAll(error);
     this.next = [];
+    this.inFlight = undefined;
   }
 
   private startRound(): void {
-    if (this.inFlight) return;
+    if (this.inFlight !== undefined) return;
     const batch = this.next.filter((key) => this.waiters.has(key));
     this.next = [];
     if (batch.length === 0) return;
-    this.inFlight = true;
+    this.inFlight = batch;
     let deadlineMs = 0;
     for (const key of batch) deadlineMs = Math.max(deadlineMs, this.waiters.metaOf(key) ?? 0);
     this.round(deadlineMs)
@@ -60,7 +64,8 @@ export class ReadIndexBatcher {
         },
       )
       .finally(() => {
-        this.inFlight = false;
+        if (this.inFlight !== batch) return; // abandoned by failAll; a later round may be in flight
+        this.inFlight = undefined;
         this.startRound();
       });
   }

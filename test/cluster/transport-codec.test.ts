@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { Packr } from 'msgpackr';
 import { CodecError, decodeMessage, encodeMessage } from '../../src/cluster/codec.js';
 import { crc32 } from '../../src/cluster/codec-crc32.js';
-import { backoffDelayMs } from '../../src/cluster/transport-peer.js';
-import { reconnectBackoffMsMax, reconnectBackoffMsMin, reconnectJitterRatio } from '../../src/cluster/transport-limits.js';
+import { reconnectDelayMs } from '../../src/cluster/transport-peer.js';
+import { reconnectDelayMsMax, reconnectDelayMsMin, reconnectJitterRatio } from '../../src/cluster/transport-limits.js';
 import { confStateOf } from '../../src/raft/index.js';
 import type { Message } from '../../src/raft/types.js';
 
@@ -60,11 +60,11 @@ describe('crc32 and backoff', () => {
   it('backs off exponentially within its bounds, with jitter', () => {
     const low = () => 0;
     const high = () => 0.999999;
-    expect(backoffDelayMs(0, low)).toBe(Math.round(reconnectBackoffMsMin * (1 - reconnectJitterRatio)));
-    expect(backoffDelayMs(1, () => 0.5)).toBe(reconnectBackoffMsMin * 2);
+    expect(reconnectDelayMs(0, low)).toBe(Math.round(reconnectDelayMsMin * (1 - reconnectJitterRatio)));
+    expect(reconnectDelayMs(1, () => 0.5)).toBe(reconnectDelayMsMin * 2);
     for (const attempt of [10, 100, 10_000]) {
-      expect(backoffDelayMs(attempt, high)).toBeLessThanOrEqual(Math.round(reconnectBackoffMsMax * (1 + reconnectJitterRatio)));
-      expect(backoffDelayMs(attempt, low)).toBeGreaterThanOrEqual(Math.round(reconnectBackoffMsMax * (1 - reconnectJitterRatio)));
+      expect(reconnectDelayMs(attempt, high)).toBeLessThanOrEqual(Math.round(reconnectDelayMsMax * (1 + reconnectJitterRatio)));
+      expect(reconnectDelayMs(attempt, low)).toBeGreaterThanOrEqual(Math.round(reconnectDelayMsMax * (1 - reconnectJitterRatio)));
     }
   });
 });

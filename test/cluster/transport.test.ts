@@ -3,7 +3,7 @@ import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Transport, TransportError, FaultInjectionDisabledError, type TransportHandlers } from '../../src/cluster/transport.js';
-import { batchBytesMax, peerQueueMessagesMax, streamBytesInFlightMax } from '../../src/cluster/transport-limits.js';
+import { batchBytesMax, peerQueueMessagesMax, reconnectDelayMsMax, reconnectJitterRatio, streamBytesInFlightMax } from '../../src/cluster/transport-limits.js';
 import type { Message } from '../../src/raft/types.js';
 
 const waitStepMs = 5;
@@ -56,7 +56,6 @@ async function startNode(id: string, listenAddress = '127.0.0.1:0', faultInjecti
         list.push(...messages);
         received.set(group, list);
       },
-      onPropose: async (group, entry) => ({ index: entry.byteLength, result: new TextEncoder().encode(`${id}:${group}`) }),
       onReadIndex: async () => 42,
       onSnapshot: async () => undefined,
     },
@@ -70,7 +69,6 @@ async function startNode(id: string, listenAddress = '127.0.0.1:0', faultInjecti
     faultInjection,
     handlers: {
       onMessages: (group, messages) => node.handlers.onMessages(group, messages),
-      onPropose: (group, entry, deadlineMs) => node.handlers.onPropose(group, entry, deadlineMs),
       onReadIndex: (group, deadlineMs) => node.handlers.onReadIndex(group, deadlineMs),
       onSnapshot: (group, metadata, data) => node.handlers.onSnapshot(group, metadata, data),
     },
@@ -157,30 +155,28 @@ describe('Transport: raft messages', () => {
   });
 });
 
-describe('Transport: Propose and ReadIndex', () => {
+describe('Transport: ReadIndex', () => {
   it('round-trips, and maps handler errors, timeouts and unknown peers to error codes', async () => {
     const [n1, n2] = await cluster(['n1', 'n2']);
     let seenDeadlineMs = 0;
-    n2!.handlers.onPropose = async (group, entry, deadlineMs) => {
+    n2!.handlers.onReadIndex = async (group, deadlineMs) => {
       seenDeadlineMs = deadlineMs;
       if (group === 'follower') throw new TransportError('failedPrecondition', 'not the leader; leader is n3');
       if (group === 'broken') throw new Error('boom');
       if (group === 'slow') await sleep(2_000);
-      return { index: 100 + entry.byteLength, result: new Uint8Array([...entry].reverse()) };
+      return 100 + group.length;
     };
     const before = Date.now();
-    const answer = await n1!.transport.propose('n2', 'g1', new Uint8Array([1, 2, 3]), 2_000);
-    expect(answer).toEqual({ index: 103, result: new Uint8Array([3, 2, 1]) });
+    expect(await n1!.transport.readIndex('n2', 'g1', 2_000)).toBe(102);
     expect(seenDeadlineMs).toBeGreaterThanOrEqual(before + 1_500);
     expect(seenDeadlineMs).toBeLessThanOrEqual(Date.now() + 2_000);
-    expect(await n1!.transport.readIndex('n2', 'g1', 1_000)).toBe(42);
 
     const codeOf = async (promise: Promise<unknown>): Promise<string> => promise.then(() => 'resolved', (error: unknown) => (error instanceof TransportError ? error.code : `not a TransportError: ${String(error)}`));
-    expect(await codeOf(n1!.transport.propose('n2', 'follower', new Uint8Array(), 1_000))).toBe('failedPrecondition');
-    await expect(n1!.transport.propose('n2', 'follower', new Uint8Array(), 1_000)).rejects.toThrow(/leader is n3/);
-    expect(await codeOf(n1!.transport.propose('n2', 'broken', new Uint8Array(), 1_000))).toBe('unknown');
+    expect(await codeOf(n1!.transport.readIndex('n2', 'follower', 1_000))).toBe('failedPrecondition');
+    await expect(n1!.transport.readIndex('n2', 'follower', 1_000)).rejects.toThrow(/leader is n3/);
+    expect(await codeOf(n1!.transport.readIndex('n2', 'broken', 1_000))).toBe('unknown');
     const slowStart = Date.now();
-    expect(await codeOf(n1!.transport.propose('n2', 'slow', new Uint8Array(), 100))).toBe('deadlineExceeded');
+    expect(await codeOf(n1!.transport.readIndex('n2', 'slow', 100))).toBe('deadlineExceeded');
     expect(Date.now() - slowStart).toBeLessThan(1_000);
     expect(await codeOf(n1!.transport.readIndex('nobody', 'g1', 100))).toBe('unavailable');
     expect(await codeOf(n1!.transport.readIndex('n2', 'g1', 0))).toBe('invalidArgument');
@@ -192,7 +188,7 @@ describe('Transport: Propose and ReadIndex', () => {
     const n1 = await startNode('n1');
     n1.transport.addPeer('n9', `127.0.0.1:${await freePort()}`);
     const start = Date.now();
-    await expect(n1.transport.propose('n9', 'g1', new Uint8Array([1]), 5_000)).rejects.toMatchObject({ code: 'unavailable' });
+    await expect(n1.transport.readIndex('n9', 'g1', 5_000)).rejects.toMatchObject({ code: 'unavailable' });
     expect(Date.now() - start).toBeLessThan(2_000);
   });
 
@@ -280,6 +276,29 @@ describe('Transport: failures', () => {
     expect(indexes(n4.received.get('g2'))).toEqual(range(from, 50));
   });
 
+  it('finds a peer that was down for long within the reconnect bound of it coming up', { timeout: 20_000 }, async () => {
+    const port = await freePort();
+    const n1 = await startNode('n1');
+    n1.transport.addPeer('n4', `127.0.0.1:${port}`);
+    // Traffic like a leader's heartbeats, for longer than an unbounded backoff would take to
+    // grow past several seconds.
+    let index = 0;
+    const heartbeatIntervalMs = 20;
+    const heartbeats = setInterval(() => n1.transport.send('g1', [message('n1', 'n4', index++)]), heartbeatIntervalMs);
+    try {
+      await sleep(4_000);
+      const n4 = await startNode('n4', `127.0.0.1:${port}`);
+      const upMs = performance.now();
+      await waitFor(() => (n4.received.get('g1')?.length ?? 0) > 0, 5_000, 'delivery after the peer came up');
+      const foundMs = performance.now() - upMs;
+      console.log(`peer down 4 s found ${Math.round(foundMs)} ms after its server was up (reconnect delay at most ${reconnectDelayMsMax} ms ± ${reconnectJitterRatio * 100}%)`);
+      // The channel's next attempt, the handshake, one heartbeat interval, and slack for a busy machine.
+      expect(foundMs).toBeLessThan(reconnectDelayMsMax * (1 + reconnectJitterRatio) + heartbeatIntervalMs + 500);
+    } finally {
+      clearInterval(heartbeats);
+    }
+  });
+
   it('a peer that does not read does not delay the others, and its queue stays bounded', async () => {
     const [n1, n2] = await cluster(['n1', 'n2']);
     // Accepts TCP connections and never reads from them: no HTTP/2 handshake, no window.
@@ -331,10 +350,10 @@ describe('Transport: failures', () => {
       const code = await promise.then(() => 'resolved', (error: unknown) => (error instanceof TransportError ? error.code : 'other'));
       return Date.now() - start < 500 ? code : `${code} (slow)`;
     };
-    expect(await fast(n1!.transport.propose('n2', 'g1', new Uint8Array(), 2_000))).toBe('unavailable');
+    expect(await fast(n1!.transport.readIndex('n2', 'g1', 2_000))).toBe('unavailable');
     expect(await fast(n1!.transport.readIndex('n3', 'g1', 2_000))).toBe('unavailable');
     expect(await fast(n1!.transport.sendSnapshot('n3', 'g1', new Uint8Array(), new Uint8Array(10)))).toBe('unavailable');
-    expect(await fast(n2!.transport.propose('n1', 'g1', new Uint8Array(), 2_000))).toBe('resolved');
+    expect(await fast(n2!.transport.readIndex('n1', 'g1', 2_000))).toBe('resolved');
     expect(await fast(n3!.transport.readIndex('n1', 'g1', 2_000))).toBe('resolved');
 
     n1!.transport.setPartition({ dropTo: [], dropFrom: [] });

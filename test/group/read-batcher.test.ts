@@ -43,6 +43,29 @@ describe('ReadIndexBatcher', () => {
     expect(await batcher.read(Date.now() + 1_000)).toBe(7);
   });
 
+  it('fails the round in flight too, and the next read does not wait for it', async () => {
+    const rounds: ReturnType<typeof deferred<number>>[] = [];
+    const batcher = new ReadIndexBatcher(() => {
+      const round = deferred<number>();
+      rounds.push(round);
+      return round.promise;
+    }, systemClock);
+    const deadline = Date.now() + 5_000;
+    const inFlight = batcher.read(deadline);
+    const waiting = batcher.read(deadline);
+    batcher.failAll(() => new Error('the leader changed'));
+    await expect(inFlight).rejects.toThrow('the leader changed');
+    await expect(waiting).rejects.toThrow('the leader changed');
+    // A new round starts at once, while the abandoned one is still unanswered.
+    const after = batcher.read(deadline);
+    expect(rounds).toHaveLength(2);
+    rounds[0]?.resolve(3); // the abandoned round answers late: ignored, and starts nothing
+    await Promise.resolve();
+    expect(rounds).toHaveLength(2);
+    rounds[1]?.resolve(9);
+    expect(await after).toBe(9);
+  });
+
   it('rejects a read at its own deadline even if its round hangs', async () => {
     const batcher = new ReadIndexBatcher(() => new Promise<number>(() => undefined), systemClock);
     const started = Date.now();

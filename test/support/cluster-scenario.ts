@@ -1,6 +1,7 @@
 // A fault scenario: KV clients run against a cluster while a fault is injected and healed; then a
 // final linearizable read of every key, and the whole history goes through the checker.
 // Shared by test/cluster/faults.test.ts and the fault campaign (bench/cluster-fault-campaign.ts).
+import { UNKNOWN, type KvOperation } from '../../src/testing/linearizability/index.js';
 import { type Cluster } from './cluster.js';
 import { appendFinalReads, checkHistory, startKvLoad, type KvCounts, type Verdict } from './cluster-kv.js';
 import { sleep } from './cluster.js';
@@ -17,7 +18,7 @@ export interface ScenarioOptions {
   /** Per request; must exceed the nodes' request timeout. */
   readonly requestTimeoutMs: number;
   /** Injects and heals the fault; resolves once every node is back. */
-  fault(cluster: Cluster): Promise<void>;
+  fault(cluster: Cluster): Promise<unknown>;
   readonly checkTimeoutMs: number;
 }
 
@@ -26,6 +27,11 @@ export interface ScenarioResult {
   readonly counts: KvCounts;
   readonly verdict: Verdict;
   readonly durationMs: number;
+  /** When the load's clients got a definite answer (performance.now() ms, ascending); the
+   *  final reads are not included. For test/support/availability.ts. */
+  readonly successesMs: readonly number[];
+  /** The checked history, final reads included, for a report when the verdict is not legal. */
+  readonly history: readonly KvOperation[];
 }
 
 /** Upper bound on one scenario's load, whatever the fault does. */
@@ -55,9 +61,10 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
   }
   await load.done;
   if (faultError !== undefined) throw faultError;
+  const successesMs = load.history.filter((operation) => operation.output !== UNKNOWN).map((operation) => operation.returnTime).sort((a, b) => a - b);
   await appendFinalReads(load.history, cluster.running(), keys, finalReadsTimeoutMs);
   const verdict = checkHistory(load.history, options.checkTimeoutMs);
-  return { name: options.name, counts: load.counts, verdict, durationMs: Date.now() - started };
+  return { name: options.name, counts: load.counts, verdict, durationMs: Date.now() - started, successesMs, history: load.history };
 }
 
 export function describeResult(result: ScenarioResult): string {
