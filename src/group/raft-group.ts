@@ -10,6 +10,7 @@ import {
   LocalMessageError,
   NONE,
   ProposalDroppedError,
+  RaftInvariantError,
   RawNode,
   defaultRaftConfig,
   type ConfChange,
@@ -240,7 +241,16 @@ export class RaftGroup<E, R> {
       this.node.propose(wrapProposal(key, this.options.codec.encode(entry)));
     } catch (error) {
       this.options.metrics.proposed('dropped');
-      this.proposals.reject(key, error instanceof ProposalDroppedError ? new GroupUnavailableError(error.message) : (error as Error));
+      if (error instanceof ProposalDroppedError) {
+        this.proposals.reject(key, new GroupUnavailableError(error.message));
+        return waiting;
+      }
+      // The codec could not encode the entry: the caller's error, nothing reached the log.
+      if (!(error instanceof RaftInvariantError)) {
+        this.proposals.reject(key, error instanceof Error ? error : new Error(String(error)));
+        return waiting;
+      }
+      this.fatal(error, 'proposing an entry');
       return waiting;
     }
     this.loop.schedule();
