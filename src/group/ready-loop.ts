@@ -186,17 +186,6 @@ export class ReadyLoop<E, R> {
     this.inflight.push(write);
     const startedMs = performance.now();
     const entriesWritten = ready.entries.length;
-    if (storage.writesInFlight() === 0) {
-      // Nothing in flight: write synchronously. An asynchronous LMDB transaction costs two
-      // hand-overs to lmdb-js's writer thread, which on a fast disk take longer than the fsync
-      // itself; blocking now costs nothing that overlapping could have saved. Under load writes
-      // are in flight, and the next ones go asynchronously and batch behind them.
-      write.results = storage.writeSync(() => this.applyInTransaction(snapshotIndex, planned)) ?? [];
-      write.done = true;
-      this.options.metrics.readyPersisted((performance.now() - startedMs) / 1000, entriesWritten);
-      this.completeWrites();
-      return;
-    }
     storage
       .write(() => this.applyInTransaction(snapshotIndex, planned))
       .then(

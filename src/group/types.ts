@@ -50,8 +50,6 @@ export interface GroupStorage extends Storage {
   compact(index: LogIndex, metadata: SnapshotMetadata): void;
   lastIndexDurable(): LogIndex;
   hasQueuedWrites(): boolean;
-  /** Writes issued with write() that are not durable yet. */
-  writesInFlight(): number;
   write<T>(extra?: () => T): Promise<T | undefined>;
   writeSync<T>(extra?: () => T): T | undefined;
 }

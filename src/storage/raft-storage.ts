@@ -294,10 +294,6 @@ export class LmdbRaftStorage implements Storage {
     this.terms.dropBefore(index + 1);
   }
 
-  writesInFlight(): number {
-    return this.writeSequence - this.durableSequence;
-  }
-
   /** Whether writes are queued that no write() has issued yet. */
   hasQueuedWrites(): boolean {
     return this.queued.length > 0;
