@@ -8,6 +8,7 @@ import { BundleError, readBundle } from '../app/bundle.js';
 import { parseConfig } from '../app/config.js';
 import { NodeServer } from '../http/server.js';
 import { createLogger, type Logger } from '../observability/logger.js';
+import { lockDataDir } from '../storage/data-dir-lock.js';
 import type { Bundle } from '../model/app-entries.js';
 
 export interface DevOptions {
@@ -28,6 +29,7 @@ export async function runDev(options: DevOptions): Promise<void> {
   const bundle = await readBundle(appDir);
   const name = appName(bundle, appDir);
   const config = parseConfig(bundle.files['config.yaml']);
+  const dataLock = lockDataDir(resolve(options.dataDir));
   const host = await AppHost.openSingleNode({
     name,
     dataDir: join(resolve(options.dataDir), name),
@@ -68,6 +70,7 @@ export async function runDev(options: DevOptions): Promise<void> {
     watcher.close();
     await server.close();
     await host.close();
+    dataLock.release();
     logger.info('stopped');
     process.exit(0);
   };

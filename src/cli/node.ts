@@ -10,6 +10,7 @@ import type { AppHost } from '../app/app-host.js';
 import { NodeServer, appGaugeSources } from '../http/server.js';
 import { ClusterMetrics, NodeMetrics } from '../observability/metrics.js';
 import { createLogger } from '../observability/logger.js';
+import { lockDataDir } from '../storage/data-dir-lock.js';
 
 export interface NodeOptions {
   readonly id: string;
@@ -28,6 +29,7 @@ export interface NodeOptions {
 }
 
 export async function runNode(options: NodeOptions): Promise<void> {
+  const dataLock = lockDataDir(resolve(options.dataDir));
   const logger = createLogger({ node: options.id, region: options.region });
   const apps = new Map<string, AppHost>();
   const metrics = new NodeMetrics(() => appGaugeSources(apps));
@@ -98,6 +100,7 @@ export async function runNode(options: NodeOptions): Promise<void> {
     logger.info({ signal }, 'shutting down');
     await server.close();
     await node.stop();
+    dataLock.release();
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
