@@ -15,7 +15,7 @@ import type { Query } from '../query/types.js';
 import type { Realtime } from '../realtime/server.js';
 import { recordIdBytesMax } from '../state/key-limits.js';
 import { readBody } from './body.js';
-import { encodeCsv, requestCodec, responseCodec } from './content.js';
+import { encodeCsv, requestCodec, responseCodec, type Codec } from './content.js';
 
 const emptyQuery: Query = { sort: [], offset: 0 };
 
@@ -26,7 +26,8 @@ export interface RestContext {
 
 interface Outcome {
   readonly status: number;
-  readonly body?: unknown;
+  /** The response body, already encoded (before any write was proposed). */
+  readonly payload?: Buffer | string;
   readonly headers: Record<string, string>;
 }
 
@@ -129,7 +130,9 @@ export async function handleAppRequest(
     });
     return { status: 200, table: endpoint.name };
   }
-  const codec = responseCodec(accept, isCollection);
+  // Only a GET of a collection answers with a collection: CSV is offered for nothing else, so a
+  // write asking for it is refused here, before it has any effect.
+  const codec = responseCodec(accept, isCollection && method === 'get');
   if (codec === undefined) throw new Problem('not-acceptable', { detail: `cannot produce any of: ${accept ?? ''}` });
 
   let body: unknown;
@@ -144,7 +147,7 @@ export async function handleAppRequest(
   if (ifMatch !== undefined) await runner.reachReadPoint({ consistency, readOnly: false, comparesVersions: ifMatch });
   const ifNoneMatch = parseEtags(headerValue(req, 'if-none-match'));
 
-  const outcome = await execute(runner, endpoint.name, method, { id, query, pathname: req.url ?? '' }, body, req, ifMatch);
+  const outcome = await execute(runner, endpoint.name, method, { id, query, pathname: req.url ?? '' }, body, req, ifMatch, codec, query.select);
   if (ifNoneMatch !== undefined && method === 'get' && outcome.status === 200) {
     const etag = outcome.headers.ETag;
     if (etag !== undefined && (ifNoneMatch.includes(-1) || ifNoneMatch.includes(Number(etag.slice(1, -1))))) {
@@ -152,17 +155,13 @@ export async function handleAppRequest(
       return { status: 304, table: endpoint.name };
     }
   }
-  if (outcome.body === undefined) {
+  if (outcome.payload === undefined) {
     res.writeHead(outcome.status, outcome.headers).end();
   } else {
-    const payload =
-      codec.mediaType === 'text/csv' && Array.isArray(outcome.body)
-        ? encodeCsv(outcome.body as Record<string, unknown>[], query.select)
-        : codec.encode(outcome.body);
     outcome.headers['Content-Type'] = codec.mediaType;
-    outcome.headers['Content-Length'] = String(typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length);
+    outcome.headers['Content-Length'] = String(typeof outcome.payload === 'string' ? Buffer.byteLength(outcome.payload) : outcome.payload.length);
     res.writeHead(outcome.status, outcome.headers);
-    res.end(httpMethod === 'HEAD' ? undefined : payload);
+    res.end(httpMethod === 'HEAD' ? undefined : outcome.payload);
   }
   return { status: outcome.status, table: endpoint.name };
 }
@@ -176,6 +175,8 @@ async function execute(
   body: unknown,
   req: IncomingMessage,
   ifMatch: number[] | undefined,
+  codec: Codec,
+  select: readonly string[] | undefined,
 ): Promise<Outcome> {
   const request = { method: req.method ?? 'GET', headers: req.headers };
   const run = await runner.run(async ({ runtime, transaction }) => {
@@ -188,17 +189,35 @@ async function execute(
       }
     }
     const resource = new endpoint.resourceClass();
-    return runInScope(transaction, request, () => resource[method](target, body));
+    const value = await runInScope(transaction, request, () => resource[method](target, body));
+    // Encoded before the write set is proposed: a response that cannot be produced in the
+    // negotiated format fails the request before it has any effect.
+    return { value, payload: value === undefined ? undefined : encodeResponse(codec, value, select, `${method.toUpperCase()} ${endpointName}`) };
   });
-  if (run.writeIndex === undefined && method === 'get' && run.value === undefined) {
+  if (run.writeIndex === undefined && method === 'get' && run.value.value === undefined) {
     throw new Problem('not-found', { detail: `${endpointName}/${String(target.id ?? '')} does not exist` });
   }
-  return respond(method, run.value, run.index, run.runtime.version, run.transaction, endpointName, target, run.writeIndex);
+  return respond(method, run.value.value, run.value.payload, run.index, run.runtime.version, run.transaction, endpointName, target, run.writeIndex);
+}
+
+function encodeResponse(codec: Codec, value: unknown, select: readonly string[] | undefined, what: string): Buffer | string {
+  if (codec.mediaType === 'text/csv') {
+    if (!Array.isArray(value) || !value.every((item) => typeof item === 'object' && item !== null && !Array.isArray(item))) {
+      throw new Problem('not-acceptable', { detail: `${what} answers with a single value, which text/csv cannot represent; ask for JSON, CBOR or MessagePack` });
+    }
+    return encodeCsv(value as Record<string, unknown>[], select);
+  }
+  try {
+    return codec.encode(value);
+  } catch (error) {
+    throw new Problem('internal', { detail: `${what} returned a value that cannot be encoded as ${codec.mediaType}: ${error instanceof Error ? error.message : String(error)}` });
+  }
 }
 
 function respond(
   method: RestMethod,
   value: unknown,
+  payload: Buffer | string | undefined,
   index: number,
   version: number,
   transaction: Transaction,
@@ -214,8 +233,8 @@ function respond(
     const table = transaction.runtime.endpoints.get(endpointName)?.table;
     const id = table !== undefined ? created?.[table.primaryKey] : undefined;
     if (id !== undefined) headers.Location = `/${transaction.runtime.app}/${endpointName}/${encodeURIComponent(String(id))}`;
-    return { status: 201, body: value, headers };
+    return payload === undefined ? { status: 201, headers } : { status: 201, payload, headers };
   }
-  if (value === undefined) return { status: method === 'get' ? 404 : 204, headers };
-  return { status: 200, body: value, headers };
+  if (payload === undefined) return { status: method === 'get' ? 404 : 204, headers };
+  return { status: 200, payload, headers };
 }
