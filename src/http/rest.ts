@@ -147,7 +147,7 @@ export async function handleAppRequest(
   if (ifMatch !== undefined) await runner.reachReadPoint({ consistency, readOnly: false, comparesVersions: ifMatch });
   const ifNoneMatch = parseEtags(headerValue(req, 'if-none-match'));
 
-  const outcome = await execute(runner, endpoint.name, method, { id, query, pathname: req.url ?? '' }, body, req, ifMatch, codec, query.select);
+  const outcome = await execute(runner, endpoint.name, method, { id, query, pathname: req.url ?? '' }, body, req, ifMatch, ifNoneMatch, codec, query.select);
   if (ifNoneMatch !== undefined && method === 'get' && outcome.status === 200) {
     const etag = outcome.headers.ETag;
     if (etag !== undefined && (ifNoneMatch.includes(-1) || ifNoneMatch.includes(Number(etag.slice(1, -1))))) {
@@ -175,6 +175,7 @@ async function execute(
   body: unknown,
   req: IncomingMessage,
   ifMatch: number[] | undefined,
+  ifNoneMatch: number[] | undefined,
   codec: Codec,
   select: readonly string[] | undefined,
 ): Promise<Outcome> {
@@ -182,10 +183,26 @@ async function execute(
   const run = await runner.run(async ({ runtime, transaction }) => {
     const endpoint = runtime.endpoints.get(endpointName);
     if (endpoint === undefined) throw new Problem('not-found', { detail: `app ${runtime.app} has no table or resource '${endpointName}'` });
-    if (ifMatch !== undefined && endpoint.table !== undefined && target.id !== undefined && !ifMatch.includes(-1)) {
+    if (endpoint.table !== undefined && target.id !== undefined && (ifMatch !== undefined || ifNoneMatch !== undefined)) {
+      // The conditions read the record through the transaction, so the write set depends on
+      // what they saw: if it changes before the entry applies, the request reruns and the
+      // condition is judged again (compare-and-set).
       const current = transaction.readEnvelope(endpoint.table, target.id)?.i ?? 0;
-      if (!ifMatch.includes(current)) {
-        throw new Problem('precondition-failed', { detail: `${endpointName}/${String(target.id)} is at version ${current}`, headers: { ETag: `"${current}"` } });
+      const where = `${endpointName}/${String(target.id)}`;
+      if (ifMatch !== undefined) {
+        // RFC 9110 13.1.1: '*' holds only if the record exists.
+        const holds = ifMatch.includes(-1) ? current !== 0 : ifMatch.includes(current);
+        if (!holds) {
+          throw new Problem('precondition-failed', {
+            detail: current === 0 ? `${where} does not exist` : `${where} is at version ${current}`,
+            ...(current === 0 ? {} : { headers: { ETag: `"${current}"` } }),
+          });
+        }
+      }
+      if (ifNoneMatch !== undefined && method !== 'get') {
+        // RFC 9110 13.1.2: on a write, '*' means create only; a listed version must not be current.
+        const fails = ifNoneMatch.includes(-1) ? current !== 0 : ifNoneMatch.includes(current);
+        if (fails) throw new Problem('precondition-failed', { detail: `${where} exists (version ${current})`, headers: { ETag: `"${current}"` } });
       }
     }
     const resource = new endpoint.resourceClass();
