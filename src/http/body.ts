@@ -21,8 +21,16 @@ export function readBody(req: IncomingMessage, bytesMax: number): Promise<Buffer
       }
       chunks.push(chunk);
     });
-    req.on('end', () => resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)));
+    let ended = false;
+    req.on('end', () => {
+      ended = true;
+      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks));
+    });
     req.on('error', reject);
+    // A client that closes the connection mid-body ends neither with 'end' nor always with 'error'.
+    req.on('close', () => {
+      if (!ended) reject(new Error('the client closed the request before sending its whole body'));
+    });
   });
 }
 

@@ -27,6 +27,9 @@ export interface NodeServerOptions {
   readonly metrics?: NodeMetrics;
 }
 
+/** The status recorded for a request whose client closed the connection before the answer. */
+const clientClosedStatus = 499;
+
 /** How long a graceful close waits for in-flight requests before closing their sockets. */
 export const shutdownGraceMs = 10_000;
 /** Longest request path accepted, in bytes. */
@@ -131,6 +134,7 @@ export class NodeServer {
     const started = performance.now();
     this.inFlight++;
     let app = '';
+    let host: AppHost | undefined;
     let table = '';
     let status = 500;
     try {
@@ -142,14 +146,14 @@ export class NodeServer {
       }
       const path = parsePath(url);
       if (path === undefined) throw new Problem('not-found', { detail: 'paths are /<app>/<Table>/ and /<app>/<Table>/<id>' });
-      const host = this.options.apps.get(path.app);
+      host = this.options.apps.get(path.app);
       if (host === undefined) throw new Problem('not-found', { detail: `no app named '${path.app}' on this node` });
       app = host.name;
       const answered = await handleAppRequest(host, req, res, path.endpoint, path.id, path.search, { metrics: this.metrics, realtime: this.realtime });
       status = answered.status;
       table = answered.table;
     } catch (error) {
-      status = this.sendError(req, res, error);
+      status = this.sendError(req, res, error, host);
     } finally {
       this.inFlight--;
       if (app !== '') {
@@ -160,7 +164,13 @@ export class NodeServer {
     }
   }
 
-  private sendError(req: IncomingMessage, res: ServerResponse, error: unknown): number {
+  private sendError(req: IncomingMessage, res: ServerResponse, error: unknown, host: AppHost | undefined): number {
+    // The client went away (closed the connection mid-request): there is nobody to answer, and
+    // it is not a server error. Counted under 499, as nginx does, and logged at debug level.
+    if (req.destroyed && !(error instanceof Problem)) {
+      this.options.logger.debug({ err: error, url: req.url, method: req.method }, 'client closed the request');
+      return clientClosedStatus;
+    }
     // A Problem (LogUnavailableError included) is an answer; anything else is a bug worth a log line.
     const problem = asProblem(error);
     if (!(error instanceof Problem)) this.options.logger.error({ err: error, url: req.url, method: req.method }, 'request failed');
@@ -170,8 +180,13 @@ export class NodeServer {
       return status;
     }
     const body = JSON.stringify(problemJson(problem));
-    res.writeHead(status, { 'Content-Type': problemMediaType, ...problem.headers });
-    res.end(body);
+    // Every answer of an app says which version and applied index it reflects, errors included.
+    const runtime = host?.activeRuntime();
+    const position: Record<string, string> =
+      host === undefined ? {} : { 'X-Lockstep-Index': String(host.appliedIndex()), ...(runtime === undefined ? {} : { 'X-Lockstep-Version': String(runtime.version) }) };
+    res.writeHead(status, { 'Content-Type': problemMediaType, 'Content-Length': String(Buffer.byteLength(body)), ...position, ...problem.headers });
+    // A HEAD answer has the headers of the GET answer and no body.
+    res.end(req.method === 'HEAD' ? undefined : body);
     return status;
   }
 

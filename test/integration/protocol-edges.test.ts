@@ -1,0 +1,70 @@
+// Protocol edges of a node's HTTP surface: error answers carry the version and index headers,
+// a HEAD answer never has a body, and a client that hangs up mid-request is not a server error.
+import { connect } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { copyApp, removeDir, startDevServer, tempDir, type DevServer } from '../support/dev-server.js';
+import { metricValue } from '../support/http-client.js';
+
+let server: DevServer;
+const appDir = copyApp('shop');
+const dataDir = tempDir('lockstep-edges-');
+
+beforeAll(async () => {
+  server = await startDevServer(appDir, dataDir);
+});
+
+afterAll(async () => {
+  await server.stop();
+  removeDir(appDir);
+  removeDir(dataDir);
+});
+
+/** Sends raw bytes and returns everything the server answered until it closed. */
+function raw(request: string, hangUpAfterMs?: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(server.port, '127.0.0.1');
+    let answer = '';
+    socket.on('data', (chunk) => (answer += chunk.toString('latin1')));
+    socket.on('error', (error) => (hangUpAfterMs === undefined ? reject(error) : resolve(answer)));
+    socket.on('close', () => resolve(answer));
+    socket.write(request);
+    if (hangUpAfterMs !== undefined) setTimeout(() => socket.destroy(), hangUpAfterMs);
+  });
+}
+
+describe('protocol edges', () => {
+  it('error answers say which version and applied index they reflect', async () => {
+    const missing = await fetch(`${server.url}/Item/missing`);
+    expect(missing.status).toBe(404);
+    expect(Number(missing.headers.get('x-lockstep-index'))).toBeGreaterThan(0);
+    expect(Number(missing.headers.get('x-lockstep-version'))).toBeGreaterThan(0);
+    const invalid = await fetch(`${server.url}/Item/x`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{' });
+    expect(invalid.status).toBe(400);
+    expect(invalid.headers.get('x-lockstep-version')).not.toBeNull();
+  });
+
+  it('a HEAD answer, error or not, has headers and no body', async () => {
+    for (const path of ['/shop/Item/missing', '/shop/Nothing/', '/nowhere/Item/']) {
+      const answer = await raw(`HEAD ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      const [head, body] = answer.split('\r\n\r\n');
+      expect(head, path).toMatch(/^HTTP\/1.1 404/);
+      expect(body, path).toBe('');
+    }
+  });
+
+  it('a client that hangs up mid-body is counted as 499, not as a server error', async () => {
+    const before = await (await fetch(`${server.base}/metrics`)).text();
+    const errorsBefore = metricValue(before, 'lockstep_http_requests_total', { status: '500' });
+    await raw(`PUT /shop/Item/abandoned HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"name":`, 100);
+    let after = '';
+    for (let attempt = 0; attempt < 50; attempt++) {
+      after = await (await fetch(`${server.base}/metrics`)).text();
+      if (metricValue(after, 'lockstep_http_requests_total', { status: '499' }) > 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(metricValue(after, 'lockstep_http_requests_total', { status: '499' })).toBe(1);
+    expect(metricValue(after, 'lockstep_http_requests_total', { status: '500' })).toBe(errorsBefore);
+    expect(server.output()).not.toMatch(/request failed/);
+    expect((await fetch(`${server.url}/Item/abandoned`)).status).toBe(404);
+  });
+});
