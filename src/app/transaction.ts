@@ -8,7 +8,7 @@ import { Problem } from '../model/problem.js';
 import { executeQuery } from '../query/execute.js';
 import type { Query } from '../query/types.js';
 import type { TableDef } from '../schema/index.js';
-import { oversizedKey } from '../state/key-limits.js';
+import { oversizedKey, recordIdProblem } from '../state/key-limits.js';
 import { mergePatch } from '../state/state-machine.js';
 import type { RecordEnvelope } from '../storage/app-store.js';
 import type { AppRuntime } from './runtime.js';
@@ -33,6 +33,7 @@ export class Transaction {
 
   /** The committed envelope of a record, remembered as a read dependency. Expired records are absent. */
   readEnvelope(table: TableDef, id: RecordId): RecordEnvelope | undefined {
+    checkRecordId(table, id);
     const envelope = this.runtime.store.table(table.name).get(id);
     const key = recordKey(table.name, id);
     if (!this.reads.has(key)) this.reads.set(key, { table: table.name, id, expectedIndex: envelope?.i ?? 0 });
@@ -59,6 +60,7 @@ export class Transaction {
   }
 
   put(table: TableDef, id: RecordId, value: StoredRecord): void {
+    checkRecordId(table, id);
     const record = { ...value, [table.primaryKey]: id };
     this.validate(table, record, 'full', id);
     this.buffer({ op: 'put', table: table.name, id, value: record });
@@ -93,6 +95,7 @@ export class Transaction {
   }
 
   delete(table: TableDef, id: RecordId): boolean {
+    checkRecordId(table, id);
     const existed = this.get(table, id) !== undefined;
     this.buffer({ op: 'delete', table: table.name, id });
     return existed;
@@ -161,6 +164,14 @@ export class Transaction {
     if (errors.length > 0) {
       throw new Problem('invalid', { type: 'validation', detail: `invalid ${table.exportName} record`, errors });
     }
+  }
+}
+
+/** Every table call names its record by an id that its URL can address (key-limits.ts). */
+function checkRecordId(table: TableDef, id: unknown): asserts id is RecordId {
+  const problem = recordIdProblem(table, id);
+  if (problem !== undefined) {
+    throw new Problem('invalid', { detail: `invalid ${table.exportName} id: ${problem}`, errors: [{ field: table.primaryKey, message: problem }] });
   }
 }
 

@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import { Decoder as CborDecoder, Encoder as CborEncoder } from 'cbor-x';
 import { stringify as stringifyCsv } from 'csv-stringify/sync';
 import { Packr, Unpackr } from 'msgpackr';
+import { isUtf8 } from 'node:buffer';
 import { Problem } from '../model/problem.js';
+import { hasLoneSurrogate } from '../state/key-limits.js';
 
 export interface Codec {
   readonly mediaType: string;
@@ -32,6 +34,12 @@ function rejectPrototypeKey(key: string, value: unknown): unknown {
     const message = "the key '__proto__' is not allowed";
     throw new Problem('invalid', { detail: `body is not acceptable: ${message}`, errors: [{ field: 'body', message }], type: 'malformed-body' });
   }
+  // A \uD800-style escape without its pair is not a Unicode string: it could be stored, but not
+  // answered as UTF-8 and read back the same. Refused, not rewritten.
+  if (hasLoneSurrogate(key) || (typeof value === 'string' && hasLoneSurrogate(value))) {
+    const message = `${typeof value === 'string' && hasLoneSurrogate(value) ? `the value of '${key.slice(0, 64)}'` : 'a key'} has a lone surrogate (\\uD800-\\uDFFF without its pair)`;
+    throw new Problem('invalid', { detail: `body is not acceptable: ${message}`, errors: [{ field: key === '' ? 'body' : key.slice(0, 64), message }], type: 'malformed-body' });
+  }
   return value;
 }
 
@@ -39,6 +47,8 @@ const jsonCodec: Codec = {
   mediaType: 'application/json',
   encode: (value) => JSON.stringify(value) ?? 'null',
   decode(body) {
+    // Invalid UTF-8 would be rewritten as U+FFFD by the decoder; refuse it instead.
+    if (!isUtf8(body)) throw malformedBody('JSON', new Error('the body is not valid UTF-8'));
     const decoded = body.toString('utf8');
     // RFC 8259 lets a parser ignore a leading byte order mark; JSON.parse would reject it.
     const text = decoded.charCodeAt(0) === 0xfeff ? decoded.slice(1) : decoded;

@@ -17,7 +17,7 @@ import type { ChangeEvent } from '../model/change-event.js';
 import type { LogIndex } from '../model/ids.js';
 import type { TableDef } from '../schema/index.js';
 import type { AppStore, IndexKeyValue, RecordEnvelope, VersionRecord } from '../storage/app-store.js';
-import { oversizedKey } from './key-limits.js';
+import { oversizedKey, recordIdProblem } from './key-limits.js';
 import type { SchemaCache } from './schema-cache.js';
 
 export interface ApplyOutcome {
@@ -184,6 +184,10 @@ export class StateMachine {
       const table = schema.tables.get(write.table);
       if (table === undefined) {
         return { result: { ok: false, reason: 'invalid', detail: `unknown table ${write.table}` }, events: [] };
+      }
+      const badId = recordIdProblem(table, write.id);
+      if (badId !== undefined) {
+        return { result: { ok: false, reason: 'invalid', detail: `${table.exportName}.${table.primaryKey} ${badId}` }, events: [] };
       }
       const oversized = oversizedKey(table, write.id, write.op === 'delete' ? undefined : write.value);
       if (oversized !== undefined) {
