@@ -10,7 +10,10 @@ interface OrderRequest {
 
 export class Order extends tables.Order {
   /** POST /shop/Order/ {customerId, productId, quantity}: reserve stock and record the order. */
-  async post(target: unknown, body: OrderRequest) {
+  async post(target: unknown, body: OrderRequest | null) {
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      throw new Problem('invalid', { detail: 'an order is a JSON object: {customerId, productId, quantity}' });
+    }
     const { customerId, productId, quantity } = body;
     if (typeof productId !== 'string' || typeof customerId !== 'string' || !Number.isInteger(quantity) || (quantity as number) < 1) {
       throw new Problem('invalid', { detail: 'an order needs customerId, productId and a positive integer quantity' });

@@ -18,6 +18,7 @@ import {
   type SoftState,
   type Status,
 } from '../raft/index.js';
+import { NotAppliedError } from '../state/proposer.js';
 import type { Clock } from './clock.js';
 import { DeadlineWaiters } from './deadline-waiters.js';
 import { GroupUnavailableError, type FatalHandler } from './errors.js';
@@ -228,8 +229,11 @@ export class RaftGroup<E, R> {
   async propose(entry: E, timeoutMs: number): Promise<Committed<R>> {
     const deadlineMs = this.options.clock.nowMs() + timeoutMs;
     // With no leader known the core would drop the proposal at once: wait (bounded) for one.
-    await this.awaitLeader(deadlineMs);
-    if (this.stopped) throw new GroupUnavailableError(`group ${this.groupId} is stopped`);
+    await this.awaitLeader(deadlineMs).catch((error: unknown) => {
+      throw error instanceof GroupUnavailableError ? new NotAppliedError(error.message) : error;
+    });
+    if (this.stopped) throw new NotAppliedError(`group ${this.groupId} is stopped`);
+    if (this.proposals.size >= proposalsWaitingMax) throw new NotAppliedError(`too many proposals waiting in group ${this.groupId} (${proposalsWaitingMax})`);
     const key = `${this.nodeId}/${this.incarnation}/${++this.sequence}`;
     const leaderId = this.leaderId;
     const waiting = this.proposals.wait(key, deadlineMs, { startedMs: performance.now(), leaderId }, () => {
@@ -242,7 +246,7 @@ export class RaftGroup<E, R> {
     } catch (error) {
       this.options.metrics.proposed('dropped');
       if (error instanceof ProposalDroppedError) {
-        this.proposals.reject(key, new GroupUnavailableError(error.message));
+        this.proposals.reject(key, new NotAppliedError(error.message));
         return waiting;
       }
       // The codec could not encode the entry: the caller's error, nothing reached the log.

@@ -3,6 +3,7 @@
 // answer.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AppHost } from '../app/app-host.js';
+import { AppCodeError } from '../app/app-code-error.js';
 import { RequestRunner, consistencyLevels, type Consistency } from '../app/request-runner.js';
 import { runInScope, type RestMethod, type Target } from '../app/resource.js';
 import type { Endpoint } from '../app/runtime.js';
@@ -206,7 +207,14 @@ async function execute(
       }
     }
     const resource = new endpoint.resourceClass();
-    const value = await runInScope(transaction, request, () => resource[method](target, body));
+    let value: unknown;
+    try {
+      value = await runInScope(transaction, request, () => resource[method](target, body));
+    } catch (error) {
+      // A Problem is the app's (or the table API's) answer; anything else is a bug in app code.
+      if (error instanceof Problem) throw error;
+      throw new AppCodeError(runtime.app, runtime.version, endpointName, method, error);
+    }
     // Encoded before the write set is proposed: a response that cannot be produced in the
     // negotiated format fails the request before it has any effect.
     return { value, payload: value === undefined ? undefined : encodeResponse(codec, value, select, `${method.toUpperCase()} ${endpointName}`) };

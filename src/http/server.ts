@@ -3,6 +3,7 @@
 // graceful close that lets in-flight requests finish.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { AppCodeError } from '../app/app-code-error.js';
 import type { AppHost } from '../app/app-host.js';
 import { Problem } from '../model/problem.js';
 import type { Logger } from '../observability/logger.js';
@@ -174,6 +175,10 @@ export class NodeServer {
     // A Problem (LogUnavailableError included) is an answer; anything else is a bug worth a log line.
     const problem = asProblem(error);
     if (!(error instanceof Problem)) this.options.logger.error({ err: error, url: req.url, method: req.method }, 'request failed');
+    if (error instanceof AppCodeError) {
+      this.options.logger.error({ err: error.cause, app: error.app, version: error.version, resource: error.resource, method: error.method, url: req.url }, 'app code threw');
+      this.metrics.appErrors.inc({ app: error.app, version: String(error.version), resource: error.resource, method: error.method });
+    }
     const status = problemStatus(problem);
     if (res.headersSent) {
       res.destroy();

@@ -15,6 +15,7 @@ export class NodeMetrics {
   readonly requestSeconds: Histogram<'app' | 'table' | 'method' | 'status'>;
   readonly proposeSeconds: Histogram<'app' | 'outcome'>;
   readonly writeRetries: Counter<'app' | 'reason'>;
+  readonly appErrors: Counter<'app' | 'version' | 'resource' | 'method'>;
 
   constructor(apps: () => Iterable<AppGaugeSource>) {
     collectDefaultMetrics({ register: this.registry });
@@ -42,6 +43,12 @@ export class NodeMetrics {
       name: 'lockstep_write_retries_total',
       help: 'Write sets rerun because a read changed (conflict) or the app version switched (version).',
       labelNames: ['app', 'reason'],
+      registers: [this.registry],
+    });
+    this.appErrors = new Counter({
+      name: 'lockstep_app_errors_total',
+      help: 'Exceptions thrown by app code (answered 500), by app, version, resource and method.',
+      labelNames: ['app', 'version', 'resource', 'method'],
       registers: [this.registry],
     });
     const perApp = (name: string, help: string, read: (app: AppGaugeSource) => number): void => {

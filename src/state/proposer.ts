@@ -22,7 +22,16 @@ const retryAfterSeconds = 1;
  *  The outcome of a proposal that failed this way is unknown: it may still commit. A Problem of
  *  kind 'unavailable', so it reaches the client as a retryable answer without a special case. */
 export class LogUnavailableError extends Problem {
+  constructor(detail: string, headers: Readonly<Record<string, string>> = {}) {
+    super('unavailable', { detail, headers: { 'Retry-After': String(retryAfterSeconds), ...headers } });
+  }
+}
+
+/** The log refused the entry before it could reach it (no leader, a stopped group, too many
+ *  waiting): it was certainly not applied, and a retry cannot apply it twice. The answer says so
+ *  in `X-Lockstep-Outcome: not-applied`; any other 503 of a write has an unknown outcome. */
+export class NotAppliedError extends LogUnavailableError {
   constructor(detail: string) {
-    super('unavailable', { detail, headers: { 'Retry-After': String(retryAfterSeconds) } });
+    super(detail, { 'X-Lockstep-Outcome': 'not-applied' });
   }
 }

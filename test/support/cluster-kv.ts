@@ -36,6 +36,8 @@ export interface KvCounts {
   acknowledgedWrites: number;
   /** 409: the server gave up after conflicting retries; the op did not happen and is left out. */
   abandoned: number;
+  /** Writes certainly not applied (connection refused, 503 not-applied); left out. */
+  notApplied: number;
 }
 
 export interface KvLoad {
@@ -51,7 +53,14 @@ interface Seen {
   readonly etag: string | undefined;
 }
 
-type Outcome = { kind: 'answer'; status: number; etag: string | undefined; name: string | null } | { kind: 'unknown'; reason: string };
+type Outcome =
+  | { kind: 'answer'; status: number; etag: string | undefined; name: string | null }
+  /** Certainly not applied: the connection was refused (nothing reached a server), or the node
+   *  answered 503 with X-Lockstep-Outcome: not-applied (refused before its log). Such a write
+   *  is left out of the history; if the claim were false, a later read of its value would show
+   *  a violation. */
+  | { kind: 'notApplied'; reason: string }
+  | { kind: 'unknown'; reason: string };
 
 async function request(node: ClusterNode, method: 'GET' | 'PUT', key: string, headers: Record<string, string>, body: unknown, timeoutMs: number): Promise<Outcome> {
   try {
@@ -62,10 +71,13 @@ async function request(node: ClusterNode, method: 'GET' | 'PUT', key: string, he
       signal: AbortSignal.timeout(timeoutMs),
     });
     const text = await response.text();
+    if (response.status === 503 && response.headers.get('x-lockstep-outcome') === 'not-applied') return { kind: 'notApplied', reason: text };
     let name: string | null = null;
     if (response.status === 200) name = (JSON.parse(text) as { name?: string }).name ?? null;
     return { kind: 'answer', status: response.status, etag: response.headers.get('etag') ?? undefined, name };
   } catch (error) {
+    const code = (error as { cause?: { code?: string } }).cause?.code;
+    if (code === 'ECONNREFUSED') return { kind: 'notApplied', reason: 'connection refused' };
     return { kind: 'unknown', reason: error instanceof Error ? error.message : String(error) };
   }
 }
@@ -81,7 +93,7 @@ export async function linearizableRead(node: ClusterNode, key: string, timeoutMs
 
 export function startKvLoad(options: KvLoadOptions): KvLoad {
   const history: KvOperation[] = [];
-  const counts: KvCounts = { total: 0, unknown: 0, definite: 0, acknowledgedWrites: 0, abandoned: 0 };
+  const counts: KvCounts = { total: 0, unknown: 0, definite: 0, acknowledgedWrites: 0, abandoned: 0, notApplied: 0 };
   const deadline = Date.now() + options.deadlineMs;
   const backoffMs = options.backoffMs ?? 200;
   let stopped = false;
@@ -125,6 +137,9 @@ export function startKvLoad(options: KvLoadOptions): KvLoad {
           seen.set(key, { value, etag: outcome.etag });
         } else if (outcome.kind === 'answer' && outcome.status === 409) {
           counts.abandoned++;
+        } else if (outcome.kind === 'notApplied') {
+          counts.notApplied++;
+          unknown = true; // back off as after any failure
         } else {
           record({ clientId, input: { type: 'write', key, value }, callTime, returnTime, output: UNKNOWN });
           seen.delete(key);
@@ -152,6 +167,10 @@ export function startKvLoad(options: KvLoadOptions): KvLoad {
           }
         } else if (outcome.kind === 'answer' && outcome.status === 409) {
           counts.abandoned++;
+        } else if (outcome.kind === 'notApplied') {
+          counts.notApplied++;
+          seen.delete(key);
+          unknown = true;
         } else {
           record({ clientId, input, callTime, returnTime, output: UNKNOWN });
           seen.delete(key);

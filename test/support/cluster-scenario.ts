@@ -71,7 +71,7 @@ export function describeResult(result: ScenarioResult): string {
   const c = result.counts;
   return (
     `${result.name}: ${result.verdict.verdict}, checked ${result.verdict.operations} ops ` +
-    `(${c.acknowledgedWrites} acknowledged writes, ${c.unknown} unknown, ${c.abandoned} abandoned 409) in ${result.durationMs} ms` +
+    `(${c.acknowledgedWrites} acknowledged writes, ${c.unknown} unknown, ${c.notApplied} not applied, ${c.abandoned} abandoned 409) in ${result.durationMs} ms` +
     (result.verdict.reason === undefined ? '' : ` - ${result.verdict.reason}`)
   );
 }
