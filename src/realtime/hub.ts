@@ -93,6 +93,12 @@ export class ChangeHub {
     this.limits = resolveHubLimits(limits);
   }
 
+  /** The index this node has applied: a resume point beyond it names a future this node has not
+   *  reached (the subscription is refused, see server.ts). */
+  appliedIndex(): number {
+    return this.source.appliedIndex();
+  }
+
   /** Called by the host after each commit, in log order, synchronously after appliedIndex() advanced. */
   publish(events: readonly ChangeEvent[]): void {
     const touched = new Set<Subscriber>();

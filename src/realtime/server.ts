@@ -88,6 +88,7 @@ class RealtimeServer implements Realtime {
       this.assertOpen();
       target = this.options.resolve(req);
       since = resumeIndexOf(req, false);
+      assertReached(target.hub, since);
       this.assertHubHasRoom(target.hub);
     } catch (error) {
       this.counterValues.rejectedRequests += 1;
@@ -106,6 +107,7 @@ class RealtimeServer implements Realtime {
     try {
       this.assertOpen();
       since = resumeIndexOf(req, true);
+      assertReached(target.hub, since);
       this.assertHubHasRoom(target.hub);
     } catch (error) {
       this.counterValues.rejectedRequests += 1;
@@ -171,4 +173,15 @@ class RealtimeServer implements Realtime {
     // Checked before the upgrade, while an HTTP answer is still possible.
     if (hub.isFull()) throw new Problem('unavailable', { detail: 'too many subscribers for this app', headers: { 'Retry-After': '5' } });
   }
+}
+
+/** A resume point beyond what this node has applied is refused with 503 and Retry-After, not
+ *  accepted silently: the client saw that index elsewhere, so this node is behind; it may retry
+ *  here shortly or go to another node. */
+function assertReached(hub: ChangeHub, since: number | undefined): void {
+  if (since === undefined || since <= hub.appliedIndex()) return;
+  throw new Problem('unavailable', {
+    detail: `since=${since} is beyond index ${hub.appliedIndex()}, the last this node has applied; retry shortly or resume on another node`,
+    headers: { 'Retry-After': '1' },
+  });
 }
