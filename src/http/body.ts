@@ -3,10 +3,15 @@
 import type { IncomingMessage } from 'node:http';
 import { Problem } from '../model/problem.js';
 
+/** A body over the limit but under this is read and discarded after the 413, so the client can
+ *  finish sending and read the answer on a connection that stays open (closing while it still
+ *  sends makes it fail with EPIPE before it sees the 413). Larger ones close the connection. */
+export const discardBytesMax = 16 * 1024 * 1024;
+
 export function readBody(req: IncomingMessage, bytesMax: number): Promise<Buffer> {
   const announced = req.headers['content-length'];
   if (announced !== undefined && Number(announced) > bytesMax) {
-    return Promise.reject(tooLarge(bytesMax));
+    return Promise.reject(tooLarge(bytesMax, Number(announced) > discardBytesMax));
   }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -15,8 +20,13 @@ export function readBody(req: IncomingMessage, bytesMax: number): Promise<Buffer
       received += chunk.length;
       if (received > bytesMax) {
         req.removeAllListeners('data');
-        req.resume();
-        reject(tooLarge(bytesMax));
+        // Keep reading (and dropping) what follows, up to the bound, then cut the connection.
+        let discarded = 0;
+        req.on('data', (rest: Buffer) => {
+          discarded += rest.length;
+          if (discarded > discardBytesMax) req.destroy();
+        });
+        reject(tooLarge(bytesMax, false));
         return;
       }
       chunks.push(chunk);
@@ -34,6 +44,6 @@ export function readBody(req: IncomingMessage, bytesMax: number): Promise<Buffer
   });
 }
 
-function tooLarge(bytesMax: number): Problem {
-  return new Problem('too-large', { detail: `the request body exceeds the limit of ${bytesMax} bytes`, headers: { Connection: 'close' } });
+function tooLarge(bytesMax: number, closeConnection: boolean): Problem {
+  return new Problem('too-large', { detail: `the request body exceeds the limit of ${bytesMax} bytes`, headers: closeConnection ? { Connection: 'close' } : {} });
 }

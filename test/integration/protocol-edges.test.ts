@@ -67,4 +67,37 @@ describe('protocol edges', () => {
     expect(server.output()).not.toMatch(/request failed/);
     expect((await fetch(`${server.url}/Item/abandoned`)).status).toBe(404);
   });
+
+  it('a body over the limit gets a 413 the client can read, on a connection that stays usable', async () => {
+    const bodyBytes = 2 * 1024 * 1024;
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(server.port, '127.0.0.1');
+      let received = '';
+      socket.on('error', reject);
+      socket.on('data', (chunk) => {
+        received += chunk.toString('latin1');
+        // Both answers are in: the 413, then the GET sent after the whole body on the same socket.
+        if ((received.match(/HTTP\/1.1 /g) ?? []).length === 2 && received.endsWith('}')) {
+          socket.destroy();
+          resolve(received);
+        }
+      });
+      socket.write(`PUT /shop/Item/big HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${bodyBytes}\r\n\r\n`);
+      const chunk = Buffer.alloc(64 * 1024, 0x61);
+      let sent = 0;
+      const sendMore = (): void => {
+        while (sent < bodyBytes) {
+          sent += chunk.length;
+          if (!socket.write(chunk)) {
+            socket.once('drain', sendMore);
+            return;
+          }
+        }
+        socket.write('GET /shop/Item/missing HTTP/1.1\r\nHost: x\r\n\r\n');
+      };
+      sendMore();
+    });
+    const statuses = [...answer.matchAll(/HTTP\/1.1 (\d{3})/g)].map((match) => match[1]);
+    expect(statuses).toEqual(['413', '404']);
+  });
 });
