@@ -3,6 +3,7 @@
 // graceful close that lets in-flight requests finish.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { AppCodeError } from '../app/app-code-error.js';
 import type { AppHost } from '../app/app-host.js';
 import { Problem } from '../model/problem.js';
@@ -42,6 +43,17 @@ interface ParsedPath {
   /** undefined: the collection path. */
   readonly id: string | undefined;
   readonly search: string;
+}
+
+/** RFC 9112 3.2.2: a server must accept the absolute form (`GET http://host/path`) as well as
+ *  the origin form (`GET /path`); everything below works on the origin form. */
+export function originForm(url: string | undefined): string {
+  if (url === undefined || url === '') return '/';
+  if (url.startsWith('/')) return url;
+  const match = /^https?:\/\/[^/?#]*(.*)$/i.exec(url);
+  if (match === null) return url;
+  const rest = match[1] ?? '';
+  return rest === '' || rest.startsWith('?') ? `/${rest}` : rest;
 }
 
 export function parsePath(url: string): ParsedPath | undefined {
@@ -90,7 +102,15 @@ export class NodeServer {
     this.server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 60_000 }, (req, res) => {
       void this.handle(req, res);
     });
-    this.server.on('upgrade', (req, socket, head) => this.realtime.handleUpgrade(req, socket, head));
+    this.server.on('upgrade', (req, socket, head) => {
+      req.url = originForm(req.url);
+      this.realtime.handleUpgrade(req, socket, head);
+    });
+    // Node hands CONNECT to this event and, without a listener, closes the socket unanswered.
+    this.server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+      const { status, title, body } = renderProblem(new Problem('method-not-allowed', { detail: 'CONNECT is not supported: this is not a proxy' }));
+      socket.end(`HTTP/1.1 ${status} ${title}\r\nContent-Type: ${problemMediaType}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nAllow: GET, HEAD, PUT, PATCH, POST, DELETE, OPTIONS\r\nConnection: close\r\n\r\n${body}`);
+    });
     // Requests Node rejects before routing (headers over its limit, malformed HTTP) still get a
     // problem+json answer.
     this.server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
@@ -140,7 +160,8 @@ export class NodeServer {
     let status = 500;
     try {
       if (this.closing) res.setHeader('Connection', 'close');
-      const url = req.url ?? '/';
+      req.url = originForm(req.url);
+      const url = req.url;
       if (url.startsWith('/_') || url === '/metrics') {
         status = await this.handleNodeEndpoint(url, req, res);
         return;

@@ -100,4 +100,14 @@ describe('protocol edges', () => {
     const statuses = [...answer.matchAll(/HTTP\/1.1 (\d{3})/g)].map((match) => match[1]);
     expect(statuses).toEqual(['413', '404']);
   });
+
+  it('CONNECT gets a 405 answer, and an absolute-form request target is served like its path', async () => {
+    const connectAnswer = await raw('CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n');
+    expect(connectAnswer).toMatch(/^HTTP\/1.1 405 /);
+    expect(connectAnswer).toMatch(/not a proxy/);
+    await fetch(`${server.url}/Item/abs`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{"name":"abs","price":1}' });
+    const absolute = await raw(`GET http://127.0.0.1:${server.port}/shop/Item/abs HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    expect(absolute).toMatch(/^HTTP\/1.1 200 /);
+    expect(absolute).toMatch(/"name":"abs"/);
+  });
 });
