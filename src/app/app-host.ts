@@ -323,6 +323,9 @@ export class AppHost implements ChangeSource {
     if (state.activeVersion !== previous.activeVersion || (snapshotInstalled && this.active?.version !== state.activeVersion)) {
       this.switchActive(state.activeVersion);
     }
+    // A snapshot skipped entries this node never applied: subscribers catch up from the change
+    // window it brought (or get a reset), and then skip what that replay already covered.
+    if (snapshotInstalled) this.hub.resync();
     const events: ChangeEvent[] = [];
     for (const outcome of outcomes) events.push(...outcome.result.events);
     if (events.length > 0) this.hub.publish(events);

@@ -169,6 +169,21 @@ export class ChangeHub {
     };
   }
 
+  /**
+   * The node's state jumped ahead without applying the entries in between (a snapshot from the
+   * leader replaced it), so their events were never published here. Every live subscriber
+   * replays from where it stands, out of the change window the snapshot brought; one whose
+   * position the window no longer reaches gets a reset, as after a too-old resume point.
+   */
+  resync(): void {
+    for (const subscriber of this.subscribers.all()) {
+      if (subscriber.state !== 'live') continue;
+      subscriber.state = 'replaying';
+      subscriber.backlog = undefined;
+      this.resumeReplay(subscriber);
+    }
+  }
+
   closeAll(reason: string): void {
     for (const subscriber of this.subscribers.all()) {
       this.remove(subscriber);

@@ -2,7 +2,7 @@
 // in the same log order, with the same indexes, whichever node the writes went through.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openEventStream, openWebSocket, type ChangeStream } from '../support/change-stream.js';
-import { Cluster } from '../support/cluster.js';
+import { Cluster, type ClusterNode } from '../support/cluster.js';
 
 const writes = 30;
 
@@ -49,6 +49,50 @@ describe('subscriptions across replicas', () => {
       }
     } finally {
       await Promise.all(streams.map((stream) => stream.close()));
+    }
+  });
+});
+
+describe('subscriptions on a follower that catches up through a snapshot', () => {
+  let cluster: Cluster;
+  beforeAll(async () => {
+    cluster = await Cluster.start({ size: 3, idPrefix: 'z', tickMs: 30, snapshotEntries: 50 });
+  }, 90_000);
+  afterAll(async () => {
+    await cluster?.close();
+  });
+
+  it('get every change made while the follower was cut off, in order, from the window the snapshot brings', { timeout: 120_000 }, async () => {
+    const leader = await cluster.waitForLeader();
+    await cluster.waitReady();
+    const [behind, other] = cluster.running().filter((node) => node !== leader) as [ClusterNode, ClusterNode];
+    const stream = await openWebSocket(`${behind.base.replace(/^http/, 'ws')}/shop/Item/`);
+    try {
+      await cluster.partition([[leader, other], [behind]]);
+      const cutOffWrites = 200;
+      for (let i = 0; i < cutOffWrites; i++) {
+        const response = await fetch(`${leader.base}/shop/Item/snap-${i % 11}`, {
+          method: 'PUT',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ name: `cut off ${i}` }),
+          signal: AbortSignal.timeout(10_000),
+        });
+        expect(response.status).toBe(204);
+      }
+      const leaderStatus = (await leader.status())!;
+      // The leader compacted past everything the cut-off follower has: it needs a snapshot.
+      expect(leaderStatus.firstLogIndex).toBeGreaterThan((await behind.status())!.lastLogIndex + 1);
+      await cluster.heal();
+      const received = await stream.waitForCount(cutOffWrites, 30_000);
+      const caughtUp = (await behind.status())!;
+      expect(caughtUp.snapshotIndex).toBeGreaterThan(1);
+      expect(received.every((message) => message.type === 'put')).toBe(true);
+      expect(received.map((message) => (message.value as { name: string }).name)).toEqual(Array.from({ length: cutOffWrites }, (_, i) => `cut off ${i}`));
+      const indexes = received.map((message) => message.index);
+      expect(indexes).toEqual([...indexes].sort((a, b) => a - b));
+    } finally {
+      await cluster.heal().catch(() => undefined);
+      await stream.close();
     }
   });
 });
