@@ -20,6 +20,8 @@ export interface DevOptions {
 
 /** Quiet time after the last file event before redeploying (editors write files in bursts). */
 const watchDebounceMs = 150;
+/** How often the app directory is read whatever the file events say (an app is a few small files). */
+const watchPollIntervalMs = 1_000;
 
 const appNamePattern = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 
@@ -53,14 +55,33 @@ export async function runDev(options: DevOptions): Promise<void> {
   process.stdout.write(`lockstep: serving app ${name} version ${host.appliedState().activeVersion} at ${url}\n`);
   logger.info({ app: name, url, version: host.appliedState().activeVersion }, 'serving');
 
-  const watcher = watchApp(appDir, options.dataDir, async () => {
+  // The last bundle read from the directory, deployed or refused: a change is a different hash.
+  let lastSeenHash = bundle.hash;
+  const redeploy = async (): Promise<void> => {
     try {
-      await deployAndReport(host, await readBundle(appDir), logger);
+      const next = await readBundle(appDir);
+      if (next.hash === lastSeenHash) return;
+      lastSeenHash = next.hash;
+      // A config that does not parse is reported by the deploy; one that names the app anew is not deployed.
+      let nextName: string | undefined;
+      try {
+        nextName = parseConfig(next.files['config.yaml']).name ?? basename(appDir);
+      } catch {
+        nextName = undefined;
+      }
+      if (nextName !== undefined && nextName !== name) {
+        process.stderr.write(
+          `lockstep: the app name changed from '${name}' to '${nextName}' (config.yaml); restart lockstep dev to serve it under the new name; version ${host.appliedState().activeVersion} keeps serving as '${name}'\n`,
+        );
+        return;
+      }
+      await deployAndReport(host, next, logger);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       process.stderr.write(`lockstep: cannot read ${appDir}: ${reason}; version ${host.appliedState().activeVersion} keeps serving\n`);
     }
-  });
+  };
+  const watcher = watchApp(appDir, options.dataDir, redeploy);
 
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
@@ -111,16 +132,31 @@ async function deployAndReport(host: AppHost, bundle: Bundle, logger: Logger): P
   }
 }
 
-function watchApp(appDir: string, dataDir: string, onChange: () => Promise<void>): FSWatcher {
+/**
+ * Calls `onChange` after edits of the app directory: at once (debounced) on a file event, and on
+ * a poll. Events alone miss edits: a file replaced by rename (mv, sed -i, editors that save that
+ * way) or deleted can leave the watch blind to it; the poll reads the bundle and `onChange`
+ * compares hashes, so nothing is missed for longer than one poll interval.
+ */
+function watchApp(appDir: string, dataDir: string, onChange: () => Promise<void>): { close(): void } {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> = Promise.resolve();
   const data = resolve(dataDir);
-  return watch(appDir, { recursive: true }, (_event, file) => {
+  const run = (): void => {
+    running = running.then(onChange);
+  };
+  const watcher: FSWatcher = watch(appDir, { recursive: true }, (_event, file) => {
     // The data directory may live inside the app directory; its writes are not edits.
     if (file !== null && resolve(appDir, file).startsWith(data)) return;
     if (timer !== undefined) clearTimeout(timer);
-    timer = setTimeout(() => {
-      running = running.then(onChange);
-    }, watchDebounceMs);
+    timer = setTimeout(run, watchDebounceMs);
   });
+  const poll = setInterval(run, watchPollIntervalMs);
+  return {
+    close: () => {
+      watcher.close();
+      clearInterval(poll);
+      if (timer !== undefined) clearTimeout(timer);
+    },
+  };
 }
