@@ -232,13 +232,13 @@ export class AppHost implements ChangeSource {
    * does not load, or whose schema change is breaking, is aborted and the active version keeps
    * serving. Deploys run one at a time.
    */
-  deploy(bundle: Bundle): Promise<DeployOutcome> {
-    const run = this.deploying.then(() => this.deployNow(bundle));
+  deploy(bundle: Bundle, options: { readonly allowBreaking?: boolean } = {}): Promise<DeployOutcome> {
+    const run = this.deploying.then(() => this.deployNow(bundle, options.allowBreaking === true));
     this.deploying = run.catch(() => ({ status: 'unchanged', version: 0 }) as const);
     return run;
   }
 
-  private async deployNow(bundle: Bundle): Promise<DeployOutcome> {
+  private async deployNow(bundle: Bundle, allowBreaking: boolean): Promise<DeployOutcome> {
     const current = this.active;
     if (current !== undefined && current.hash === bundle.hash) return { status: 'unchanged', version: current.version };
     const version = this.appliedState().lastVersion + 1;
@@ -248,10 +248,13 @@ export class AppHost implements ChangeSource {
       const runtime = await this.prepare(version);
       if (current !== undefined) {
         const diff = diffSchemas(current.schema, runtime.schema);
-        if (diff.breaking.length > 0) {
-          throw new Error(`breaking schema change refused: ${diff.breaking.map((change) => change.description).join('; ')}`);
+        if (diff.breaking.length > 0 && !allowBreaking) {
+          throw new Error(`breaking schema change refused: ${diff.breaking.map((change) => change.description).join('; ')} (allow it with --allow-breaking)`);
         }
-        additive = diff.additive.map((change) => change.description);
+        // Allowed breaking changes are listed with the additive ones: the records stay as they
+        // are (a removed attribute's values remain stored, unvalidated; old records may lack a
+        // new required attribute), and indexes follow the new schema at activation.
+        additive = [...diff.breaking.map((change) => `BREAKING: ${change.description}`), ...diff.additive.map((change) => change.description)];
       }
     } catch (error) {
       await this.expectOk(this.propose({ kind: 'abort', version }), 'abort');

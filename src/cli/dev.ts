@@ -16,6 +16,8 @@ export interface DevOptions {
   readonly host: string;
   readonly port: number;
   readonly dataDir: string;
+  /** Deploy schema changes that are not additive, listing what they break. */
+  readonly allowBreaking: boolean;
 }
 
 /** Quiet time after the last file event before redeploying (editors write files in bursts). */
@@ -44,7 +46,7 @@ export async function runDev(options: DevOptions): Promise<void> {
       process.exit(1);
     },
   });
-  const first = await deployAndReport(host, bundle, logger);
+  const first = await deployAndReport(host, bundle, logger, options.allowBreaking);
   if (host.activeRuntime() === undefined) {
     await host.close();
     throw new Error(`app ${name} has no version that loads${first === undefined ? '' : `: ${first}`}`);
@@ -75,7 +77,7 @@ export async function runDev(options: DevOptions): Promise<void> {
         );
         return;
       }
-      await deployAndReport(host, next, logger);
+      await deployAndReport(host, next, logger, options.allowBreaking);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       process.stderr.write(`lockstep: cannot read ${appDir}: ${reason}; version ${host.appliedState().activeVersion} keeps serving\n`);
@@ -114,8 +116,8 @@ function appName(bundle: Bundle, appDir: string): string {
 }
 
 /** Deploys and prints the outcome; returns the abort reason, if any. */
-async function deployAndReport(host: AppHost, bundle: Bundle, logger: Logger): Promise<string | undefined> {
-  const outcome = await host.deploy(bundle);
+async function deployAndReport(host: AppHost, bundle: Bundle, logger: Logger, allowBreaking: boolean): Promise<string | undefined> {
+  const outcome = await host.deploy(bundle, { allowBreaking });
   switch (outcome.status) {
     case 'unchanged':
       return undefined;

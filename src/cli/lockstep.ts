@@ -6,8 +6,9 @@ import { runDev } from './dev.js';
 import { parsePeers, runNode } from './node.js';
 
 const usage = `usage:
-  lockstep dev <appdir> [--port 9926] [--host 127.0.0.1] [--data <dir>]
-      serve one app from a directory on one node, redeploying it on every change
+  lockstep dev <appdir> [--port 9926] [--host 127.0.0.1] [--data <dir>] [--allow-breaking]
+      serve one app from a directory on one node, redeploying it on every change;
+      --allow-breaking deploys schema changes that are not additive, listing what they break
   lockstep node --id <id> --region <region> [--zone <zone>] --data <dir> --http <port> --grpc <port>
                 [--host 127.0.0.1] [--app <appdir> --peers id=host:port,...] [--learner]
                 [--fault-injection] [--tick-ms 50] [--election-ticks 10] [--request-timeout-ms 3000]
@@ -55,9 +56,10 @@ async function main(argv: string[]): Promise<void> {
       port: { type: 'string', default: '9926' },
       host: { type: 'string', default: '127.0.0.1' },
       data: { type: 'string', default: '.lockstep-data' },
+      'allow-breaking': { type: 'boolean', default: false },
     });
     if (positionals.length !== 1) fail('dev needs exactly one app directory');
-    await runDev({ appDir: positionals[0] as string, host: values.host as string, port: port('port', values.port as string), dataDir: values.data as string });
+    await runDev({ appDir: positionals[0] as string, host: values.host as string, port: port('port', values.port as string), dataDir: values.data as string, allowBreaking: values['allow-breaking'] === true });
     return;
   }
   if (command === 'node') {

@@ -24,10 +24,14 @@ afterAll(async () => {
 });
 
 /** Replaces a file the way `mv` and `sed -i` do: a new file renamed over the old one. */
-function replaceByRename(name: string, content: string): void {
-  const temporary = join(appDir, `.${name}.tmp`);
+function replaceByRenameIn(dir: string, name: string, content: string): void {
+  const temporary = join(dir, `.${name}.tmp`);
   writeFileSync(temporary, content);
-  renameSync(temporary, join(appDir, name));
+  renameSync(temporary, join(dir, name));
+}
+
+function replaceByRename(name: string, content: string): void {
+  replaceByRenameIn(appDir, name, content);
 }
 
 async function helloAnswer(): Promise<unknown> {
@@ -63,5 +67,26 @@ describe('lockstep dev watching the app directory', () => {
     await server.waitForOutput(/app name changed from 'watched' to 'renamed'/);
     expect((await fetch(`${server.url}/Item/`)).status).toBe(200);
     expect((await fetch(`${server.base}/renamed/Item/`)).status).toBe(404);
+  });
+
+  it('with --allow-breaking, deploys a breaking schema change and lists what it breaks', async () => {
+    const breakingApp = writeApp('breaking', {
+      'schema.graphql': 'type Thing @table @export(name: "Thing") {\n  id: ID @primaryKey\n  name: String\n  color: String @indexed\n}\n',
+    });
+    const breakingData = tempDir('lockstep-breaking-');
+    const allowed = await startDevServer(breakingApp, breakingData, 0, ['--allow-breaking']);
+    try {
+      expect((await fetch(`${allowed.url}/Thing/a`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{"name":"a","color":"red"}' })).status).toBe(204);
+      replaceByRenameIn(breakingApp, 'schema.graphql', 'type Thing @table @export(name: "Thing") {\n  id: ID @primaryKey\n  name: String!\n}\n');
+      const line = await allowed.waitForOutput(/version 2 active at index/);
+      expect(line).toMatch(/BREAKING: .*color/);
+      // The record is still there; the new rules apply to writes from now on.
+      expect((await fetch(`${allowed.url}/Thing/a`)).status).toBe(200);
+      expect((await fetch(`${allowed.url}/Thing/b`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{}' })).status).toBe(400);
+    } finally {
+      await allowed.stop();
+      removeDir(breakingApp);
+      removeDir(breakingData);
+    }
   });
 });

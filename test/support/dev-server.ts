@@ -41,8 +41,8 @@ export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
 
-export async function startDevServer(appDir: string, dataDir: string, port = 0): Promise<DevServer> {
-  const child = spawn(process.execPath, [cliPath, 'dev', appDir, '--port', String(port), '--data', dataDir], {
+export async function startDevServer(appDir: string, dataDir: string, port = 0, extraArgs: readonly string[] = []): Promise<DevServer> {
+  const child = spawn(process.execPath, [cliPath, 'dev', appDir, '--port', String(port), '--data', dataDir, ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, LOCKSTEP_LOG_LEVEL: 'warn' },
   });
