@@ -14,6 +14,7 @@ import {
   defaultRaftConfig,
   type ConfChange,
   type Message,
+  type RaftConfig,
   type SoftState,
   type Status,
 } from '../raft/index.js';
@@ -27,6 +28,20 @@ import { ReadIndexBatcher } from './read-batcher.js';
 import { ReadyLoop, type DurableWrite } from './ready-loop.js';
 import { SnapshotPolicy } from './snapshot-policy.js';
 import type { EntryCodec, GroupStorage, GroupTransport, MembershipListener, ReplicatedStateMachine, SnapshotStore } from './types.js';
+
+/** The core's bounds and election options a group may tune; production uses the core's
+ *  defaults (and PreVote and CheckQuorum on), the simulator varies them per seed. Proposal
+ *  forwarding is not tunable: followers' writes travel to the leader through it. */
+export type RaftGroupTuning = Pick<
+  RaftConfig,
+  | 'checkQuorum'
+  | 'preVote'
+  | 'maxSizePerMsgBytes'
+  | 'maxInflightMsgs'
+  | 'maxInflightBytes'
+  | 'maxUncommittedEntriesSizeBytes'
+  | 'maxCommittedSizePerReadyBytes'
+>;
 
 export interface RaftGroupOptions<E, R> {
   readonly groupId: GroupId;
@@ -48,6 +63,8 @@ export interface RaftGroupOptions<E, R> {
   readonly snapshotEveryEntries: number;
   /** Entries kept in the log behind a snapshot, so slightly slow followers catch up from the log. */
   readonly compactMarginEntries: number;
+  /** Overrides of the core's defaults; unset in production. */
+  readonly raft?: Partial<RaftGroupTuning>;
   readonly onMembershipChanged?: MembershipListener;
   /** A broken invariant or a failed write: the group has stopped; the handler decides the rest. */
   readonly onFatal: FatalHandler;
@@ -110,6 +127,7 @@ export class RaftGroup<E, R> {
       applied: machine.lastAppliedIndex(),
       checkQuorum: true,
       preVote: true,
+      ...options.raft,
     });
     // A group whose only voter is this node need not wait out an election timeout to lead.
     const { confState } = storage.initialState();
