@@ -80,7 +80,7 @@ export interface Figure8Stats {
 }
 
 export class Figure8Nemesis {
-  readonly stats: NemesisStats = { crashes: 0, partitions: 0, confChangesProposed: 0, transfers: 0, compactions: 0, pauses: 0 };
+  readonly stats: NemesisStats = { crashes: 0, partitions: 0, confChangesProposed: 0, transfers: 0, pauses: 0 };
   readonly figure8: Figure8Stats = { rounds: 0, strikes: 0 };
   private stage: Stage;
 
@@ -122,11 +122,11 @@ export class Figure8Nemesis {
     return this.cluster.hosts().filter((host) => !host.decommissioned);
   }
 
-  /** A host's role as its core sees it right now: the host's own view lags until the next
-   *  Ready, and stage 2 must strike before that Ready's messages leave. */
+  /** A host's role as its core sees it right now: the group's view lags until the next
+   *  Ready, and stage 2 must strike before that Ready's messages arrive. */
   private coreLeader(hosts: readonly SimHost[], termAbove: Term): SimHost | undefined {
     return hosts.find((host) => {
-      const status = host.raft?.status();
+      const status = host.status();
       return status !== undefined && status.softState.role === 'leader' && status.hardState.term > termAbove;
     });
   }
@@ -140,7 +140,7 @@ export class Figure8Nemesis {
     }
     const buddy = this.random.pick(hosts.filter((host) => host !== leader));
     const minority = [leader.id, buddy.id];
-    const commitAtStart = Math.max(...hosts.map((host) => host.raft?.status().hardState.commit ?? 0));
+    const commitAtStart = Math.max(...hosts.map((host) => host.status()?.hardState.commit ?? 0));
     this.partition(minority);
     this.figure8.rounds++;
     this.stage = { kind: 'minorityLeader', minority, term: leader.currentTerm, commitAtStart, since: this.scheduler.now };
@@ -164,7 +164,7 @@ export class Figure8Nemesis {
     if (now - stage.since > thirdLeaderWaitMsMax) return this.endRound('no leader among the rest');
     const rest = this.voters().filter((host) => !stage.minority.includes(host.id));
     const leader = this.coreLeader(rest, stage.term);
-    const status = leader?.raft?.status();
+    const status = leader?.status();
     const ownTermStart = status?.progress?.get(leader!.id)?.match;
     if (leader === undefined || status === undefined || ownTermStart === undefined) return;
     const commitKnown = Math.max(stage.commitAtStart, status.hardState.commit);
@@ -174,7 +174,7 @@ export class Figure8Nemesis {
 
   private watchCatchUp(stage: Extract<Stage, { kind: 'catchUp' }>, now: VirtualMs): void {
     if (now - stage.since > catchUpWatchMsMax) return this.endRound('catch-up window never opened');
-    const status = stage.leader.raft?.status();
+    const status = stage.leader.status();
     if (status === undefined || status.softState.role !== 'leader' || status.hardState.term !== stage.term) {
       return this.endRound(`${stage.leader.id} lost leadership during catch-up`);
     }

@@ -10,11 +10,13 @@ function ready(entries: Entry[], hardState?: HardState): Ready {
   return { readStates: [], entries, committedEntries: [], messages: [], mustSync: true, ...(hardState ? { hardState } : {}) };
 }
 
-/** Persist a Ready into `storage` and report it, as the host does. */
+/** Persist a Ready into `storage` and report it, as the host's storage does; `leaderTerm`: the
+ *  node was elected leader of that term first. */
 function persist(checker: InvariantChecker, nodeId: string, storage: MemoryStorage, r: Ready, leaderTerm?: number): void {
+  if (leaderTerm !== undefined) checker.onLeader(nodeId, leaderTerm);
   storage.append(r.entries);
   if (r.hardState) storage.setHardState(r.hardState);
-  checker.onPersisted(nodeId, r, storage, leaderTerm);
+  checker.onPersisted(nodeId, { entries: r.entries, hardState: r.hardState, snapshot: r.snapshot?.metadata }, storage);
 }
 
 function violation(run: () => void): string {

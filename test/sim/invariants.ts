@@ -2,7 +2,8 @@
 // violation is reported at the step that caused it. Each check names the property from the Raft
 // paper (Figure 3) or the host contract it guards.
 
-import { NONE, type Entry, type HardState, type LogIndex, type NodeId, type Ready, type Storage, type Term } from '../../src/raft/types.js';
+import { NONE, type Entry, type HardState, type LogIndex, type NodeId, type Storage, type Term } from '../../src/raft/types.js';
+import type { PersistedWrite } from './group-storage.js';
 
 export class SafetyViolation extends Error {
   constructor(readonly property: string, detail: string) {
@@ -53,11 +54,12 @@ export class InvariantChecker {
     return this.leaderByTerm.size;
   }
 
-  /** After the host wrote a Ready's snapshot, entries and hard state to `storage`. */
-  onPersisted(nodeId: NodeId, ready: Ready, storage: Storage, leaderTerm: Term | undefined): void {
+  /** A write of the node's snapshot, entries and hard state is durable; `storage` is the node's
+   *  log as it is on disk now. */
+  onPersisted(nodeId: NodeId, write: PersistedWrite, storage: Storage): void {
     const ownCommit = this.persistedHardState.get(nodeId)?.commit ?? 0;
-    if (ready.snapshot !== undefined) {
-      const { index, term } = ready.snapshot.metadata;
+    if (write.snapshot !== undefined) {
+      const { index, term } = write.snapshot;
       const committedTerm = this.committedTerms.get(index);
       if (committedTerm !== undefined && committedTerm !== term) {
         throw new SafetyViolation(
@@ -67,7 +69,7 @@ export class InvariantChecker {
       }
       this.committedRecordedUpTo.set(nodeId, Math.max(this.committedRecordedUpTo.get(nodeId) ?? 0, index));
     }
-    for (const entry of ready.entries) {
+    for (const entry of write.entries) {
       const digest = entryDigest(entry);
       const key = `${entry.index}:${entry.term}`;
       const seen = this.digestByIndexTerm.get(key);
@@ -86,10 +88,13 @@ export class InvariantChecker {
         );
       }
     }
-    if (ready.hardState !== undefined) this.onHardStatePersisted(nodeId, ready.hardState);
+    if (write.hardState !== undefined) this.onHardStatePersisted(nodeId, write.hardState);
     this.recordCommitted(nodeId, storage);
-    if (leaderTerm !== undefined && ready.entries.some((entry) => entry.term === leaderTerm)) {
-      this.checkLeaderCompleteness(nodeId, leaderTerm, storage);
+    // Only the leader of a term creates entries of that term: a node persisting entries of a
+    // term it led is a leader persisting its own entries (perhaps durable only after it stepped
+    // down: what it inherited is on its disk all the same).
+    for (const term of new Set(write.entries.map((entry) => entry.term))) {
+      if (this.leaderByTerm.get(term) === nodeId) this.checkLeaderCompleteness(nodeId, term, storage);
     }
   }
 
@@ -169,7 +174,7 @@ export class InvariantChecker {
     }
   }
 
-  /** A live node reported a commit index (from a Ready's hard state). */
+  /** A live node recorded a commit index (a Ready's hard state, durable or not yet). */
   onCommit(nodeId: NodeId, commit: LogIndex): void {
     const previous = this.liveCommit.get(nodeId) ?? 0;
     if (commit < previous) {

@@ -1,7 +1,12 @@
-// One seeded run: build a cluster, let clients and the nemesis loose for a while, calm down,
-// then judge. Every random choice comes from the seed, so a failing seed replays exactly.
+// One seeded run: build a cluster of production group hosts, let clients and the nemesis loose
+// for a while, calm down, then judge. Every random choice comes from the seed, so a failing seed
+// replays exactly.
+//
+// Virtual time advances one millisecond per step. Within a step, due events run one by one, and
+// after each the promise jobs it started run to completion (one turn of an event loop): the host
+// is asynchronous code, and this is the order in which Node would run it.
 
-import { NONE, type ConfChange, type ConfState, type LogIndex, type NodeId } from '../../src/raft/types.js';
+import { NONE, type ConfChange, type ConfState, type LogIndex, type NodeId, type Storage } from '../../src/raft/types.js';
 import { checkKv } from '../../src/testing/linearizability/index.js';
 import { SimHost, type HostContext, type HostSabotage, type HostTuning, type RaftTuning } from './host.js';
 import { InvariantChecker, SafetyViolation } from './invariants.js';
@@ -12,7 +17,6 @@ import { Prng } from './prng.js';
 import { Scheduler, type VirtualMs } from './scheduler.js';
 import { Trace } from './trace.js';
 import { Workload, type WorkloadOptions } from './clients.js';
-import { confStateOf } from './core.js';
 
 /** 'mixed': every kind of fault at random. 'figure8': a 5-node cluster driven through the Raft
  *  paper's Figure 8 again and again (see figure8.ts), plus compaction and message faults. */
@@ -55,9 +59,14 @@ export interface SeedStats {
   confChangesProposed: number;
   confChangesApplied: number;
   transfers: number;
+  /** Snapshots taken by the groups' snapshot policy (each compacts the log). */
   compactions: number;
   pauses: number;
   snapshotsInstalled: number;
+  /** Most writes one node had issued and not yet durable at once (the Ready loop's pipeline). */
+  writesInFlightMax: number;
+  /** Legs of node-to-node requests: forwarded ReadIndex calls, snapshot streams, their answers. */
+  requestLegs: number;
   /** figure8 profile: rounds started, and rounds that struck inside the danger window. */
   figure8Rounds: number;
   figure8Strikes: number;
@@ -91,10 +100,15 @@ const hostTuningDefault: HostTuning = {
     maxUncommittedEntriesSizeBytes: 0,
     maxCommittedSizePerReadyBytes: 1024 * 1024,
   },
-  persistProbability: 0.6,
+  syncDelayMsMax: 4,
+  snapshotEveryEntries: 10_000,
+  compactMarginEntries: 2_000,
+  requestTimeoutMs: 500,
   sabotage: 'none',
   forwardProbability: 0.2,
 };
+/** Slowest fsync of a seed's disks, at most: writes pile up in flight behind it. */
+const syncDelayMsMaxMax = 12;
 const faultyNetwork: NetworkFaults = {
   dropProbability: 0.03,
   duplicateProbability: 0.03,
@@ -149,6 +163,9 @@ class Cluster {
   private readonly removing = new Map<NodeId, LogIndex>();
   confChangesApplied = 0;
   snapshotsInstalled = 0;
+  snapshotsTaken = 0;
+  /** The first thing that went wrong inside a host (a group stopped itself). */
+  failure: SafetyViolation | undefined;
 
   constructor(
     seed: number,
@@ -166,15 +183,13 @@ class Cluster {
           const host = this.hostsById.get(message.to);
           if (host !== undefined && !host.decommissioned) host.receive(message);
         },
-        snapshotOutcome: (message, delivered) => this.hostsById.get(message.from)?.reportSnapshot(message.to, delivered),
         unreachable: (message) => this.hostsById.get(message.from)?.reportUnreachable(message.to),
       },
       faultyNetwork,
     );
     const founders = Array.from({ length: nodeCount }, (_, i) => `n${i + 1}`);
     for (let i = 0; i < spareNodeCount; i++) this.spareIds.push(`n${nodeCount + i + 1}`);
-    const founding = confStateOf(founders);
-    for (const id of founders) this.createHost(id, founding).start();
+    for (const id of founders) this.createHost(id, founders).start();
   }
 
   hosts(): SimHost[] {
@@ -185,7 +200,7 @@ class Cluster {
     let best: SimHost | undefined;
     let bestTerm = -1;
     for (const host of this.hostsById.values()) {
-      if (!host.alive || host.role !== 'leader') continue;
+      if (!host.alive || !host.isLeader) continue;
       const term = host.currentTerm;
       if (term > bestTerm) {
         best = host;
@@ -208,15 +223,27 @@ class Cluster {
     host.start();
   }
 
-  private createHost(id: NodeId, founding: ConfState | undefined): SimHost {
+  private createHost(id: NodeId, founders: readonly NodeId[] | undefined): SimHost {
     const context: HostContext = {
+      scheduler: this.scheduler,
       network: this.network,
       invariants: this.invariants,
       trace: this.trace,
+      hostOf: (nodeId) => {
+        const host = this.hostsById.get(nodeId);
+        return host !== undefined && !host.decommissioned ? host : undefined;
+      },
       onConfChangeApplied: (nodeId, index, change, confState) => this.onConfChangeApplied(nodeId, index, change, confState),
       onSnapshotInstalled: () => this.snapshotsInstalled++,
+      onSnapshotTaken: () => this.snapshotsTaken++,
+      onFatal: (nodeId, error, where) => {
+        this.failure ??=
+          error instanceof SafetyViolation
+            ? error
+            : new SafetyViolation('host stopped', `${nodeId}: ${where}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+      },
     };
-    const host = new SimHost(id, context, this.hostTuning, this.random.fork(), founding);
+    const host = new SimHost(id, context, this.hostTuning, this.random.fork(), founders);
     this.hostsById.set(id, host);
     return host;
   }
@@ -247,18 +274,25 @@ class Cluster {
   }
 }
 
-export function runSeed(options: SimulationOptions): SeedResult {
+/** Lets the promise jobs started so far run to completion (the rest of an event loop turn). */
+function settle(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+export async function runSeed(options: SimulationOptions): Promise<SeedResult> {
   const started = performance.now();
   const seedRandom = new Prng(options.seed);
   const profile = options.profile ?? faultProfileOf(options.seed);
   const drawnNodeCount = options.nodeCount ?? (seedRandom.chance(0.5) ? 3 : 5);
   const nodeCount = profile === 'figure8' ? figure8VoterCount : drawnNodeCount;
   const randomTuning = randomRaftTuning(seedRandom);
+  const features = profile === 'figure8' ? figure8Faults : (options.faults ?? allFaults);
   const cluster = new Cluster(options.seed, nodeCount, options.verbose ?? false, {
     ...hostTuningDefault,
     raft: profile === 'figure8' ? figure8RaftTuning(randomTuning, seedRandom) : randomTuning,
-    // Disk speed varies per run: how long a Ready stays unpersisted.
-    persistProbability: 0.2 + 0.7 * seedRandom.float(),
+    // Disk speed varies per run: how long a write stays issued and not durable.
+    syncDelayMsMax: seedRandom.between(0, syncDelayMsMaxMax),
+    ...snapshotPolicyOf(features, seedRandom),
     sabotage: options.sabotage ?? 'none',
   });
   const { scheduler, network, invariants, trace } = cluster;
@@ -266,7 +300,6 @@ export function runSeed(options: SimulationOptions): SeedResult {
   const settlePhaseMs = Math.max(options.settlePhaseMs ?? settlePhaseMsDefault, workloadOptions.timeoutMs + 500);
   const endMs = faultPhaseMs + settlePhaseMs;
   if (options.messageFaults === false) network.faults = quietNetwork;
-  const features = profile === 'figure8' ? figure8Faults : (options.faults ?? allFaults);
   const nemesis = new Nemesis(features, cluster, network, scheduler, cluster.random.fork(), trace);
   const figure8 = profile === 'figure8' ? new Figure8Nemesis(cluster, network, scheduler, cluster.random.fork(), trace) : undefined;
   const workload = new Workload(workloadOptions, scheduler, cluster.random.fork(), () => cluster.hosts(), trace);
@@ -290,6 +323,8 @@ export function runSeed(options: SimulationOptions): SeedResult {
     compactions: 0,
     pauses: 0,
     snapshotsInstalled: 0,
+    writesInFlightMax: 0,
+    requestLegs: 0,
     figure8Rounds: 0,
     figure8Strikes: 0,
     checkerMs: 0,
@@ -308,9 +343,11 @@ export function runSeed(options: SimulationOptions): SeedResult {
       confChangesProposed: nemesis.stats.confChangesProposed,
       confChangesApplied: cluster.confChangesApplied,
       transfers: nemesis.stats.transfers,
-      compactions: nemesis.stats.compactions,
+      compactions: cluster.snapshotsTaken,
       pauses: nemesis.stats.pauses,
       snapshotsInstalled: cluster.snapshotsInstalled,
+      writesInFlightMax: Math.max(0, ...cluster.hosts().map((host) => host.disk.unsyncedWritesMax)),
+      requestLegs: network.stats.legs,
       figure8Rounds: figure8?.figure8.rounds ?? 0,
       figure8Strikes: figure8?.figure8.strikes ?? 0,
     });
@@ -319,10 +356,16 @@ export function runSeed(options: SimulationOptions): SeedResult {
   const fail = (property: string, message: string): SeedResult =>
     finish({ property, message, atMs: scheduler.now, traceTail: trace.tail() });
 
+  const failed = (): void => {
+    if (cluster.failure !== undefined) throw cluster.failure;
+  };
   try {
     for (let now = 0; now <= endMs; now++) {
       scheduler.now = now;
-      scheduler.runDue();
+      while (scheduler.runNextDue()) {
+        await settle();
+        failed();
+      }
       if (now < faultPhaseMs) {
         nemesis.step();
         figure8?.step();
@@ -341,9 +384,8 @@ export function runSeed(options: SimulationOptions): SeedResult {
         if (now % tickMs === phase) host.tick();
       }
       workload.step();
-      // Hosts run their loops in a different order every step.
-      const offset = stepRandom.int(hosts.length);
-      for (let i = 0; i < hosts.length; i++) hosts[(i + offset) % hosts.length]!.processReady();
+      await settle();
+      failed();
       if (now % logMatchingEveryMs === 0) invariants.checkLogMatching(persistedLogs(cluster));
     }
     invariants.checkLogMatching(persistedLogs(cluster));
@@ -389,6 +431,14 @@ function randomRaftTuning(random: Prng): RaftTuning {
   };
 }
 
+/** With compaction, the group's snapshot policy snapshots every few dozen entries and keeps a
+ *  short margin, so lagging and new members often catch up from a snapshot; without, it keeps
+ *  production's long intervals (which these runs never reach). */
+function snapshotPolicyOf(features: NemesisFeatures, random: Prng): Pick<HostTuning, 'snapshotEveryEntries' | 'compactMarginEntries'> {
+  if (!features.compaction) return { snapshotEveryEntries: hostTuningDefault.snapshotEveryEntries, compactMarginEntries: hostTuningDefault.compactMarginEntries };
+  return { snapshotEveryEntries: random.pick([8, 16, 32, 64]), compactMarginEntries: random.int(21) };
+}
+
 /** The figure8 profile keeps the membership at five voters (the scenario needs them) and leaves
  *  the network cuts to the scenario; compaction stays, so catch-up sometimes needs a snapshot. */
 const figure8Faults: NemesisFeatures = {
@@ -421,18 +471,19 @@ function calm(cluster: Cluster, nemesis: Nemesis, network: Network): void {
   }
 }
 
-function persistedLogs(cluster: Cluster): Map<NodeId, SimHost['storage']> {
-  return new Map(cluster.hosts().map((host) => [host.id, host.storage]));
+/** Every node's log as its disk holds it. */
+function persistedLogs(cluster: Cluster): Map<NodeId, Storage> {
+  return new Map(cluster.hosts().map((host) => [host.id, host.durableLog]));
 }
 
 /** After the calm phase there must be a leader, and every member must have applied everything. */
 function checkConverged(cluster: Cluster): string | undefined {
   const leader = cluster.leader();
-  if (leader === undefined || leader.raft === undefined) {
-    const roles = cluster.hosts().map((host) => `${host.id}:${host.decommissioned ? 'gone' : host.role}`).join(' ');
+  const status = leader?.status();
+  if (leader === undefined || status === undefined) {
+    const roles = cluster.hosts().map((host) => `${host.id}:${host.decommissioned ? 'gone' : (host.status()?.softState.role ?? 'down')}`).join(' ');
     return `no leader after the calm phase (${roles})`;
   }
-  const status = leader.raft.status();
   const members = new Set([...status.confState.voters, ...status.confState.learners, ...status.confState.votersOutgoing]);
   const lagging = cluster
     .hosts()
