@@ -214,7 +214,9 @@ export class SimHost implements RequestTarget {
         }
       },
     });
-    const transport = new SimTransport(this.id, this.context.network, (id) => this.context.hostOf(id), clock, gate);
+    const transport = new SimTransport(this.id, this.context.network, (id) => this.context.hostOf(id), clock, gate, (message) =>
+      invariants.onSent(this.id, message, this.durableLog),
+    );
     let group: RaftGroup<KvCommand, KvResult> | undefined;
     const metrics: RaftGroupMetrics = {
       leaderChanged: () => {

@@ -2,7 +2,7 @@
 // violation is reported at the step that caused it. Each check names the property from the Raft
 // paper (Figure 3) or the host contract it guards.
 
-import { NONE, type Entry, type HardState, type LogIndex, type NodeId, type Storage, type Term } from '../../src/raft/types.js';
+import { NONE, type Entry, type HardState, type LogIndex, type Message, type NodeId, type Storage, type Term } from '../../src/raft/types.js';
 import type { PersistedWrite } from './group-storage.js';
 
 export class SafetyViolation extends Error {
@@ -40,6 +40,11 @@ export class InvariantChecker {
   /** Highest index known committed anywhere. */
   committedIndexMax = 0;
   appliedEntryCount = 0;
+
+  constructor(
+    /** Off only to see what a broken host's messages lead to (sim.test.ts, the lying disk). */
+    private readonly checkSentMessages = true,
+  ) {}
 
   /** Election Safety: at most one leader can be elected in a given term. */
   onLeader(nodeId: NodeId, term: Term): void {
@@ -171,6 +176,31 @@ export class InvariantChecker {
         'state machine safety',
         `${nodeId} has ${digest} committed at index ${entry.index}, another node committed ${committed}`,
       );
+    }
+  }
+
+  /**
+   * The host contract behind pipelined writes (group/ready-loop.ts): a message never vouches
+   * for state a crash could still lose. Checked against the sender's disk as the message leaves:
+   * a granted vote is on disk, an append acknowledgement's entries are, and a leader's commit
+   * field is backed by its own durable log. (A later durable term supersedes all three: the
+   * state they vouched for may have been replaced since, legitimately.)
+   */
+  onSent(nodeId: NodeId, message: Message, disk: Storage): void {
+    if (!this.checkSentMessages) return;
+    const durable = disk.initialState().hardState;
+    if (durable.term > message.term) return;
+    if (message.type === 'voteResp' && !message.reject && !(durable.term === message.term && durable.vote === message.to)) {
+      throw new SafetyViolation(
+        'durable before sent',
+        `${nodeId} granted its vote to ${message.to} in term ${message.term} with term ${durable.term} vote ${durable.vote || 'none'} on disk`,
+      );
+    }
+    if (message.type === 'appResp' && !message.reject && message.index > disk.lastIndex()) {
+      throw new SafetyViolation('durable before sent', `${nodeId} acknowledged entries up to ${message.index} to ${message.to} with ${disk.lastIndex()} on disk`);
+    }
+    if ((message.type === 'app' || message.type === 'heartbeat') && message.commit > disk.lastIndex()) {
+      throw new SafetyViolation('durable before sent', `${nodeId} sent commit ${message.commit} to ${message.to} with its log on disk ending at ${disk.lastIndex()}`);
     }
   }
 

@@ -43,6 +43,8 @@ export interface SimulationOptions {
   readonly messageFaults?: boolean;
   /** A deliberate host bug, for testing the simulator itself. */
   readonly sabotage?: HostSabotage;
+  /** Check each message against its sender's disk as it leaves (default true). */
+  readonly checkSentMessages?: boolean;
 }
 
 export interface SeedStats {
@@ -154,7 +156,7 @@ class Cluster {
   readonly scheduler = new Scheduler();
   readonly random: Prng;
   readonly trace: Trace;
-  readonly invariants = new InvariantChecker();
+  readonly invariants: InvariantChecker;
   readonly network: Network;
   private readonly hostsById = new Map<NodeId, SimHost>();
   private readonly spareIds: NodeId[] = [];
@@ -172,7 +174,9 @@ class Cluster {
     nodeCount: number,
     verbose: boolean,
     private readonly hostTuning: HostTuning,
+    checkSentMessages: boolean,
   ) {
+    this.invariants = new InvariantChecker(checkSentMessages);
     this.random = new Prng(seed);
     this.trace = new Trace(() => this.scheduler.now, verbose);
     this.network = new Network(
@@ -294,7 +298,7 @@ export async function runSeed(options: SimulationOptions): Promise<SeedResult> {
     syncDelayMsMax: seedRandom.between(0, syncDelayMsMaxMax),
     ...snapshotPolicyOf(features, seedRandom),
     sabotage: options.sabotage ?? 'none',
-  });
+  }, options.checkSentMessages ?? true);
   const { scheduler, network, invariants, trace } = cluster;
   const faultPhaseMs = options.faultPhaseMs ?? faultPhaseMsDefault;
   const settlePhaseMs = Math.max(options.settlePhaseMs ?? settlePhaseMsDefault, workloadOptions.timeoutMs + 500);

@@ -33,6 +33,8 @@ export class SimTransport implements GroupTransport {
     private readonly peer: (id: NodeId) => RequestTarget | undefined,
     private readonly clock: ProcessClock,
     private readonly gate: ProcessGate,
+    /** Sees every message as it leaves (the invariant checker). */
+    private readonly onSent: (message: Message) => void,
   ) {}
 
   send(messages: readonly Message[]): void {
@@ -40,6 +42,7 @@ export class SimTransport implements GroupTransport {
     if (!this.gate.isAlive) return;
     for (const message of messages) {
       if (message.type === 'snap') throw new Error(`a snap message to ${message.to} was sent as a plain message`);
+      this.onSent(message);
       this.network.send(message);
     }
   }
