@@ -12,6 +12,7 @@
 
 import { GroupUnavailableError } from '../../src/group/errors.js';
 import { RaftGroup, type RaftGroupTuning } from '../../src/group/raft-group.js';
+import type { Logger } from '../../src/observability/logger.js';
 import type { RaftGroupMetrics } from '../../src/observability/metrics.js';
 import { NONE, type ConfChange, type ConfState, type Entry, type LogIndex, type Message, type NodeId, type RaftConfig, type StateRole, type Status, type Term } from '../../src/raft/types.js';
 import type { KvOutput, KvValue } from '../../src/testing/linearizability/index.js';
@@ -42,6 +43,8 @@ export interface HostContext {
   onSnapshotTaken(nodeId: NodeId): void;
   /** The group stopped itself: a broken invariant of the host, or one the checker raised inside it. */
   onFatal(nodeId: NodeId, error: unknown, context: string): void;
+  /** The group logged an error it carried on after (a failed snapshot): a bug here. */
+  onErrorLogged(nodeId: NodeId, line: string): void;
 }
 
 /** The core's knobs the simulator varies per seed: small bounds force paging and flow control. */
@@ -80,7 +83,8 @@ export type ReadResponse =
   | { readonly kind: 'value'; readonly value: KvValue }
   | { readonly kind: 'refused'; readonly reason: string; readonly leaderHint: NodeId };
 
-const silentLogger = pino({ level: 'silent' });
+/** pino's numeric level of 'error'. */
+const pinoErrorLevel = 50;
 /** How long a lying disk's volatile cache holds an acknowledged write before the platter has it. */
 const lyingWriteBackMsMin = 20;
 const lyingWriteBackMsMax = 150;
@@ -240,7 +244,7 @@ export class SimHost implements RequestTarget {
       snapshots: new SimSnapshotStore(this.disk, env, appliedIndexOfTables),
       transport,
       clock,
-      logger: silentLogger,
+      logger: this.logger(),
       metrics,
       initialVoters: this.founders ?? [],
       electionTicks: raft.electionTicks,
@@ -382,6 +386,23 @@ export class SimHost implements RequestTarget {
     group.readIndex(this.tuning.requestTimeoutMs).then(
       () => gate.run(() => respond({ kind: 'value', value: machine.read(key) })),
       (error: unknown) => gate.run(() => respond({ kind: 'refused', reason: asError(error).message, leaderHint: group.leader() })),
+    );
+  }
+
+  /** The group's warnings and errors go to the trace (without wall-clock times, so a replay
+   *  prints the same); errors are reported, since nothing in the simulation should cause one. */
+  private logger(): Logger {
+    const { trace } = this.context;
+    return pino(
+      { level: 'warn', base: undefined, timestamp: false },
+      {
+        write: (line: string) => {
+          const { level, msg, err, ...fields } = JSON.parse(line) as { level: number; msg: string; err?: { message: string } };
+          const text = `${msg}${err === undefined ? '' : `: ${err.message}`} ${JSON.stringify(fields)}`;
+          trace.log(`${this.id} logged ${text}`);
+          if (level >= pinoErrorLevel) this.context.onErrorLogged(this.id, line.trim());
+        },
+      },
     );
   }
 

@@ -17,6 +17,8 @@ export interface NetworkFaults {
   /** Some messages sit in a queue somewhere for much longer: the main source of reordering. */
   readonly longDelayProbability: number;
   readonly longDelayMaxMs: VirtualMs;
+  /** A long transfer (a snapshot stream) breaks halfway, and the sender notices. */
+  readonly streamBreakProbability: number;
 }
 
 export const quietNetwork: NetworkFaults = {
@@ -26,6 +28,7 @@ export const quietNetwork: NetworkFaults = {
   delayMaxMs: 5,
   longDelayProbability: 0,
   longDelayMaxMs: 0,
+  streamBreakProbability: 0,
 };
 
 export interface NetworkEndpoints {
@@ -90,21 +93,26 @@ export class Network {
   /**
    * One leg of a request/response exchange from `from` to `to`: `arrive` runs at the far end
    * unless the leg is lost (dropped, or the link cut before it arrives). Never duplicated: a
-   * connection does not replay a request. Returns false when the link is cut already, which the
-   * caller's transport notices at once (the connection is refused).
+   * connection does not replay a request. The sender notices at once when the link is cut
+   * already (the connection is refused) or a stream breaks; a silent loss it notices only by
+   * its own timeout.
    */
-  leg(from: NodeId, to: NodeId, arrive: () => void): boolean {
+  leg(from: NodeId, to: NodeId, arrive: () => void, kind: 'request' | 'stream' = 'request'): 'carried' | 'lost' | 'refused' | 'broken' {
     this.stats.legs++;
     if (this.isCut(from, to)) {
       this.stats.blocked++;
-      return false;
+      return 'refused';
+    }
+    if (kind === 'stream' && this.random.chance(this.faults.streamBreakProbability)) {
+      this.stats.dropped++;
+      return 'broken';
     }
     if (this.random.chance(this.faults.dropProbability)) {
       this.stats.dropped++;
-      return true;
+      return 'lost';
     }
     this.carry(from, to, arrive);
-    return true;
+    return 'carried';
   }
 
   isCut(from: NodeId, to: NodeId): boolean {

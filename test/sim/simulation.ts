@@ -111,6 +111,11 @@ const hostTuningDefault: HostTuning = {
 };
 /** Slowest fsync of a seed's disks, at most: writes pile up in flight behind it. */
 const syncDelayMsMaxMax = 12;
+/** Some seeds run on slow disks (a saturated volume), so the Ready loop reaches its bound on
+ *  writes in flight and heartbeat answers wait behind fsyncs longer than a heartbeat. */
+const slowDiskProbability = 0.15;
+const slowDiskSyncDelayMsMin = 30;
+const slowDiskSyncDelayMsMax = 120;
 const faultyNetwork: NetworkFaults = {
   dropProbability: 0.03,
   duplicateProbability: 0.03,
@@ -118,6 +123,7 @@ const faultyNetwork: NetworkFaults = {
   delayMaxMs: 8,
   longDelayProbability: 0.02,
   longDelayMaxMs: 400,
+  streamBreakProbability: 0.15,
 };
 const workloadOptions: WorkloadOptions = {
   clientCount: 4,
@@ -240,6 +246,9 @@ class Cluster {
       onConfChangeApplied: (nodeId, index, change, confState) => this.onConfChangeApplied(nodeId, index, change, confState),
       onSnapshotInstalled: () => this.snapshotsInstalled++,
       onSnapshotTaken: () => this.snapshotsTaken++,
+      onErrorLogged: (nodeId, line) => {
+        this.failure ??= new SafetyViolation('host error', `${nodeId} logged ${line}`);
+      },
       onFatal: (nodeId, error, where) => {
         this.failure ??=
           error instanceof SafetyViolation
@@ -295,7 +304,9 @@ export async function runSeed(options: SimulationOptions): Promise<SeedResult> {
     ...hostTuningDefault,
     raft: profile === 'figure8' ? figure8RaftTuning(randomTuning, seedRandom) : randomTuning,
     // Disk speed varies per run: how long a write stays issued and not durable.
-    syncDelayMsMax: seedRandom.between(0, syncDelayMsMaxMax),
+    syncDelayMsMax: seedRandom.chance(slowDiskProbability)
+      ? seedRandom.between(slowDiskSyncDelayMsMin, slowDiskSyncDelayMsMax)
+      : seedRandom.between(0, syncDelayMsMaxMax),
     ...snapshotPolicyOf(features, seedRandom),
     sabotage: options.sabotage ?? 'none',
   }, options.checkSentMessages ?? true);

@@ -12,8 +12,9 @@ import type { Network } from './network.js';
 
 /** How long a snapshot stream may take before the sender gives up on it. */
 const snapshotTimeoutMs = 400;
-/** How soon a refused connection is reported. */
+/** How soon a refused connection or a broken stream is reported. */
 const refusedAfterMs = 2;
+const brokenAfterMs = 20;
 
 /** The outcome of a request, as it travels back. */
 export type Answer<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: Error };
@@ -49,7 +50,7 @@ export class SimTransport implements GroupTransport {
 
   readIndex(leaderId: NodeId, timeoutMs: number): Promise<LogIndex> {
     const deadlineMs = this.clock.nowMs() + timeoutMs;
-    return this.call<LogIndex>(leaderId, timeoutMs, (target, reply) => target.serveReadIndex(deadlineMs, reply));
+    return this.call<LogIndex>(leaderId, timeoutMs, 'request', (target, reply) => target.serveReadIndex(deadlineMs, reply));
   }
 
   async sendSnapshot(message: Message, data: AsyncIterable<Uint8Array>): Promise<void> {
@@ -61,10 +62,15 @@ export class SimTransport implements GroupTransport {
       bytes.set(chunk, offset);
       offset += chunk.byteLength;
     }
-    return this.call<void>(message.to, snapshotTimeoutMs, (target, reply) => target.serveSnapshot(message, bytes, reply));
+    return this.call<void>(message.to, snapshotTimeoutMs, 'stream', (target, reply) => target.serveSnapshot(message, bytes, reply));
   }
 
-  private call<T>(to: NodeId, timeoutMs: number, request: (target: RequestTarget, reply: (answer: Answer<T>) => void) => void): Promise<T> {
+  private call<T>(
+    to: NodeId,
+    timeoutMs: number,
+    kind: 'request' | 'stream',
+    request: (target: RequestTarget, reply: (answer: Answer<T>) => void) => void,
+  ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       let settled = false;
       const settle = (answer: Answer<T>): void => {
@@ -76,15 +82,22 @@ export class SimTransport implements GroupTransport {
       };
       const timer = this.clock.setTimer(() => settle({ ok: false, error: new GroupUnavailableError(`no answer from ${to} within ${timeoutMs} ms`) }), timeoutMs);
       if (!this.gate.isAlive) return;
-      const connected = this.network.leg(this.nodeId, to, () => {
-        const target = this.peer(to);
-        if (target === undefined) return; // down: the request is lost with it
-        request(target, (answer) => {
-          this.network.leg(to, this.nodeId, () => this.gate.run(() => settle(answer)));
-        });
-      });
-      if (!connected) {
+      const sent = this.network.leg(
+        this.nodeId,
+        to,
+        () => {
+          const target = this.peer(to);
+          if (target === undefined) return; // down: the request is lost with it
+          request(target, (answer) => {
+            this.network.leg(to, this.nodeId, () => this.gate.run(() => settle(answer)));
+          });
+        },
+        kind,
+      );
+      if (sent === 'refused') {
         this.clock.setTimer(() => settle({ ok: false, error: new GroupUnavailableError(`connection to ${to} refused`) }), refusedAfterMs);
+      } else if (sent === 'broken') {
+        this.clock.setTimer(() => settle({ ok: false, error: new GroupUnavailableError(`stream to ${to} broke`) }), brokenAfterMs);
       }
     });
   }
