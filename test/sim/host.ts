@@ -83,6 +83,9 @@ export type ReadResponse =
   | { readonly kind: 'value'; readonly value: KvValue }
   | { readonly kind: 'refused'; readonly reason: string; readonly leaderHint: NodeId };
 
+/** Chance that a node without a known leader hands a request to its group anyway, which waits
+ *  (bounded) for one, rather than refusing it at once. */
+const waitForLeaderProbability = 0.5;
 /** pino's numeric level of 'error'. */
 const pinoErrorLevel = 50;
 /** How long a lying disk's volatile cache holds an acknowledged write before the platter has it. */
@@ -275,6 +278,14 @@ export class SimHost implements RequestTarget {
     trace.log(`${this.id} started (incarnation ${incarnation}, term ${status.hardState.term}, commit ${status.hardState.commit}, applied ${machine.lastAppliedIndex()})`);
   }
 
+  /** The operator shuts the node down for good after its removal: a graceful stop (waiting
+   *  requests are failed), then the process is gone. */
+  decommission(): void {
+    this.running?.group.stop();
+    this.crash();
+    this.decommissioned = true;
+  }
+
   /** Lose the process: its memory, its timers, its writes not yet on the platter. */
   crash(): void {
     const running = this.running;
@@ -355,8 +366,8 @@ export class SimHost implements RequestTarget {
   private serveWrite(running: Process, command: KvCommand, respond: (response: WriteResponse) => void): void {
     const { group, gate } = running;
     const leaderId = group.leader();
-    if (leaderId === NONE) return respond({ kind: 'refused', reason: 'no leader', leaderHint: NONE });
-    if (!group.isLeader() && !this.random.chance(this.tuning.forwardProbability)) {
+    if (leaderId === NONE && !this.random.chance(waitForLeaderProbability)) return respond({ kind: 'refused', reason: 'no leader', leaderHint: NONE });
+    if (leaderId !== NONE && !group.isLeader() && !this.random.chance(this.tuning.forwardProbability)) {
       return respond({ kind: 'refused', reason: 'not leader', leaderHint: leaderId });
     }
     // An error while this turn's promise jobs run, before any other event, comes from before
@@ -382,7 +393,7 @@ export class SimHost implements RequestTarget {
   private serveRead(running: Process, key: string, respond: (response: ReadResponse) => void): void {
     const { group, gate, machine } = running;
     if (this.tuning.sabotage === 'staleReads') return respond({ kind: 'value', value: machine.read(key) });
-    if (group.leader() === NONE) return respond({ kind: 'refused', reason: 'no leader', leaderHint: NONE });
+    if (group.leader() === NONE && !this.random.chance(waitForLeaderProbability)) return respond({ kind: 'refused', reason: 'no leader', leaderHint: NONE });
     group.readIndex(this.tuning.requestTimeoutMs).then(
       () => gate.run(() => respond({ kind: 'value', value: machine.read(key) })),
       (error: unknown) => gate.run(() => respond({ kind: 'refused', reason: asError(error).message, leaderHint: group.leader() })),

@@ -280,8 +280,7 @@ class Cluster {
       if (host === undefined || host.decommissioned) continue;
       this.scheduler.schedule(this.random.int(200), () => {
         this.trace.log(`operator: decommission ${id} (removal applied by ${nodeId})`);
-        host.crash();
-        host.decommissioned = true;
+        host.decommission();
       });
     }
   }
