@@ -42,6 +42,9 @@ const catchUpWatchMsMax = 1_000;
 /** Stage 4: how long the struck leader stays isolated while the others elect and replicate. */
 const overwriteMsMin = 300;
 const overwriteMsMax = 1_200;
+/** How much longer stage 4 waits when the majority side has not elected a leader yet: three
+ *  of five voters must all agree there, and split votes can take a while. */
+const overwriteExtraMsMax = 1_500;
 
 type Stage =
   | { readonly kind: 'idle'; readonly startAt: VirtualMs }
@@ -71,7 +74,13 @@ type Stage =
       readonly ownTermStart: LogIndex;
       readonly since: VirtualMs;
     }
-  | { readonly kind: 'overwrite'; readonly until: VirtualMs };
+  | {
+      readonly kind: 'overwrite';
+      readonly until: VirtualMs;
+      /** The cut-off nodes; the others must elect a leader of a term above `term`. */
+      readonly holders: readonly NodeId[];
+      readonly term: Term;
+    };
 
 export interface Figure8Stats {
   rounds: number;
@@ -107,9 +116,13 @@ export class Figure8Nemesis {
         return this.awaitThirdLeader(stage, now);
       case 'catchUp':
         return this.watchCatchUp(stage, now);
-      case 'overwrite':
-        if (now >= stage.until) this.endRound('overwrite phase over');
+      case 'overwrite': {
+        if (now < stage.until) return;
+        const rest = this.voters().filter((host) => !stage.holders.includes(host.id));
+        if (this.coreLeader(rest, stage.term) !== undefined) this.endRound('overwrite phase over');
+        else if (now >= stage.until + overwriteExtraMsMax) this.endRound('no leader on the majority side');
         return;
+      }
     }
   }
 
@@ -190,7 +203,7 @@ export class Figure8Nemesis {
     this.partition(holders);
     this.figure8.strikes++;
     const overwriteMs = this.random.between(overwriteMsMin, overwriteMsMax);
-    this.stage = { kind: 'overwrite', until: now + overwriteMs };
+    this.stage = { kind: 'overwrite', until: now + overwriteMs, holders, term: stage.term };
     this.trace.log(
       `figure8: a majority has ${stage.leader.id}'s old-term entries up to ${quorumMatch} (commit was ${stage.commitKnown}, own term from ${stage.ownTermStart}): cut [${holders.join(',')}] off for ${overwriteMs}ms`,
     );
