@@ -12,7 +12,8 @@ import { describeFailure, faultProfileOf, runSeed, type SeedResult } from './sim
  *  101201: a duplicated forwarded readIndex reopened a finished round under the same context
  *         and late acks of the first round released stale reads ('raft: ReadIndex heartbeat
  *         rounds carry a leader-made token'; step by step in read-index-replay.test.ts).
- *  (Found on the old simulator host; the seeds now drive the production host, and other runs.) */
+ *  (Found with the simulator's former host; the same seeds now run other schedules on the
+ *  production host.) */
 const fixedCoreFailureSeeds: readonly number[] = [10275, 21139, 21571, 101201];
 
 /** Seeds run on every `npm test`: 3- and 5-node clusters with every fault enabled, and every
@@ -36,7 +37,8 @@ const staleReadSeedsMax = 40;
 
 /** What the run as a whole showed, printed once at the end. */
 const summary = {
-  seeds: 0,
+  seeds: new Set<number>(),
+  runs: 0,
   violations: 0,
   commitByCounting: { caught: 0, tried: 0 },
   lyingDisk: { caught: 0, tried: 0, consequencesCaught: 0, consequences: new Map<string, number>() },
@@ -47,18 +49,19 @@ afterAll(() => {
   const { lyingDisk } = summary;
   const consequences = [...lyingDisk.consequences].map(([property, count]) => `${property} x${count}`).join(', ');
   console.log(
-    `sim: ${summary.seeds} seeds on the production host, ${summary.violations} violations; planted bugs caught: ` +
+    `sim: ${summary.seeds.size} seeds (${summary.runs} runs) on the production host, ${summary.violations} violations; planted bugs caught: ` +
       `commit-by-counting ${summary.commitByCounting.caught}/${summary.commitByCounting.tried} figure8 seeds, ` +
       `lying-disk ${lyingDisk.caught}/${lyingDisk.tried} seeds (durable before sent; without that check ` +
       `${lyingDisk.consequencesCaught}/${lyingDisk.tried} by the consequences: ${consequences || 'none'}), ` +
-      `stale-reads ${summary.staleReads.caught} within ${summary.staleReads.tried} seeds`,
+      `stale-reads ${summary.staleReads.caught}/${summary.staleReads.tried} seeds (it stops at the first)`,
   );
 });
 
 async function run(seed: number, sabotage: HostSabotage = 'none'): Promise<SeedResult> {
   const result = await runSeed({ seed, sabotage });
   if (sabotage === 'none') {
-    summary.seeds++;
+    summary.seeds.add(seed);
+    summary.runs++;
     if (!result.ok) summary.violations++;
   }
   return result;
