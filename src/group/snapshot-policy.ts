@@ -35,6 +35,10 @@ export class SnapshotPolicy {
 
   /** Starts a snapshot in the background when enough entries were applied since the last one. */
   maybeSnapshot(): void {
+    // A snapshot installed from the leader counts as the last one. Counting from an older one
+    // took a snapshot at the installed index at once, found nothing to compact, and discarded
+    // the file at that index: the installed snapshot's, which the log still starts from.
+    this.lastSnapshotIndex = Math.max(this.lastSnapshotIndex, this.options.storage.snapshot().metadata.index);
     const applied = this.options.machine.appliedIndex();
     if (this.taking || this.stopped || applied - this.lastSnapshotIndex < this.options.everyEntries) return;
     this.taking = true;
