@@ -3,6 +3,7 @@
 // paper (Figure 3) or the host contract it guards.
 
 import { NONE, type Entry, type HardState, type LogIndex, type Message, type NodeId, type Storage, type Term } from '../../src/raft/types.js';
+import { BOOTSTRAP_INDEX } from '../../src/raft/index.js';
 import type { PersistedWrite } from './group-storage.js';
 
 export class SafetyViolation extends Error {
@@ -202,6 +203,13 @@ export class InvariantChecker {
     if ((message.type === 'app' || message.type === 'heartbeat') && message.commit > disk.lastIndex()) {
       throw new SafetyViolation('durable before sent', `${nodeId} sent commit ${message.commit} to ${message.to} with its log on disk ending at ${disk.lastIndex()}`);
     }
+  }
+
+  /** The snapshot a node's log starts from (as the running storage or the disk says) must be
+   *  on its disk: it is what the node sends a follower that needs entries before its log. */
+  checkSnapshotKept(nodeId: NodeId, snapshotIndex: LogIndex, hasFile: boolean): void {
+    if (snapshotIndex <= BOOTSTRAP_INDEX || hasFile) return;
+    throw new SafetyViolation('snapshot file kept', `${nodeId}'s log starts after the snapshot at ${snapshotIndex}, whose file is gone`);
   }
 
   /** A live node recorded a commit index (a Ready's hard state, durable or not yet). */

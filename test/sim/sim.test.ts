@@ -16,6 +16,12 @@ import { describeFailure, faultProfileOf, runSeed, type SeedResult } from './sim
  *  production host.) */
 const fixedCoreFailureSeeds: readonly number[] = [10275, 21139, 21571, 101201];
 
+/* Host bugs found since the seeds run the production group host, fixed in src/group/, caught
+ * again by seeds of the default range:
+ *  45 (and 31 more of seeds 1..60): a follower's snapshot policy discarded the file of the
+ *     snapshot it had just installed from the leader ('snapshot file kept'; step by step in
+ *     test/group/snapshot-policy.test.ts). */
+
 /** Seeds run on every `npm test`: 3- and 5-node clusters with every fault enabled, and every
  *  4th seed the figure8 profile. Keep only seeds that pass; a failing seed found by the soak
  *  goes in knownCoreFailureSeeds until the core is fixed. */

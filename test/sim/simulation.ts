@@ -15,6 +15,7 @@ import { allFaults, Nemesis, type NemesisFeatures } from './nemesis.js';
 import { Figure8Nemesis, figure8VoterCount } from './figure8.js';
 import { Prng } from './prng.js';
 import { Scheduler, type VirtualMs } from './scheduler.js';
+import { snapshotFileOf } from './snapshot-store.js';
 import { Trace } from './trace.js';
 import { Workload, type WorkloadOptions } from './clients.js';
 
@@ -406,9 +407,13 @@ export async function runSeed(options: SimulationOptions): Promise<SeedResult> {
       workload.step();
       await settle();
       failed();
-      if (now % logMatchingEveryMs === 0) invariants.checkLogMatching(persistedLogs(cluster));
+      if (now % logMatchingEveryMs === 0) {
+        invariants.checkLogMatching(persistedLogs(cluster));
+        checkSnapshotFiles(cluster);
+      }
     }
     invariants.checkLogMatching(persistedLogs(cluster));
+    checkSnapshotFiles(cluster);
   } catch (error) {
     if (error instanceof SafetyViolation) return fail(error.property, error.message);
     return fail('exception', error instanceof Error ? (error.stack ?? error.message) : String(error));
@@ -488,6 +493,14 @@ function calm(cluster: Cluster, nemesis: Nemesis, network: Network): void {
   for (const host of cluster.hosts()) {
     host.resume();
     if (!host.decommissioned && !host.alive) cluster.restart(host);
+  }
+}
+
+/** Every node keeps the file of the snapshot its log starts from, in memory and on disk. */
+function checkSnapshotFiles(cluster: Cluster): void {
+  for (const host of cluster.hosts()) {
+    const indexes = [host.durableLog.snapshot().metadata.index, host.group?.logBounds().snapshotIndex ?? 0];
+    for (const index of indexes) cluster.invariants.checkSnapshotKept(host.id, index, host.disk.files.has(snapshotFileOf(index)));
   }
 }
 

@@ -22,7 +22,11 @@ function isRaftTable(name: string): boolean {
   return name === raftLogTable || name === raftStateTable;
 }
 
-const fileOf = (index: LogIndex): string => `snapshots/${index}`;
+/** The name of the file of the snapshot at `index` on a simulated disk. */
+export function snapshotFileOf(index: LogIndex): string {
+  return `snapshots/${index}`;
+}
+
 const incomingOf = (index: LogIndex): string => `snapshots/incoming-${index}`;
 
 export class SimSnapshotStore implements SnapshotStore {
@@ -45,13 +49,13 @@ export class SimSnapshotStore implements SnapshotStore {
     if (confState === undefined) return Promise.reject(new Error('snapshot copy has no membership'));
     const index = this.appliedIndexOf(tables);
     const content: SnapshotContent = { tables: [...tables].map(([name, table]) => [name, [...table]]) };
-    this.disk.files.set(fileOf(index), encoder.encode(JSON.stringify(content)));
+    this.disk.files.set(snapshotFileOf(index), encoder.encode(JSON.stringify(content)));
     return Promise.resolve({ index, confState });
   }
 
   async *read(index: LogIndex): AsyncIterable<Uint8Array> {
     if (index === BOOTSTRAP_INDEX) return;
-    const bytes = this.disk.files.get(fileOf(index));
+    const bytes = this.disk.files.get(snapshotFileOf(index));
     if (bytes === undefined) throw new Error(`snapshot ${index} is not on this node`);
     for (let offset = 0; offset < bytes.byteLength; offset += chunkBytes) yield bytes.subarray(offset, offset + chunkBytes);
   }
@@ -81,16 +85,16 @@ export class SimSnapshotStore implements SnapshotStore {
       for (const [key, value] of rows) table.put(key, value);
     }
     this.disk.files.delete(incomingOf(index));
-    this.disk.files.set(fileOf(index), bytes);
+    this.disk.files.set(snapshotFileOf(index), bytes);
   }
 
   discard(index: LogIndex): void {
-    this.disk.files.delete(fileOf(index));
+    this.disk.files.delete(snapshotFileOf(index));
   }
 
   retainOnly(index: LogIndex): void {
     for (const name of [...this.disk.files.keys()]) {
-      if (/^snapshots\/\d+$/.test(name) && name !== fileOf(index)) this.disk.files.delete(name);
+      if (/^snapshots\/\d+$/.test(name) && name !== snapshotFileOf(index)) this.disk.files.delete(name);
     }
   }
 }
