@@ -71,7 +71,10 @@ export class SnapshotPolicy {
       throw error;
     }
     this.lastSnapshotIndex = taken.index;
-    snapshots?.retainOnly(taken.index);
+    // A snapshot installed from the leader while this write was in flight is what the log starts
+    // from now, and the write that installed it may not be durable yet (a crash would leave the
+    // log starting from ours): keep every file until our next snapshot.
+    if (storage.snapshot().metadata.index === taken.index) snapshots?.retainOnly(taken.index);
     this.options.metrics.snapshot('taken');
     this.options.logger.info({ group: this.options.groupId, index: taken.index, compactedTo: compactTo }, 'snapshot taken');
   }

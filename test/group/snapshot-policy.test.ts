@@ -1,9 +1,12 @@
-// Found by the simulator on the production host (seed 45; 32 of the first 60 seeds trip the
-// simulator's 'snapshot file kept' check without the fix): a follower that installed the
-// leader's snapshot counted its next snapshot from its own older one, so it took a snapshot at
-// the installed index at once, found nothing to compact and discarded the file at that index -
-// the installed snapshot's, which its log still starts from. As a leader it then could not send
-// that snapshot to a follower that needed it.
+// Two ways a follower lost the file of the snapshot it had installed from the leader, both
+// found by the simulator on the production host ('snapshot file kept'). As a leader it then
+// could not send that snapshot to a follower that needed it.
+// - Seed 45 (and 31 more of seeds 1..60): the policy counted its next snapshot from its own
+//   older one, took one at the installed index at once, found nothing to compact and discarded
+//   the file at that index - the installed snapshot's.
+// - Seed 10096 (and 10104, 10944, 10977, 11153): the snapshot was installed while the policy's
+//   own compaction write was in flight; once that write was durable, retainOnly() deleted every
+//   other file, the installed one with them.
 import { describe, expect, it } from 'vitest';
 import { SnapshotPolicy } from '../../src/group/snapshot-policy.js';
 import type { GroupStorage, ReplicatedStateMachine, SnapshotStore } from '../../src/group/types.js';
@@ -56,5 +59,59 @@ describe('SnapshotPolicy', () => {
     await new Promise((resolve) => setImmediate(resolve));
     expect(calls).toEqual([]);
     expect(files.has(50)).toBe(true);
+  });
+
+  it('keeps a snapshot installed while its own compaction was being written', async () => {
+    const confState = confStateOf(['a', 'b', 'c']);
+    let snapshot: SnapshotMetadata = { index: 1, term: 1, confState };
+    let first: LogIndex = 2;
+    const applied: LogIndex = 30;
+    const files = new Set<LogIndex>([1]);
+    const calls: string[] = [];
+    let finishWrite: () => void = () => undefined;
+    const storage = {
+      snapshot: () => ({ metadata: snapshot, data: new Uint8Array() }),
+      firstIndex: () => first,
+      term: () => 2,
+      compact: (index: LogIndex, metadata: SnapshotMetadata) => {
+        calls.push(`compact ${index}`);
+        first = index + 1;
+        snapshot = metadata;
+      },
+      write: () => new Promise<void>((resolve) => (finishWrite = resolve)),
+    } as unknown as GroupStorage;
+    const machine = { appliedIndex: () => applied } as unknown as ReplicatedStateMachine<unknown, unknown>;
+    const snapshots = {
+      create: () => {
+        files.add(applied);
+        return Promise.resolve({ index: applied, confState });
+      },
+      retainOnly: (index: LogIndex) => {
+        calls.push(`retainOnly ${index}`);
+        for (const file of [...files]) if (file !== index) files.delete(file);
+      },
+    } as unknown as SnapshotStore;
+    const policy = new SnapshotPolicy({
+      groupId: 'g',
+      storage,
+      machine,
+      snapshots,
+      everyEntries: 10,
+      compactMarginEntries: 5,
+      logger: pino({ level: 'silent' }),
+      metrics,
+      onFatal: (error) => calls.push(`fatal ${String(error)}`),
+    });
+    policy.maybeSnapshot();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(calls).toEqual(['compact 25']);
+    // While the compaction is being written, the leader's snapshot at 80 is installed.
+    snapshot = { index: 80, term: 4, confState };
+    first = 81;
+    files.add(80);
+    finishWrite();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(files.has(80)).toBe(true);
+    expect(calls).toEqual(['compact 25']);
   });
 });
