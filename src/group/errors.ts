@@ -7,6 +7,16 @@ import { LogUnavailableError } from '../state/proposer.js';
 
 export class GroupUnavailableError extends LogUnavailableError {}
 
+/** The group refused the entry before it could reach the log (no leader, a stopped group, too
+ *  many waiting, the core dropping it): it was certainly not applied, and a retry cannot apply it
+ *  twice. The answer says so in `X-Lockstep-Outcome: not-applied`; any other failure of a
+ *  proposal leaves its outcome unknown. */
+export class NotAppliedError extends GroupUnavailableError {
+  constructor(detail: string) {
+    super(detail, { 'X-Lockstep-Outcome': 'not-applied' });
+  }
+}
+
 /** A host invariant does not hold (an out-of-order apply, a Ready handled twice). */
 export class GroupInvariantError extends Error {
   constructor(message: string) {

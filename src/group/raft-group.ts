@@ -15,13 +15,13 @@ import {
   defaultRaftConfig,
   type ConfChange,
   type Message,
+  type RaftConfig,
   type SoftState,
   type Status,
 } from '../raft/index.js';
-import { NotAppliedError } from '../state/proposer.js';
 import type { Clock } from './clock.js';
 import { DeadlineWaiters } from './deadline-waiters.js';
-import { GroupUnavailableError, type FatalHandler } from './errors.js';
+import { GroupUnavailableError, NotAppliedError, type FatalHandler } from './errors.js';
 import { IndexWaiters } from './index-waiters.js';
 import { LeaderDuties } from './leader-duties.js';
 import { wrapProposal } from './proposal-envelope.js';
@@ -29,6 +29,20 @@ import { ReadIndexBatcher } from './read-batcher.js';
 import { ReadyLoop, type DurableWrite } from './ready-loop.js';
 import { SnapshotPolicy } from './snapshot-policy.js';
 import type { EntryCodec, GroupStorage, GroupTransport, MembershipListener, ReplicatedStateMachine, SnapshotStore } from './types.js';
+
+/** The core's bounds and election options a group may tune; production uses the core's
+ *  defaults (and PreVote and CheckQuorum on), the simulator varies them per seed. Proposal
+ *  forwarding is not tunable: followers' writes travel to the leader through it. */
+export type RaftGroupTuning = Pick<
+  RaftConfig,
+  | 'checkQuorum'
+  | 'preVote'
+  | 'maxSizePerMsgBytes'
+  | 'maxInflightMsgs'
+  | 'maxInflightBytes'
+  | 'maxUncommittedEntriesSizeBytes'
+  | 'maxCommittedSizePerReadyBytes'
+>;
 
 export interface RaftGroupOptions<E, R> {
   readonly groupId: GroupId;
@@ -50,6 +64,8 @@ export interface RaftGroupOptions<E, R> {
   readonly snapshotEveryEntries: number;
   /** Entries kept in the log behind a snapshot, so slightly slow followers catch up from the log. */
   readonly compactMarginEntries: number;
+  /** Overrides of the core's defaults; unset in production. */
+  readonly raft?: Partial<RaftGroupTuning>;
   readonly onMembershipChanged?: MembershipListener;
   /** A broken invariant or a failed write: the group has stopped; the handler decides the rest. */
   readonly onFatal: FatalHandler;
@@ -112,6 +128,7 @@ export class RaftGroup<E, R> {
       applied: machine.lastAppliedIndex(),
       checkQuorum: true,
       preVote: true,
+      ...options.raft,
     });
     // A group whose only voter is this node need not wait out an election timeout to lead.
     const { confState } = storage.initialState();

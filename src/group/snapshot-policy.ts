@@ -35,6 +35,10 @@ export class SnapshotPolicy {
 
   /** Starts a snapshot in the background when enough entries were applied since the last one. */
   maybeSnapshot(): void {
+    // A snapshot installed from the leader counts as the last one. Counting from an older one
+    // took a snapshot at the installed index at once, found nothing to compact, and discarded
+    // the file at that index: the installed snapshot's, which the log still starts from.
+    this.lastSnapshotIndex = Math.max(this.lastSnapshotIndex, this.options.storage.snapshot().metadata.index);
     const applied = this.options.machine.appliedIndex();
     if (this.taking || this.stopped || applied - this.lastSnapshotIndex < this.options.everyEntries) return;
     this.taking = true;
@@ -67,7 +71,10 @@ export class SnapshotPolicy {
       throw error;
     }
     this.lastSnapshotIndex = taken.index;
-    snapshots?.retainOnly(taken.index);
+    // A snapshot installed from the leader while this write was in flight is what the log starts
+    // from now, and the write that installed it may not be durable yet (a crash would leave the
+    // log starting from ours): keep every file until our next snapshot.
+    if (storage.snapshot().metadata.index === taken.index) snapshots?.retainOnly(taken.index);
     this.options.metrics.snapshot('taken');
     this.options.logger.info({ group: this.options.groupId, index: taken.index, compactedTo: compactTo }, 'snapshot taken');
   }

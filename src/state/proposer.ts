@@ -26,12 +26,3 @@ export class LogUnavailableError extends Problem {
     super('unavailable', { detail, headers: { 'Retry-After': String(retryAfterSeconds), ...headers } });
   }
 }
-
-/** The log refused the entry before it could reach it (no leader, a stopped group, too many
- *  waiting): it was certainly not applied, and a retry cannot apply it twice. The answer says so
- *  in `X-Lockstep-Outcome: not-applied`; any other 503 of a write has an unknown outcome. */
-export class NotAppliedError extends LogUnavailableError {
-  constructor(detail: string) {
-    super(detail, { 'X-Lockstep-Outcome': 'not-applied' });
-  }
-}

@@ -1,7 +1,8 @@
 // Clients of the replicated key-value store and the history they observe. Each client runs one
 // operation at a time: it sends it to the node it believes leads, follows "not leader" hints,
-// and gives up after a virtual timeout. The history records what the client saw, in virtual
-// time, for the linearizability checker.
+// retries (the same command: the state machine applies it once) after a refusal or an unknown
+// outcome, and gives up after a virtual timeout. The history records what the client saw, in
+// virtual time, for the linearizability checker.
 
 import { NONE, type NodeId } from '../../src/raft/types.js';
 import {
@@ -11,7 +12,7 @@ import {
   type KvOutput,
   type KvValue,
 } from '../../src/testing/linearizability/index.js';
-import type { SimHost, SubmitOutcome } from './host.js';
+import type { ReadResponse, SimHost, WriteResponse } from './host.js';
 import type { Prng } from './prng.js';
 import type { Scheduler, VirtualMs } from './scheduler.js';
 import type { Trace } from './trace.js';
@@ -35,8 +36,9 @@ interface InFlight {
   readonly seq: number;
   readonly input: KvInput;
   readonly callTime: VirtualMs;
-  /** Some attempt reached a leader that proposed it: it may take effect even if we never hear. */
-  proposed: boolean;
+  /** Per attempt, whether it may have reached the log: if any did, the operation may take
+   *  effect even if we never hear. */
+  readonly attemptsProposed: boolean[];
   done: boolean;
 }
 
@@ -56,11 +58,13 @@ export interface WorkloadStats {
   timedOut: number;
   abandoned: number;
   refusals: number;
+  /** Attempts answered with an unknown outcome (then retried). */
+  unknownAnswers: number;
 }
 
 export class Workload {
   readonly history: KvOperation[] = [];
-  readonly stats: WorkloadStats = { issued: 0, completed: 0, timedOut: 0, abandoned: 0, refusals: 0 };
+  readonly stats: WorkloadStats = { issued: 0, completed: 0, timedOut: 0, abandoned: 0, refusals: 0, unknownAnswers: 0 };
   /** Clients stop starting operations when this is false; outstanding ones still finish. */
   issuing = true;
   private readonly clients: ClientState[] = [];
@@ -100,7 +104,7 @@ export class Workload {
     else if (kind < options.readFraction + options.casFraction) {
       input = { type: 'cas', key, expected: client.lastSeen.get(key) ?? null, value };
     } else input = { type: 'write', key, value };
-    const operation: InFlight = { seq: client.seq, input, callTime: this.scheduler.now, proposed: false, done: false };
+    const operation: InFlight = { seq: client.seq, input, callTime: this.scheduler.now, attemptsProposed: [], done: false };
     client.current = operation;
     this.stats.issued++;
     this.scheduler.schedule(options.timeoutMs, () => this.timeOut(client, operation));
@@ -113,31 +117,46 @@ export class Workload {
     // locally once applied), so reads often go to a random node rather than the leader.
     const anyNode = operation.input.type === 'read' && this.random.chance(this.options.readAnyNodeProbability);
     const target = (anyNode ? undefined : hosts.find((host) => host.id === client.leaderGuess)) ?? this.random.pick(hosts);
-    const requestId = `c${client.id}.${operation.seq}.${this.random.nextUint32().toString(16)}`;
+    const attempt = operation.attemptsProposed.length;
+    operation.attemptsProposed.push(false);
     this.scheduler.schedule(this.latency(), () => {
       if (operation.done) return;
       const input = operation.input;
-      let outcome: SubmitOutcome;
       if (input.type === 'read') {
-        outcome = target.submitRead(requestId, input.key, (value) =>
-          this.reply(client, operation, { type: 'read', value }),
-        );
-      } else {
-        outcome = target.submitWrite({ clientId: client.id, seq: operation.seq, input }, (output) =>
-          this.reply(client, operation, output),
-        );
-      }
-      if (outcome.kind === 'accepted') {
-        if (input.type !== 'read') operation.proposed = true;
-        if (target.role === 'leader') client.leaderGuess = target.id;
+        target.submitRead(input.key, (response: ReadResponse) => {
+          if (response.kind === 'value') this.reply(client, operation, { type: 'read', value: response.value });
+          else {
+            this.stats.refusals++;
+            this.retry(client, operation, target, response.leaderHint);
+          }
+        });
         return;
       }
-      this.stats.refusals++;
-      this.scheduler.schedule(this.latency() + this.options.retryDelayMs, () => {
-        if (operation.done) return;
-        client.leaderGuess = outcome.kind === 'refused' && outcome.leaderHint !== target.id ? outcome.leaderHint : NONE;
-        this.attempt(client, operation);
+      // From here on the attempt may take effect: the node may propose it now, or later (a
+      // paused node serves what its socket buffered), until it says it refused.
+      operation.attemptsProposed[attempt] = true;
+      if (target.isLeader) client.leaderGuess = target.id;
+      target.submitWrite({ clientId: client.id, seq: operation.seq, input }, (response: WriteResponse) => {
+        if (response.kind === 'refused') {
+          operation.attemptsProposed[attempt] = false;
+          this.stats.refusals++;
+          this.retry(client, operation, target, response.leaderHint);
+        } else if (response.kind === 'unknown') {
+          this.stats.unknownAnswers++;
+          this.retry(client, operation, target, NONE);
+        } else {
+          this.reply(client, operation, response.output);
+        }
       });
+    });
+  }
+
+  /** The attempt failed (its answer travels back first): try again, following the hint. */
+  private retry(client: ClientState, operation: InFlight, target: SimHost, leaderHint: NodeId): void {
+    this.scheduler.schedule(this.latency() + this.options.retryDelayMs, () => {
+      if (operation.done) return;
+      client.leaderGuess = leaderHint !== target.id ? leaderHint : NONE;
+      this.attempt(client, operation);
     });
   }
 
@@ -169,7 +188,7 @@ export class Workload {
     client.current = undefined;
     client.nextIssueAt = this.scheduler.now;
     client.leaderGuess = NONE;
-    if (!operation.proposed) {
+    if (!operation.attemptsProposed.some((proposed) => proposed)) {
       // Every attempt was refused before reaching the log: it certainly took no effect.
       this.stats.abandoned++;
       return;

@@ -42,6 +42,9 @@ const catchUpWatchMsMax = 1_000;
 /** Stage 4: how long the struck leader stays isolated while the others elect and replicate. */
 const overwriteMsMin = 300;
 const overwriteMsMax = 1_200;
+/** How much longer stage 4 waits when the majority side has not elected a leader yet: three
+ *  of five voters must all agree there, and split votes can take a while. */
+const overwriteExtraMsMax = 1_500;
 
 type Stage =
   | { readonly kind: 'idle'; readonly startAt: VirtualMs }
@@ -71,7 +74,13 @@ type Stage =
       readonly ownTermStart: LogIndex;
       readonly since: VirtualMs;
     }
-  | { readonly kind: 'overwrite'; readonly until: VirtualMs };
+  | {
+      readonly kind: 'overwrite';
+      readonly until: VirtualMs;
+      /** The cut-off nodes; the others must elect a leader of a term above `term`. */
+      readonly holders: readonly NodeId[];
+      readonly term: Term;
+    };
 
 export interface Figure8Stats {
   rounds: number;
@@ -80,7 +89,7 @@ export interface Figure8Stats {
 }
 
 export class Figure8Nemesis {
-  readonly stats: NemesisStats = { crashes: 0, partitions: 0, confChangesProposed: 0, transfers: 0, compactions: 0, pauses: 0 };
+  readonly stats: NemesisStats = { crashes: 0, partitions: 0, confChangesProposed: 0, transfers: 0, pauses: 0 };
   readonly figure8: Figure8Stats = { rounds: 0, strikes: 0 };
   private stage: Stage;
 
@@ -107,9 +116,13 @@ export class Figure8Nemesis {
         return this.awaitThirdLeader(stage, now);
       case 'catchUp':
         return this.watchCatchUp(stage, now);
-      case 'overwrite':
-        if (now >= stage.until) this.endRound('overwrite phase over');
+      case 'overwrite': {
+        if (now < stage.until) return;
+        const rest = this.voters().filter((host) => !stage.holders.includes(host.id));
+        if (this.coreLeader(rest, stage.term) !== undefined) this.endRound('overwrite phase over');
+        else if (now >= stage.until + overwriteExtraMsMax) this.endRound('no leader on the majority side');
         return;
+      }
     }
   }
 
@@ -122,11 +135,11 @@ export class Figure8Nemesis {
     return this.cluster.hosts().filter((host) => !host.decommissioned);
   }
 
-  /** A host's role as its core sees it right now: the host's own view lags until the next
-   *  Ready, and stage 2 must strike before that Ready's messages leave. */
+  /** A host's role as its core sees it right now: the group's view lags until the next
+   *  Ready, and stage 2 must strike before that Ready's messages arrive. */
   private coreLeader(hosts: readonly SimHost[], termAbove: Term): SimHost | undefined {
     return hosts.find((host) => {
-      const status = host.raft?.status();
+      const status = host.status();
       return status !== undefined && status.softState.role === 'leader' && status.hardState.term > termAbove;
     });
   }
@@ -140,7 +153,7 @@ export class Figure8Nemesis {
     }
     const buddy = this.random.pick(hosts.filter((host) => host !== leader));
     const minority = [leader.id, buddy.id];
-    const commitAtStart = Math.max(...hosts.map((host) => host.raft?.status().hardState.commit ?? 0));
+    const commitAtStart = Math.max(...hosts.map((host) => host.status()?.hardState.commit ?? 0));
     this.partition(minority);
     this.figure8.rounds++;
     this.stage = { kind: 'minorityLeader', minority, term: leader.currentTerm, commitAtStart, since: this.scheduler.now };
@@ -164,7 +177,7 @@ export class Figure8Nemesis {
     if (now - stage.since > thirdLeaderWaitMsMax) return this.endRound('no leader among the rest');
     const rest = this.voters().filter((host) => !stage.minority.includes(host.id));
     const leader = this.coreLeader(rest, stage.term);
-    const status = leader?.raft?.status();
+    const status = leader?.status();
     const ownTermStart = status?.progress?.get(leader!.id)?.match;
     if (leader === undefined || status === undefined || ownTermStart === undefined) return;
     const commitKnown = Math.max(stage.commitAtStart, status.hardState.commit);
@@ -174,7 +187,7 @@ export class Figure8Nemesis {
 
   private watchCatchUp(stage: Extract<Stage, { kind: 'catchUp' }>, now: VirtualMs): void {
     if (now - stage.since > catchUpWatchMsMax) return this.endRound('catch-up window never opened');
-    const status = stage.leader.raft?.status();
+    const status = stage.leader.status();
     if (status === undefined || status.softState.role !== 'leader' || status.hardState.term !== stage.term) {
       return this.endRound(`${stage.leader.id} lost leadership during catch-up`);
     }
@@ -190,7 +203,7 @@ export class Figure8Nemesis {
     this.partition(holders);
     this.figure8.strikes++;
     const overwriteMs = this.random.between(overwriteMsMin, overwriteMsMax);
-    this.stage = { kind: 'overwrite', until: now + overwriteMs };
+    this.stage = { kind: 'overwrite', until: now + overwriteMs, holders, term: stage.term };
     this.trace.log(
       `figure8: a majority has ${stage.leader.id}'s old-term entries up to ${quorumMatch} (commit was ${stage.commitKnown}, own term from ${stage.ownTermStart}): cut [${holders.join(',')}] off for ${overwriteMs}ms`,
     );

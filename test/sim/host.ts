@@ -1,385 +1,438 @@
-// One simulated node process: the raft core, its "disk" (a MemoryStorage that only ever holds
-// what this host persisted from a Ready), the key-value state machine, and the server side of
-// client requests. A crash throws away everything but the disk.
+// One simulated node: the production group host (src/group/RaftGroup, with its Ready loop,
+// pending proposals, ReadIndex batching, snapshot policy and installation) over simulated
+// parts: a disk that survives crashes (disk.ts) holding the Raft log (group-storage.ts), the
+// key-value state machine (kv-replicated-machine.ts) and its snapshot files
+// (snapshot-store.ts); a clock on the virtual scheduler (clock.ts); a transport on the simulated
+// network (transport.ts). Each start is a new process: a new RaftGroup on what the disk holds.
+// A crash drops the process and everything it had not made durable.
+//
+// The invariant checker learns what happened from the parts, not from the host's own account:
+// the storage says what each write put on the platter and which hard states the core recorded,
+// the state machine says what it applied, the group says who leads.
 
-import {
-  NONE,
-  ProposalDroppedError,
-  type ConfChange,
-  type ConfState,
-  type Entry,
-  type LogIndex,
-  type Message,
-  type NodeId,
-  type RaftConfig,
-  type Ready,
-  type StateRole,
-  type Term,
-} from '../../src/raft/types.js';
+import { GroupUnavailableError, NotAppliedError } from '../../src/group/errors.js';
+import { RaftGroup, type RaftGroupTuning } from '../../src/group/raft-group.js';
+import type { Logger } from '../../src/observability/logger.js';
+import type { RaftGroupMetrics } from '../../src/observability/metrics.js';
+import { NONE, type ConfChange, type ConfState, type Entry, type LogIndex, type Message, type NodeId, type RaftConfig, type StateRole, type Status, type Term } from '../../src/raft/types.js';
 import type { KvOutput, KvValue } from '../../src/testing/linearizability/index.js';
-import { decodeConfChange, defaultRaftConfig, MemoryStorage, RawNode } from './core.js';
+import { pino } from 'pino';
+import { ProcessClock, ProcessGate } from './clock.js';
+import { SimDisk, type DiskBehaviour } from './disk.js';
+import { DurableLog, SimGroupStorage } from './group-storage.js';
 import { SafetyViolation, type InvariantChecker } from './invariants.js';
-import { decodeCommand, KvStateMachine, type KvCommand, encodeCommand } from './kv-state-machine.js';
+import { appliedIndexOfTables, KvReplicatedMachine, type KvResult } from './kv-replicated-machine.js';
+import { kvCommandCodec, type KvCommand } from './kv-state-machine.js';
 import type { Network } from './network.js';
 import type { Prng } from './prng.js';
+import type { Scheduler, VirtualMs } from './scheduler.js';
+import { SimSnapshotStore } from './snapshot-store.js';
 import type { Trace } from './trace.js';
+import { SimTransport, type Answer, type RequestTarget } from './transport.js';
 
 export interface HostContext {
+  readonly scheduler: Scheduler;
   readonly network: Network;
   readonly invariants: InvariantChecker;
   readonly trace: Trace;
-  /** Called after this host applied a conf change entry. */
+  /** The host of a node, unless it was decommissioned. */
+  hostOf(id: NodeId): SimHost | undefined;
+  /** Called once this host's write applying a conf change entry is durable. */
   onConfChangeApplied(nodeId: NodeId, index: LogIndex, change: ConfChange, confState: ConfState): void;
   onSnapshotInstalled(nodeId: NodeId): void;
+  onSnapshotTaken(nodeId: NodeId): void;
+  /** The group stopped itself: a broken invariant of the host, or one the checker raised inside it. */
+  onFatal(nodeId: NodeId, error: unknown, context: string): void;
+  /** The group logged an error it carried on after (a failed snapshot): a bug here. */
+  onErrorLogged(nodeId: NodeId, line: string): void;
 }
 
 /** The core's knobs the simulator varies per seed: small bounds force paging and flow control. */
-export type RaftTuning = Pick<
-  RaftConfig,
-  | 'electionTicks'
-  | 'heartbeatTicks'
-  | 'checkQuorum'
-  | 'preVote'
-  | 'maxSizePerMsgBytes'
-  | 'maxInflightMsgs'
-  | 'maxInflightBytes'
-  | 'maxUncommittedEntriesSizeBytes'
-  | 'maxCommittedSizePerReadyBytes'
->;
+export type RaftTuning = Pick<RaftConfig, 'electionTicks' | 'heartbeatTicks'> & RaftGroupTuning;
 
 export interface HostTuning {
   readonly raft: RaftTuning;
-  /** Chance, at each step, that a Ready taken from the core gets persisted (slow disks). */
-  readonly persistProbability: number;
+  /** The slowest fsync of this run's disks: how long a write stays issued and not durable. */
+  readonly syncDelayMsMax: VirtualMs;
+  /** The group's snapshot policy. */
+  readonly snapshotEveryEntries: number;
+  readonly compactMarginEntries: number;
+  /** How long the node lets a client's write or read wait for the group. */
+  readonly requestTimeoutMs: VirtualMs;
   readonly sabotage: HostSabotage;
   /** Chance that a follower forwards a client's write instead of redirecting the client. */
   readonly forwardProbability: number;
 }
 
 /**
- * Deliberate host bugs, to show that the simulator catches them (a checker that cannot fail
- * proves nothing). 'staleReads': serve reads from local state without ReadIndex.
- * 'sendBeforePersist': send a Ready's messages when it is taken, before it is persisted.
+ * Deliberate bugs, to show that the simulator catches them (a checker that cannot fail proves
+ * nothing), planted around the production host without changing it. 'staleReads': the node
+ * serves reads from local state without ReadIndex. 'lyingDisk': the disk acknowledges writes
+ * before they are durable, so the Ready loop sends votes and acknowledgements for state that a
+ * crash then loses (a host that sends before persisting).
  */
-export type HostSabotage = 'none' | 'staleReads' | 'sendBeforePersist';
+export type HostSabotage = 'none' | 'staleReads' | 'lyingDisk';
 
-export type SubmitOutcome =
-  | { readonly kind: 'accepted' }
+/** A node's answer to a client's write. `refused`: this attempt certainly took no effect. */
+export type WriteResponse =
+  | { readonly kind: 'refused'; readonly reason: string; readonly leaderHint: NodeId }
+  | { readonly kind: 'output'; readonly output: KvOutput }
+  | { readonly kind: 'unknown'; readonly reason: string };
+
+export type ReadResponse =
+  | { readonly kind: 'value'; readonly value: KvValue }
   | { readonly kind: 'refused'; readonly reason: string; readonly leaderHint: NodeId };
 
-type WriteReply = (output: KvOutput) => void;
-type ReadReply = (value: KvValue) => void;
+/** Chance that a node without a known leader hands a request to its group anyway, which waits
+ *  (bounded) for one, rather than refusing it at once. */
+const waitForLeaderProbability = 0.5;
+/** pino's numeric level of 'error'. */
+const pinoErrorLevel = 50;
+/** How long a lying disk's volatile cache holds an acknowledged write before the platter has it. */
+const lyingWriteBackMsMin = 20;
+const lyingWriteBackMsMax = 150;
+/** Reading one entry back from the log: its size is irrelevant here. */
+const entryBytesMax = Number.MAX_SAFE_INTEGER;
 
-/** Requests a host remembers while waiting for their entry or read index; the oldest is
- *  forgotten beyond this (its client has long timed out). */
-const pendingRequestsMax = 1_000;
+/** One process of a node: a RaftGroup and the parts only it holds (its memory, its view of
+ *  the disk). */
+interface Process {
+  readonly gate: ProcessGate;
+  readonly machine: KvReplicatedMachine;
+  readonly group: RaftGroup<KvCommand, KvResult>;
+}
 
-/** Messages a paused host's socket buffers. */
-const pausedInboxMessagesMax = 2_000;
-
-/** Entries kept behind an on-demand snapshot. */
-const snapshotKeepEntries = 10;
-
-const textEncoder = new TextEncoder();
-const textDecoder = new TextDecoder();
-
-export class SimHost {
-  /** The disk: survives crashes. */
-  readonly storage = new MemoryStorage();
-  private core: RawNode | undefined;
+export class SimHost implements RequestTarget {
+  /** Survives crashes. */
+  readonly disk = new SimDisk();
+  /** The log as it is on the disk's platter, for the invariant checker. */
+  readonly durableLog = new DurableLog(this.disk);
+  private running: Process | undefined;
   /** Increases on every start, so that late callbacks for a dead incarnation are ignored. */
   incarnation = 0;
   decommissioned = false;
-  private stateMachine = new KvStateMachine();
-  appliedIndex: LogIndex = 0;
-  /** Membership as of `appliedIndex`: what a snapshot taken now must record. */
-  confState: ConfState;
-  role: StateRole = 'follower';
-  leaderId: NodeId = NONE;
-  private pendingReady: Ready | undefined;
-  paused = false;
-  private inboxWhilePaused: Message[] = [];
-  private readonly pendingWrites = new Map<string, WriteReply>();
-  private readonly pendingReads = new Map<string, { readonly key: string; readonly reply: ReadReply }>();
-  /** ReadIndex results waiting for the state machine to catch up, in index order. */
-  private readyReads: { readonly index: LogIndex; readonly contextKey: string }[] = [];
-  private readonly random: Prng;
+  private readonly behaviour: DiskBehaviour;
 
   constructor(
     readonly id: NodeId,
     private readonly context: HostContext,
     private readonly tuning: HostTuning,
-    random: Prng,
-    founding?: ConfState,
+    private readonly random: Prng,
+    /** The founding voters, for a founding member; undefined for a node added later. */
+    private readonly founders: readonly NodeId[] | undefined,
   ) {
-    this.random = random;
-    // The core's bootstrap records the founding membership as a snapshot (not an empty log plus
-    // a ConfState), so nodes added later learn it from that snapshot.
-    if (founding !== undefined) this.storage.bootstrap(founding);
-    this.confState = this.storage.initialState().confState;
-  }
-
-  /** A Ready was taken from the core but is not on disk yet: the worst moment to crash. */
-  get hasUnpersistedReady(): boolean {
-    return this.pendingReady !== undefined;
+    const diskRandom = random.fork();
+    const lying = tuning.sabotage === 'lyingDisk';
+    this.behaviour = {
+      // A lying disk's cache writes back on its own schedule, long after it acknowledged.
+      syncDelayMs: () => (lying ? diskRandom.between(lyingWriteBackMsMin, lyingWriteBackMsMax) : diskRandom.int(tuning.syncDelayMsMax + 1)),
+      acknowledgesBeforeDurable: lying,
+    };
   }
 
   get alive(): boolean {
-    return this.core !== undefined;
+    return this.running !== undefined;
+  }
+
+  get paused(): boolean {
+    return this.running?.gate.isPaused ?? false;
+  }
+
+  /** Writes issued and not durable yet: the worst moment to crash. */
+  get hasWritesInFlight(): boolean {
+    return this.disk.unsyncedWriteCount > 0;
+  }
+
+  /** The running group, for the nemesis (transfers, conf changes, status). */
+  get group(): RaftGroup<KvCommand, KvResult> | undefined {
+    return this.running?.group;
+  }
+
+  status(): Status | undefined {
+    return this.running?.group.status();
+  }
+
+  /** The core's role right now, for traces. */
+  get role(): StateRole | 'down' {
+    return this.status()?.softState.role ?? 'down';
+  }
+
+  get isLeader(): boolean {
+    return this.running?.group.isLeader() ?? false;
+  }
+
+  get leaderId(): NodeId {
+    return this.running?.group.leader() ?? NONE;
+  }
+
+  get currentTerm(): Term {
+    return this.status()?.hardState.term ?? 0;
+  }
+
+  /** The last index applied by a durable write. */
+  get appliedIndex(): LogIndex {
+    return this.running?.machine.appliedIndex() ?? 0;
   }
 
   /** Start (or restart) the process from what is on disk. */
   start(): void {
-    if (this.core !== undefined) throw new Error(`${this.id} is already running`);
-    const snapshot = this.storage.snapshot();
-    this.stateMachine = KvStateMachine.restore(snapshot.data);
-    this.appliedIndex = snapshot.metadata.index;
-    this.confState = snapshot.metadata.confState;
-    const coreRandom = this.random.fork();
-    const config = {
-      ...defaultRaftConfig(this.id, this.storage, () => coreRandom.float()),
-      ...this.tuning.raft,
-      applied: this.appliedIndex,
+    if (this.running !== undefined) throw new Error(`${this.id} is already running`);
+    const { scheduler, invariants, trace } = this.context;
+    const incarnation = ++this.incarnation;
+    const gate = new ProcessGate(scheduler);
+    const clock = new ProcessClock(scheduler, this.random.fork(), gate);
+    const env = this.disk.open({ clock, scheduler, behaviour: this.behaviour });
+    let constructing = true;
+    const storage = new SimGroupStorage(env, {
+      hardStateSet: (hardState) => invariants.onCommit(this.id, hardState.commit),
+      persisted: (write) => invariants.onPersisted(this.id, write, this.durableLog),
+    });
+    // What the machine applies inside a write is reported to the checker once that write is
+    // durable: a leader applies entries it counted as committed with its own append still in
+    // flight, and that commit is real only once the append is durable (until then nobody
+    // outside the process sees it: no answer, no commit index, no read).
+    const applying: ({ readonly index: LogIndex; readonly entry: Entry; readonly term: Term } | { readonly index: LogIndex; readonly snapshotTerm: Term })[] = [];
+    /** Conf change entries applied for good, waiting for the group to report them. */
+    const confChangeIndexes: LogIndex[] = [];
+    const machine = new KvReplicatedMachine(env, {
+      applying: (index) => {
+        // The group passes over the bootstrap snapshot's index while it starts.
+        if (constructing) return;
+        const [entry] = storage.entries(index, index + 1, entryBytesMax);
+        if (entry === undefined) throw new SafetyViolation('applied entries exist', `${this.id} applied ${index}, which its log lacks`);
+        applying.push({ index, entry, term: storage.currentHardState().term });
+      },
+      restoring: (index) => {
+        const { term } = storage.snapshot().metadata;
+        applying.push({ index, snapshotTerm: term });
+        trace.log(`${this.id} installs snapshot at ${index} (term ${term})`);
+      },
+      applied: (results) => {
+        if (constructing) return;
+        for (const result of results) {
+          const item = applying.shift();
+          if (item?.index !== result.index) throw new SafetyViolation('applied in order', `${this.id} reported ${result.index} durable, applied ${item?.index ?? 'nothing'} next`);
+          if ('snapshotTerm' in item) {
+            invariants.onSnapshotRestored(this.id, item.index, item.snapshotTerm);
+            continue;
+          }
+          invariants.onApplied(this.id, item.entry, item.term);
+          if (item.entry.type === 'confChange') confChangeIndexes.push(item.index);
+        }
+      },
+    });
+    const transport = new SimTransport(this.id, this.context.network, (id) => this.context.hostOf(id), clock, gate, (message) =>
+      invariants.onSent(this.id, message, this.durableLog),
+    );
+    let group: RaftGroup<KvCommand, KvResult> | undefined;
+    const metrics: RaftGroupMetrics = {
+      leaderChanged: () => {
+        if (group !== undefined) this.observeLeader(group);
+      },
+      proposed: () => undefined,
+      readyPersisted: () => undefined,
+      committed: () => undefined,
+      snapshot: (kind) => {
+        if (kind === 'taken') this.context.onSnapshotTaken(this.id);
+        if (kind === 'installed') this.context.onSnapshotInstalled(this.id);
+      },
     };
-    this.core = new RawNode(config);
-    this.incarnation++;
-    this.role = 'follower';
-    this.leaderId = NONE;
-    const status = this.core.status();
-    this.context.invariants.onRestart(this.id, status.hardState, this.appliedIndex);
-    this.context.trace.log(`${this.id} started (incarnation ${this.incarnation}, term ${status.hardState.term}, commit ${status.hardState.commit}, applied ${this.appliedIndex})`);
+    const { raft } = this.tuning;
+    group = new RaftGroup<KvCommand, KvResult>({
+      groupId: 'kv',
+      nodeId: this.id,
+      storage,
+      machine,
+      codec: kvCommandCodec,
+      snapshots: new SimSnapshotStore(this.disk, env, appliedIndexOfTables),
+      transport,
+      clock,
+      logger: this.logger(),
+      metrics,
+      initialVoters: this.founders ?? [],
+      electionTicks: raft.electionTicks,
+      heartbeatTicks: raft.heartbeatTicks,
+      snapshotEveryEntries: this.tuning.snapshotEveryEntries,
+      compactMarginEntries: this.tuning.compactMarginEntries,
+      raft: {
+        checkQuorum: raft.checkQuorum,
+        preVote: raft.preVote,
+        maxSizePerMsgBytes: raft.maxSizePerMsgBytes,
+        maxInflightMsgs: raft.maxInflightMsgs,
+        maxInflightBytes: raft.maxInflightBytes,
+        maxUncommittedEntriesSizeBytes: raft.maxUncommittedEntriesSizeBytes,
+        maxCommittedSizePerReadyBytes: raft.maxCommittedSizePerReadyBytes,
+      },
+      onMembershipChanged: (_groupId, change, confState) => {
+        const index = confChangeIndexes.shift();
+        if (index === undefined) throw new SafetyViolation('conf change apply', `${this.id} reported a membership change it never applied`);
+        trace.log(`${this.id} applied conf change at ${index}: ${describeConfState(confState)}`);
+        this.context.onConfChangeApplied(this.id, index, change, confState);
+      },
+      onFatal: (error, where) => this.context.onFatal(this.id, error, where),
+    });
+    constructing = false;
+    this.running = { gate, machine, group };
+    const status = group.status();
+    invariants.onRestart(this.id, status.hardState, machine.lastAppliedIndex());
+    trace.log(`${this.id} started (incarnation ${incarnation}, term ${status.hardState.term}, commit ${status.hardState.commit}, applied ${machine.lastAppliedIndex()})`);
   }
 
-  /** Lose everything that is not on disk: the core, the unpersisted Ready, the state machine. */
+  /** The operator shuts the node down for good after its removal: a graceful stop (waiting
+   *  requests are failed), then the process is gone. */
+  decommission(): void {
+    this.running?.group.stop();
+    this.crash();
+    this.decommissioned = true;
+  }
+
+  /** Lose the process: its memory, its timers, its writes not yet on the platter. */
   crash(): void {
-    if (this.core === undefined) return;
-    this.core = undefined;
-    this.pendingReady = undefined;
-    this.paused = false;
-    this.inboxWhilePaused = [];
-    this.pendingWrites.clear();
-    this.pendingReads.clear();
-    this.readyReads = [];
-    this.role = 'follower';
-    this.leaderId = NONE;
+    const running = this.running;
+    if (running === undefined) return;
+    running.gate.kill();
+    this.disk.crash();
+    this.running = undefined;
     this.context.invariants.onCrash(this.id);
   }
 
   tick(): void {
-    if (this.paused) return;
-    this.core?.tick();
+    const running = this.running;
+    if (running === undefined || running.gate.isPaused) return;
+    running.group.tick();
   }
 
   receive(message: Message): void {
-    if (this.core === undefined) return;
-    if (this.paused) {
-      // The socket buffers while the process is frozen; past its capacity, messages are lost.
-      if (this.inboxWhilePaused.length < pausedInboxMessagesMax) this.inboxWhilePaused.push(message);
-      return;
-    }
-    this.core.step(message);
-  }
-
-  /** Freeze the process (a long GC pause, a stopped VM): no ticks, no Ready handling, incoming
-   *  messages wait. It wakes up believing whatever it believed, e.g. that it still leads. */
-  pause(): void {
-    if (this.core !== undefined) this.paused = true;
-  }
-
-  resume(): void {
-    if (!this.paused) return;
-    this.paused = false;
-    const inbox = this.inboxWhilePaused;
-    this.inboxWhilePaused = [];
-    for (const message of inbox) this.receive(message);
-  }
-
-  reportSnapshot(to: NodeId, delivered: boolean): void {
-    this.core?.reportSnapshot(to, delivered);
+    const running = this.running;
+    running?.gate.receive(() => running.group.receive([message]));
   }
 
   reportUnreachable(to: NodeId): void {
-    this.core?.reportUnreachable(to);
+    const running = this.running;
+    running?.gate.run(() => running.group.reportUnreachable(to));
   }
 
-  /** The running core, for the nemesis (transfers, conf changes, status). */
-  get raft(): RawNode | undefined {
-    return this.core;
+  /** Freeze the process (a long GC pause, a stopped VM): no ticks, timers or input; it wakes
+   *  up believing whatever it believed, e.g. that it still leads. */
+  pause(): void {
+    this.running?.gate.pause();
   }
 
-  get currentTerm(): Term {
-    return this.core?.status().hardState.term ?? 0;
+  resume(): void {
+    this.running?.gate.resume();
   }
 
-  /** One step of the host loop: take a Ready, and persist/send/apply it, possibly a few steps
-   *  later (a crash in between loses it). */
-  processReady(): void {
-    const core = this.core;
-    if (core === undefined || this.paused) return;
-    if (this.pendingReady === undefined) {
-      if (!core.hasReady()) return;
-      this.pendingReady = core.ready();
-      this.observeSoftState(this.pendingReady);
-      if (this.tuning.sabotage === 'sendBeforePersist') {
-        for (const message of this.pendingReady.messages) this.context.network.send(message);
-      }
-    }
-    if (!this.random.chance(this.tuning.persistProbability)) return;
-    const ready = this.pendingReady;
-    this.pendingReady = undefined;
-    this.handleReady(core, ready);
+  // ---------------------------------------------------------------- requests from peers
+
+  serveReadIndex(deadlineMs: number, reply: (answer: Answer<LogIndex>) => void): void {
+    const running = this.running;
+    if (running === undefined || this.decommissioned) return;
+    running.gate.receive(() => {
+      running.group.readIndexHere(deadlineMs).then(
+        (index) => running.gate.run(() => reply({ ok: true, value: index })),
+        (error: unknown) => running.gate.run(() => reply({ ok: false, error: asError(error) })),
+      );
+    });
   }
 
-  private observeSoftState(ready: Ready): void {
-    if (ready.softState === undefined) return;
-    const { role, leaderId } = ready.softState;
-    if (role !== this.role || leaderId !== this.leaderId) {
-      const term = this.currentTerm;
-      if (role === 'leader') this.context.invariants.onLeader(this.id, term);
-      this.context.trace.log(`${this.id} is ${role} in term ${term} (leader ${leaderId || 'none'})`);
-    }
-    this.role = role;
-    this.leaderId = leaderId;
+  serveSnapshot(message: Message, data: Uint8Array, reply: (answer: Answer<void>) => void): void {
+    const running = this.running;
+    if (running === undefined || this.decommissioned) return;
+    running.gate.receive(() => {
+      running.group.receiveSnapshot(message, chunked(data)).then(
+        () => running.gate.run(() => reply({ ok: true, value: undefined })),
+        (error: unknown) => running.gate.run(() => reply({ ok: false, error: asError(error) })),
+      );
+    });
   }
 
-  private handleReady(core: RawNode, ready: Ready): void {
-    // 1. Persist: snapshot, entries, hard state.
-    if (ready.snapshot !== undefined) this.storage.applySnapshot(ready.snapshot);
-    this.storage.append(ready.entries);
-    if (ready.hardState !== undefined) this.storage.setHardState(ready.hardState);
-    this.context.invariants.onPersisted(this.id, ready, this.storage, this.role === 'leader' ? this.storage.initialState().hardState.term : undefined);
-    if (ready.hardState !== undefined) this.context.invariants.onCommit(this.id, ready.hardState.commit);
-    // 2. Only now send what depends on it.
-    let snapshotPredatesPeer = false;
-    for (const message of ready.messages) {
-      if (this.tuning.sabotage !== 'sendBeforePersist') this.context.network.send(message);
-      if (message.type === 'snap' && message.snapshot !== undefined && !isMember(message.snapshot.metadata.confState, message.to)) {
-        snapshotPredatesPeer = true;
-      }
-    }
-    // 3. Apply.
-    if (ready.snapshot !== undefined) {
-      const { index, term, confState } = ready.snapshot.metadata;
-      this.stateMachine = KvStateMachine.restore(ready.snapshot.data);
-      this.appliedIndex = index;
-      this.confState = confState;
-      this.context.invariants.onSnapshotRestored(this.id, index, term);
-      this.context.onSnapshotInstalled(this.id);
-      this.context.trace.log(`${this.id} installed snapshot at ${index} (term ${term})`);
-    }
-    for (const entry of ready.committedEntries) this.applyEntry(core, entry);
-    for (const readState of ready.readStates) {
-      this.readyReads.push({ index: readState.index, contextKey: textDecoder.decode(readState.requestContext) });
-    }
-    core.advance(ready);
-    this.serveReads();
-    // A peer added after our latest snapshot rejects it (it is not in its membership); take a
-    // fresh one so that the next attempt can succeed, as etcd's server does.
-    if (snapshotPredatesPeer) this.compact(snapshotKeepEntries);
+  // ---------------------------------------------------------------- requests from clients
+
+  /** A client's write or CAS arrives. Followers mostly point to the leader; some forward it
+   *  (the group forwards it to the leader inside the Raft stream). */
+  submitWrite(command: KvCommand, respond: (response: WriteResponse) => void): void {
+    const running = this.running;
+    if (running === undefined) return respond({ kind: 'refused', reason: 'down', leaderHint: NONE });
+    running.gate.receive(() => this.serveWrite(running, command, respond));
   }
 
-  private applyEntry(core: RawNode, entry: Entry): void {
-    this.context.invariants.onApplied(this.id, entry, this.storage.initialState().hardState.term);
-    this.appliedIndex = entry.index;
-    if (entry.type === 'confChange') {
-      const change = decodeConfChange(entry.data);
-      try {
-        this.confState = core.applyConfChange(change);
-      } catch (error) {
-        throw new SafetyViolation('conf change apply', `${this.id} failed to apply committed conf change at ${entry.index}: ${String(error)}`);
-      }
-      this.context.trace.log(`${this.id} applied conf change at ${entry.index}: ${describeConfState(this.confState)}`);
-      this.context.onConfChangeApplied(this.id, entry.index, change, this.confState);
-      return;
-    }
-    if (entry.data.length === 0) return; // a new leader's empty entry
-    const command = decodeCommand(entry.data);
-    const output = this.stateMachine.apply(command);
-    if (output === undefined) return;
-    const key = commandKey(command.clientId, command.seq);
-    const reply = this.pendingWrites.get(key);
-    if (reply !== undefined) {
-      this.pendingWrites.delete(key);
-      reply(output);
-    }
+  /** A client's linearizable read arrives: ReadIndex through the group, then a local read. */
+  submitRead(key: string, respond: (response: ReadResponse) => void): void {
+    const running = this.running;
+    if (running === undefined) return respond({ kind: 'refused', reason: 'down', leaderHint: NONE });
+    running.gate.receive(() => this.serveRead(running, key, respond));
   }
 
-  private serveReads(): void {
-    if (this.readyReads.length === 0) return;
-    const stillWaiting: typeof this.readyReads = [];
-    for (const read of this.readyReads) {
-      if (read.index > this.appliedIndex) {
-        stillWaiting.push(read);
-        continue;
-      }
-      const pending = this.pendingReads.get(read.contextKey);
-      if (pending === undefined) continue;
-      this.pendingReads.delete(read.contextKey);
-      pending.reply(this.stateMachine.read(pending.key));
+  private serveWrite(running: Process, command: KvCommand, respond: (response: WriteResponse) => void): void {
+    const { group, gate } = running;
+    const leaderId = group.leader();
+    if (leaderId === NONE && !this.random.chance(waitForLeaderProbability)) return respond({ kind: 'refused', reason: 'no leader', leaderHint: NONE });
+    if (leaderId !== NONE && !group.isLeader() && !this.random.chance(this.tuning.forwardProbability)) {
+      return respond({ kind: 'refused', reason: 'not leader', leaderHint: leaderId });
     }
-    this.readyReads = stillWaiting;
+    // An error while this turn's promise jobs run, before any other event, comes from before
+    // the entry reached the core (no leader, too many waiting, dropped by the core): a refusal.
+    // Any later one (a deadline, a leader change) leaves the outcome unknown.
+    const { scheduler } = this.context;
+    const turn = scheduler.eventsRun;
+    group.propose(command, this.tuning.requestTimeoutMs).then(
+      (committed) => {
+        // A duplicate (an earlier attempt of the same command took effect) says nothing.
+        const output = committed.result;
+        if (output !== undefined) gate.run(() => respond({ kind: 'output', output }));
+      },
+      (error: unknown) => {
+        // NotAppliedError says so itself, whenever it comes (after waiting for a leader, say).
+        const refused = error instanceof NotAppliedError || (scheduler.eventsRun === turn && error instanceof GroupUnavailableError);
+        gate.run(() =>
+          respond(refused ? { kind: 'refused', reason: asError(error).message, leaderHint: group.leader() } : { kind: 'unknown', reason: asError(error).message }),
+        );
+      },
+    );
   }
 
-  /** A client's write or CAS arrives. Only the leader proposes; others point to the leader. */
-  submitWrite(command: KvCommand, reply: WriteReply): SubmitOutcome {
-    const core = this.core;
-    if (core === undefined) return { kind: 'refused', reason: 'down', leaderHint: NONE };
-    // Sometimes a follower that knows the leader lets the core forward the proposal (a 'prop'
-    // message, which the network may drop or duplicate) instead of redirecting the client.
-    const forward = this.leaderId !== NONE && this.random.chance(this.tuning.forwardProbability);
-    if (this.role !== 'leader' && !forward) return { kind: 'refused', reason: 'not leader', leaderHint: this.leaderId };
-    try {
-      core.propose(encodeCommand(command));
-    } catch (error) {
-      if (error instanceof ProposalDroppedError) return { kind: 'refused', reason: error.message, leaderHint: this.leaderId };
-      throw error;
-    }
-    this.pendingWrites.set(commandKey(command.clientId, command.seq), reply);
-    forgetOldest(this.pendingWrites);
-    return { kind: 'accepted' };
+  private serveRead(running: Process, key: string, respond: (response: ReadResponse) => void): void {
+    const { group, gate, machine } = running;
+    if (this.tuning.sabotage === 'staleReads') return respond({ kind: 'value', value: machine.read(key) });
+    if (group.leader() === NONE && !this.random.chance(waitForLeaderProbability)) return respond({ kind: 'refused', reason: 'no leader', leaderHint: NONE });
+    group.readIndex(this.tuning.requestTimeoutMs).then(
+      () => gate.run(() => respond({ kind: 'value', value: machine.read(key) })),
+      (error: unknown) => gate.run(() => respond({ kind: 'refused', reason: asError(error).message, leaderHint: group.leader() })),
+    );
   }
 
-  /** A client's linearizable read arrives: ReadIndex, then serve once applied. */
-  submitRead(requestId: string, key: string, reply: ReadReply): SubmitOutcome {
-    const core = this.core;
-    if (core === undefined) return { kind: 'refused', reason: 'down', leaderHint: NONE };
-    // Without a known leader the core would drop the request silently; say so at once instead.
-    if (this.leaderId === NONE) return { kind: 'refused', reason: 'no leader', leaderHint: NONE };
-    if (this.tuning.sabotage === 'staleReads') {
-      reply(this.stateMachine.read(key));
-      return { kind: 'accepted' };
-    }
-    this.pendingReads.set(requestId, { key, reply });
-    forgetOldest(this.pendingReads);
-    core.readIndex(textEncoder.encode(requestId));
-    return { kind: 'accepted' };
+  /** The group's warnings and errors go to the trace (without wall-clock times, so a replay
+   *  prints the same); errors are reported, since nothing in the simulation should cause one. */
+  private logger(): Logger {
+    const { trace } = this.context;
+    return pino(
+      { level: 'warn', base: undefined, timestamp: false },
+      {
+        write: (line: string) => {
+          const { level, msg, err, ...fields } = JSON.parse(line) as { level: number; msg: string; err?: { message: string } };
+          const text = `${msg}${err === undefined ? '' : `: ${err.message}`} ${JSON.stringify(fields)}`;
+          trace.log(`${this.id} logged ${text}`);
+          if (level >= pinoErrorLevel) this.context.onErrorLogged(this.id, line.trim());
+        },
+      },
+    );
   }
 
-  /** Snapshot the state machine at the applied index and drop old log entries from disk. */
-  compact(keepEntries: number): boolean {
-    if (this.core === undefined) return false;
-    const snapshotIndex = this.storage.snapshot().metadata.index;
-    if (this.appliedIndex <= snapshotIndex) return false;
-    this.storage.createSnapshot(this.appliedIndex, this.confState, this.stateMachine.serialize());
-    const compactTo = this.appliedIndex - keepEntries;
-    if (compactTo >= this.storage.firstIndex()) this.storage.compact(compactTo);
-    this.context.trace.log(`${this.id} snapshot at ${this.appliedIndex}, log now starts at ${this.storage.firstIndex()}`);
-    return true;
+  private observeLeader(group: RaftGroup<KvCommand, KvResult>): void {
+    const status = group.status();
+    const { role, leaderId } = status.softState;
+    const term = status.hardState.term;
+    if (role === 'leader') this.context.invariants.onLeader(this.id, term);
+    this.context.trace.log(`${this.id} is ${role} in term ${term} (leader ${leaderId || 'none'})`);
   }
 }
 
-function isMember(confState: ConfState, id: NodeId): boolean {
-  return confState.voters.includes(id) || confState.learners.includes(id) || confState.votersOutgoing.includes(id);
+async function* chunked(data: Uint8Array): AsyncIterable<Uint8Array> {
+  if (data.byteLength > 0) yield data;
 }
 
-function forgetOldest<V>(pending: Map<string, V>): void {
-  if (pending.size <= pendingRequestsMax) return;
-  const oldest = pending.keys().next();
-  if (oldest.done !== true) pending.delete(oldest.value);
-}
-
-function commandKey(clientId: number, seq: number): string {
-  return `${clientId}:${seq}`;
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
 }
 
 export function describeConfState(confState: ConfState): string {

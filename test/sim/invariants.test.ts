@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { NONE, type Entry, type HardState, type Ready } from '../../src/raft/types.js';
+import { NONE, type Entry, type HardState, type Message, type Ready } from '../../src/raft/types.js';
 import { MemoryStorage } from './core.js';
 import { InvariantChecker, SafetyViolation } from './invariants.js';
 
@@ -10,11 +10,13 @@ function ready(entries: Entry[], hardState?: HardState): Ready {
   return { readStates: [], entries, committedEntries: [], messages: [], mustSync: true, ...(hardState ? { hardState } : {}) };
 }
 
-/** Persist a Ready into `storage` and report it, as the host does. */
+/** Persist a Ready into `storage` and report it, as the host's storage does; `leaderTerm`: the
+ *  node was elected leader of that term first. */
 function persist(checker: InvariantChecker, nodeId: string, storage: MemoryStorage, r: Ready, leaderTerm?: number): void {
+  if (leaderTerm !== undefined) checker.onLeader(nodeId, leaderTerm);
   storage.append(r.entries);
   if (r.hardState) storage.setHardState(r.hardState);
-  checker.onPersisted(nodeId, r, storage, leaderTerm);
+  checker.onPersisted(nodeId, { entries: r.entries, hardState: r.hardState, snapshot: r.snapshot?.metadata }, storage);
 }
 
 function violation(run: () => void): string {
@@ -78,6 +80,26 @@ describe('InvariantChecker', () => {
     checker.onApplied('n1', entry(2, 1), 1);
     expect(violation(() => checker.onApplied('n1', entry(3, 1), 1))).toBe('apply only committed');
     expect(violation(() => checker.onCommit('n1', 1))).toBe('monotonic commit');
+  });
+
+  it('flags a message that vouches for what is not on its sender\'s disk yet', () => {
+    const checker = new InvariantChecker();
+    const disk = new MemoryStorage();
+    disk.append([entry(1, 2), entry(2, 2)]);
+    disk.setHardState({ term: 2, vote: 'n2', commit: 1 });
+    const message = (fields: Partial<Message>): Message => ({
+      type: 'appResp', from: 'n1', to: 'n2', term: 2, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0, ...fields,
+    });
+    checker.onSent('n1', message({ type: 'voteResp' }), disk);
+    checker.onSent('n1', message({ type: 'appResp', index: 2 }), disk);
+    checker.onSent('n1', message({ type: 'heartbeat', commit: 2 }), disk);
+    expect(violation(() => checker.onSent('n1', message({ type: 'voteResp', to: 'n3' }), disk))).toBe('durable before sent');
+    expect(violation(() => checker.onSent('n1', message({ type: 'appResp', index: 3 }), disk))).toBe('durable before sent');
+    expect(violation(() => checker.onSent('n1', message({ type: 'app', commit: 3 }), disk))).toBe('durable before sent');
+    // A rejection vouches for nothing; a later term on disk supersedes what a message vouched for.
+    checker.onSent('n1', message({ type: 'appResp', index: 3, reject: true }), disk);
+    disk.setHardState({ term: 3, vote: NONE, commit: 1 });
+    checker.onSent('n1', message({ type: 'voteResp', to: 'n3' }), disk);
   });
 
   it('flags a log matching violation between persisted logs', () => {

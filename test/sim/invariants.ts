@@ -2,7 +2,9 @@
 // violation is reported at the step that caused it. Each check names the property from the Raft
 // paper (Figure 3) or the host contract it guards.
 
-import { NONE, type Entry, type HardState, type LogIndex, type NodeId, type Ready, type Storage, type Term } from '../../src/raft/types.js';
+import { NONE, type Entry, type HardState, type LogIndex, type Message, type NodeId, type Storage, type Term } from '../../src/raft/types.js';
+import { BOOTSTRAP_INDEX } from '../../src/raft/index.js';
+import type { PersistedWrite } from './group-storage.js';
 
 export class SafetyViolation extends Error {
   constructor(readonly property: string, detail: string) {
@@ -40,6 +42,11 @@ export class InvariantChecker {
   committedIndexMax = 0;
   appliedEntryCount = 0;
 
+  constructor(
+    /** Off only to see what a broken host's messages lead to (sim.test.ts, the lying disk). */
+    private readonly checkSentMessages = true,
+  ) {}
+
   /** Election Safety: at most one leader can be elected in a given term. */
   onLeader(nodeId: NodeId, term: Term): void {
     const existing = this.leaderByTerm.get(term);
@@ -53,11 +60,12 @@ export class InvariantChecker {
     return this.leaderByTerm.size;
   }
 
-  /** After the host wrote a Ready's snapshot, entries and hard state to `storage`. */
-  onPersisted(nodeId: NodeId, ready: Ready, storage: Storage, leaderTerm: Term | undefined): void {
+  /** A write of the node's snapshot, entries and hard state is durable; `storage` is the node's
+   *  log as it is on disk now. */
+  onPersisted(nodeId: NodeId, write: PersistedWrite, storage: Storage): void {
     const ownCommit = this.persistedHardState.get(nodeId)?.commit ?? 0;
-    if (ready.snapshot !== undefined) {
-      const { index, term } = ready.snapshot.metadata;
+    if (write.snapshot !== undefined) {
+      const { index, term } = write.snapshot;
       const committedTerm = this.committedTerms.get(index);
       if (committedTerm !== undefined && committedTerm !== term) {
         throw new SafetyViolation(
@@ -67,7 +75,7 @@ export class InvariantChecker {
       }
       this.committedRecordedUpTo.set(nodeId, Math.max(this.committedRecordedUpTo.get(nodeId) ?? 0, index));
     }
-    for (const entry of ready.entries) {
+    for (const entry of write.entries) {
       const digest = entryDigest(entry);
       const key = `${entry.index}:${entry.term}`;
       const seen = this.digestByIndexTerm.get(key);
@@ -86,10 +94,13 @@ export class InvariantChecker {
         );
       }
     }
-    if (ready.hardState !== undefined) this.onHardStatePersisted(nodeId, ready.hardState);
+    if (write.hardState !== undefined) this.onHardStatePersisted(nodeId, write.hardState);
     this.recordCommitted(nodeId, storage);
-    if (leaderTerm !== undefined && ready.entries.some((entry) => entry.term === leaderTerm)) {
-      this.checkLeaderCompleteness(nodeId, leaderTerm, storage);
+    // Only the leader of a term creates entries of that term: a node persisting entries of a
+    // term it led is a leader persisting its own entries (perhaps durable only after it stepped
+    // down: what it inherited is on its disk all the same).
+    for (const term of new Set(write.entries.map((entry) => entry.term))) {
+      if (this.leaderByTerm.get(term) === nodeId) this.checkLeaderCompleteness(nodeId, term, storage);
     }
   }
 
@@ -169,7 +180,39 @@ export class InvariantChecker {
     }
   }
 
-  /** A live node reported a commit index (from a Ready's hard state). */
+  /**
+   * The host contract behind pipelined writes (group/ready-loop.ts): a message never vouches
+   * for state a crash could still lose. Checked against the sender's disk as the message leaves:
+   * a granted vote is on disk, an append acknowledgement's entries are, and a leader's commit
+   * field is backed by its own durable log. (A later durable term supersedes all three: the
+   * state they vouched for may have been replaced since, legitimately.)
+   */
+  onSent(nodeId: NodeId, message: Message, disk: Storage): void {
+    if (!this.checkSentMessages) return;
+    const durable = disk.initialState().hardState;
+    if (durable.term > message.term) return;
+    if (message.type === 'voteResp' && !message.reject && !(durable.term === message.term && durable.vote === message.to)) {
+      throw new SafetyViolation(
+        'durable before sent',
+        `${nodeId} granted its vote to ${message.to} in term ${message.term} with term ${durable.term} vote ${durable.vote || 'none'} on disk`,
+      );
+    }
+    if (message.type === 'appResp' && !message.reject && message.index > disk.lastIndex()) {
+      throw new SafetyViolation('durable before sent', `${nodeId} acknowledged entries up to ${message.index} to ${message.to} with ${disk.lastIndex()} on disk`);
+    }
+    if ((message.type === 'app' || message.type === 'heartbeat') && message.commit > disk.lastIndex()) {
+      throw new SafetyViolation('durable before sent', `${nodeId} sent commit ${message.commit} to ${message.to} with its log on disk ending at ${disk.lastIndex()}`);
+    }
+  }
+
+  /** The snapshot a node's log starts from (as the running storage or the disk says) must be
+   *  on its disk: it is what the node sends a follower that needs entries before its log. */
+  checkSnapshotKept(nodeId: NodeId, snapshotIndex: LogIndex, hasFile: boolean): void {
+    if (snapshotIndex <= BOOTSTRAP_INDEX || hasFile) return;
+    throw new SafetyViolation('snapshot file kept', `${nodeId}'s log starts after the snapshot at ${snapshotIndex}, whose file is gone`);
+  }
+
+  /** A live node recorded a commit index (a Ready's hard state, durable or not yet). */
   onCommit(nodeId: NodeId, commit: LogIndex): void {
     const previous = this.liveCommit.get(nodeId) ?? 0;
     if (commit < previous) {

@@ -1,6 +1,8 @@
 // The fault injector: crashes and restarts, partitions of every shape, membership changes,
-// leader transfers and log compaction, each at a random moment drawn from the run's PRNG.
+// leader transfers and pauses, each at a random moment drawn from the run's PRNG. (Compaction
+// is the group's own snapshot policy, tuned per seed in simulation.ts.)
 
+import { GroupUnavailableError } from '../../src/group/errors.js';
 import { ProposalDroppedError, type ConfChange, type ConfChangeSingle, type NodeId } from '../../src/raft/types.js';
 import type { SimHost } from './host.js';
 import type { Network } from './network.js';
@@ -13,6 +15,7 @@ export interface NemesisFeatures {
   readonly partitions: boolean;
   readonly confChanges: boolean;
   readonly leaderTransfers: boolean;
+  /** The snapshot policy snapshots and compacts every few dozen entries (else: rarely). */
   readonly compaction: boolean;
   readonly pauses: boolean;
 }
@@ -31,7 +34,6 @@ const crashEveryMs = 1_500;
 const partitionEveryMs = 1_200;
 const confChangeEveryMs = 600;
 const transferEveryMs = 1_500;
-const compactionEveryMs = 400;
 const pauseEveryMs = 2_000;
 const pauseDurationMsMin = 50;
 const pauseDurationMsMax = 1_500;
@@ -44,8 +46,6 @@ const crashedHostsMax = 2;
 const votersMin = 3;
 const votersMax = 5;
 const membersMax = 7;
-/** Entries kept behind a snapshot so that slightly lagging followers need no snapshot. */
-const keepEntriesMax = 20;
 
 export interface NemesisCluster {
   hosts(): readonly SimHost[];
@@ -61,12 +61,11 @@ export interface NemesisStats {
   partitions: number;
   confChangesProposed: number;
   transfers: number;
-  compactions: number;
   pauses: number;
 }
 
 export class Nemesis {
-  readonly stats: NemesisStats = { crashes: 0, partitions: 0, confChangesProposed: 0, transfers: 0, compactions: 0, pauses: 0 };
+  readonly stats: NemesisStats = { crashes: 0, partitions: 0, confChangesProposed: 0, transfers: 0, pauses: 0 };
   private partitionHealsAt: VirtualMs | undefined;
 
   constructor(
@@ -87,7 +86,6 @@ export class Nemesis {
     }
     if (this.features.confChanges && random.chance(1 / confChangeEveryMs)) this.changeMembership();
     if (this.features.leaderTransfers && random.chance(1 / transferEveryMs)) this.transferLeader();
-    if (this.features.compaction && random.chance(1 / compactionEveryMs)) this.compactOne();
     if (this.features.pauses && random.chance(1 / pauseEveryMs)) this.pauseOne();
   }
 
@@ -122,9 +120,9 @@ export class Nemesis {
     const down = hosts.filter((host) => !host.alive).length;
     const up = hosts.filter((host) => host.alive);
     if (down >= crashedHostsMax || up.length === 0) return;
-    // Half the time, strike a host between taking a Ready and persisting it: that is where a
-    // host that sends before persisting, or a core that relies on unpersisted state, breaks.
-    const midWrite = up.filter((host) => host.hasUnpersistedReady);
+    // Half the time, strike a host with writes issued and not durable: that is where a host
+    // that sends before persisting, or a core that relies on unpersisted state, breaks.
+    const midWrite = up.filter((host) => host.hasWritesInFlight);
     const victim = midWrite.length > 0 && this.random.chance(0.5) ? this.random.pick(midWrite) : this.random.pick(up);
     victim.crash();
     this.stats.crashes++;
@@ -182,27 +180,22 @@ export class Nemesis {
 
   private transferLeader(): void {
     const leader = this.cluster.leader();
-    const core = leader?.raft;
-    if (leader === undefined || core === undefined) return;
-    const voters = core.status().confState.voters.filter((id) => id !== leader.id);
+    const group = leader?.group;
+    // A paused process takes no admin request either.
+    if (leader === undefined || group === undefined || leader.paused) return;
+    const voters = group.status().confState.voters.filter((id) => id !== leader.id);
     if (voters.length === 0) return;
     const target = this.random.pick(voters);
     this.stats.transfers++;
     this.trace.log(`nemesis: transfer leadership ${leader.id} -> ${target}`);
-    core.transferLeadership(target);
-  }
-
-  private compactOne(): void {
-    const hosts = this.candidates().filter((host) => host.alive);
-    if (hosts.length === 0) return;
-    if (this.random.pick(hosts).compact(this.random.int(keepEntriesMax + 1))) this.stats.compactions++;
+    group.transferLeadership(target);
   }
 
   private changeMembership(): void {
     const leader = this.cluster.leader();
-    const core = leader?.raft;
-    if (leader === undefined || core === undefined) return;
-    const confState = core.status().confState;
+    const group = leader?.group;
+    if (leader === undefined || group === undefined || leader.paused) return;
+    const confState = group.status().confState;
     let change: ConfChange | undefined;
     if (confState.votersOutgoing.length > 0) {
       // In a joint configuration that must be left explicitly: leave it (or linger a while).
@@ -213,9 +206,9 @@ export class Nemesis {
     if (change === undefined) return;
     const description = describeChange(change);
     try {
-      core.proposeConfChange(change);
+      group.proposeConfChange(change);
     } catch (error) {
-      if (!(error instanceof ProposalDroppedError)) throw error;
+      if (!(error instanceof ProposalDroppedError || error instanceof GroupUnavailableError)) throw error;
       this.trace.log(`nemesis: conf change ${description} dropped (${error.message})`);
       return;
     }

@@ -15,6 +15,8 @@ const queuedEventsMax = 1_000_000;
 
 export class Scheduler {
   now: VirtualMs = 0;
+  /** Events run so far: unchanged while the promise jobs of one event run. */
+  eventsRun = 0;
   private readonly heap: ScheduledEvent[] = [];
   private scheduledCount = 0;
 
@@ -27,9 +29,16 @@ export class Scheduler {
 
   /** Run every event due at or before `now`, including those they schedule for `now`. */
   runDue(): void {
-    while (this.heap.length > 0 && this.heap[0]!.at <= this.now) {
-      this.pop().run();
-    }
+    while (this.runNextDue());
+  }
+
+  /** Run the next event due at or before `now`, if any; says whether one ran. The caller lets
+   *  the promise jobs it started run before the next one (one turn of the event loop each). */
+  runNextDue(): boolean {
+    if (this.heap.length === 0 || this.heap[0]!.at > this.now) return false;
+    this.eventsRun++;
+    this.pop().run();
+    return true;
   }
 
   get pendingCount(): number {

@@ -1,7 +1,12 @@
-// One seeded run: build a cluster, let clients and the nemesis loose for a while, calm down,
-// then judge. Every random choice comes from the seed, so a failing seed replays exactly.
+// One seeded run: build a cluster of production group hosts, let clients and the nemesis loose
+// for a while, calm down, then judge. Every random choice comes from the seed, so a failing seed
+// replays exactly.
+//
+// Virtual time advances one millisecond per step. Within a step, due events run one by one, and
+// after each the promise jobs it started run to completion (one turn of an event loop): the host
+// is asynchronous code, and this is the order in which Node would run it.
 
-import { NONE, type ConfChange, type ConfState, type LogIndex, type NodeId } from '../../src/raft/types.js';
+import { NONE, type ConfChange, type ConfState, type LogIndex, type NodeId, type Storage } from '../../src/raft/types.js';
 import { checkKv } from '../../src/testing/linearizability/index.js';
 import { SimHost, type HostContext, type HostSabotage, type HostTuning, type RaftTuning } from './host.js';
 import { InvariantChecker, SafetyViolation } from './invariants.js';
@@ -10,9 +15,9 @@ import { allFaults, Nemesis, type NemesisFeatures } from './nemesis.js';
 import { Figure8Nemesis, figure8VoterCount } from './figure8.js';
 import { Prng } from './prng.js';
 import { Scheduler, type VirtualMs } from './scheduler.js';
+import { snapshotFileOf } from './snapshot-store.js';
 import { Trace } from './trace.js';
 import { Workload, type WorkloadOptions } from './clients.js';
-import { confStateOf } from './core.js';
 
 /** 'mixed': every kind of fault at random. 'figure8': a 5-node cluster driven through the Raft
  *  paper's Figure 8 again and again (see figure8.ts), plus compaction and message faults. */
@@ -39,6 +44,8 @@ export interface SimulationOptions {
   readonly messageFaults?: boolean;
   /** A deliberate host bug, for testing the simulator itself. */
   readonly sabotage?: HostSabotage;
+  /** Check each message against its sender's disk as it leaves (default true). */
+  readonly checkSentMessages?: boolean;
 }
 
 export interface SeedStats {
@@ -55,9 +62,14 @@ export interface SeedStats {
   confChangesProposed: number;
   confChangesApplied: number;
   transfers: number;
+  /** Snapshots taken by the groups' snapshot policy (each compacts the log). */
   compactions: number;
   pauses: number;
   snapshotsInstalled: number;
+  /** Most writes one node had issued and not yet durable at once (the Ready loop's pipeline). */
+  writesInFlightMax: number;
+  /** Legs of node-to-node requests: forwarded ReadIndex calls, snapshot streams, their answers. */
+  requestLegs: number;
   /** figure8 profile: rounds started, and rounds that struck inside the danger window. */
   figure8Rounds: number;
   figure8Strikes: number;
@@ -91,10 +103,24 @@ const hostTuningDefault: HostTuning = {
     maxUncommittedEntriesSizeBytes: 0,
     maxCommittedSizePerReadyBytes: 1024 * 1024,
   },
-  persistProbability: 0.6,
+  syncDelayMsMax: 4,
+  snapshotEveryEntries: 10_000,
+  compactMarginEntries: 2_000,
+  requestTimeoutMs: 500,
   sabotage: 'none',
   forwardProbability: 0.2,
 };
+/** Slowest fsync of a seed's disks, at most: writes pile up in flight behind it. */
+const syncDelayMsMaxMax = 12;
+/** Some seeds run on slow disks (a saturated volume), so that many writes are in flight and
+ *  answers wait behind fsyncs longer than a heartbeat. Still well inside Raft's timing
+ *  requirement (section 5.6): a vote is an fsync, and with fsyncs as long as the election
+ *  timeout no election completes (seed 5185 churned through 120 terms: 50 ms timeouts, 119 ms
+ *  fsyncs). */
+const slowDiskProbability = 0.15;
+const slowDiskSyncDelayMsMin = 30;
+/** The slowest fsync, as a share of the shortest election timeout. */
+const slowDiskElectionShareMax = 0.5;
 const faultyNetwork: NetworkFaults = {
   dropProbability: 0.03,
   duplicateProbability: 0.03,
@@ -102,6 +128,7 @@ const faultyNetwork: NetworkFaults = {
   delayMaxMs: 8,
   longDelayProbability: 0.02,
   longDelayMaxMs: 400,
+  streamBreakProbability: 0.15,
 };
 const workloadOptions: WorkloadOptions = {
   clientCount: 4,
@@ -140,7 +167,7 @@ class Cluster {
   readonly scheduler = new Scheduler();
   readonly random: Prng;
   readonly trace: Trace;
-  readonly invariants = new InvariantChecker();
+  readonly invariants: InvariantChecker;
   readonly network: Network;
   private readonly hostsById = new Map<NodeId, SimHost>();
   private readonly spareIds: NodeId[] = [];
@@ -149,13 +176,18 @@ class Cluster {
   private readonly removing = new Map<NodeId, LogIndex>();
   confChangesApplied = 0;
   snapshotsInstalled = 0;
+  snapshotsTaken = 0;
+  /** The first thing that went wrong inside a host (a group stopped itself). */
+  failure: SafetyViolation | undefined;
 
   constructor(
     seed: number,
     nodeCount: number,
     verbose: boolean,
     private readonly hostTuning: HostTuning,
+    checkSentMessages: boolean,
   ) {
+    this.invariants = new InvariantChecker(checkSentMessages);
     this.random = new Prng(seed);
     this.trace = new Trace(() => this.scheduler.now, verbose);
     this.network = new Network(
@@ -166,15 +198,13 @@ class Cluster {
           const host = this.hostsById.get(message.to);
           if (host !== undefined && !host.decommissioned) host.receive(message);
         },
-        snapshotOutcome: (message, delivered) => this.hostsById.get(message.from)?.reportSnapshot(message.to, delivered),
         unreachable: (message) => this.hostsById.get(message.from)?.reportUnreachable(message.to),
       },
       faultyNetwork,
     );
     const founders = Array.from({ length: nodeCount }, (_, i) => `n${i + 1}`);
     for (let i = 0; i < spareNodeCount; i++) this.spareIds.push(`n${nodeCount + i + 1}`);
-    const founding = confStateOf(founders);
-    for (const id of founders) this.createHost(id, founding).start();
+    for (const id of founders) this.createHost(id, founders).start();
   }
 
   hosts(): SimHost[] {
@@ -185,7 +215,7 @@ class Cluster {
     let best: SimHost | undefined;
     let bestTerm = -1;
     for (const host of this.hostsById.values()) {
-      if (!host.alive || host.role !== 'leader') continue;
+      if (!host.alive || !host.isLeader) continue;
       const term = host.currentTerm;
       if (term > bestTerm) {
         best = host;
@@ -208,15 +238,30 @@ class Cluster {
     host.start();
   }
 
-  private createHost(id: NodeId, founding: ConfState | undefined): SimHost {
+  private createHost(id: NodeId, founders: readonly NodeId[] | undefined): SimHost {
     const context: HostContext = {
+      scheduler: this.scheduler,
       network: this.network,
       invariants: this.invariants,
       trace: this.trace,
+      hostOf: (nodeId) => {
+        const host = this.hostsById.get(nodeId);
+        return host !== undefined && !host.decommissioned ? host : undefined;
+      },
       onConfChangeApplied: (nodeId, index, change, confState) => this.onConfChangeApplied(nodeId, index, change, confState),
       onSnapshotInstalled: () => this.snapshotsInstalled++,
+      onSnapshotTaken: () => this.snapshotsTaken++,
+      onErrorLogged: (nodeId, line) => {
+        this.failure ??= new SafetyViolation('host error', `${nodeId} logged ${line}`);
+      },
+      onFatal: (nodeId, error, where) => {
+        this.failure ??=
+          error instanceof SafetyViolation
+            ? error
+            : new SafetyViolation('host stopped', `${nodeId}: ${where}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+      },
     };
-    const host = new SimHost(id, context, this.hostTuning, this.random.fork(), founding);
+    const host = new SimHost(id, context, this.hostTuning, this.random.fork(), founders);
     this.hostsById.set(id, host);
     return host;
   }
@@ -240,33 +285,42 @@ class Cluster {
       if (host === undefined || host.decommissioned) continue;
       this.scheduler.schedule(this.random.int(200), () => {
         this.trace.log(`operator: decommission ${id} (removal applied by ${nodeId})`);
-        host.crash();
-        host.decommissioned = true;
+        host.decommission();
       });
     }
   }
 }
 
-export function runSeed(options: SimulationOptions): SeedResult {
+/** Lets the promise jobs started so far run to completion (the rest of an event loop turn). */
+function settle(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+export async function runSeed(options: SimulationOptions): Promise<SeedResult> {
   const started = performance.now();
   const seedRandom = new Prng(options.seed);
   const profile = options.profile ?? faultProfileOf(options.seed);
   const drawnNodeCount = options.nodeCount ?? (seedRandom.chance(0.5) ? 3 : 5);
   const nodeCount = profile === 'figure8' ? figure8VoterCount : drawnNodeCount;
   const randomTuning = randomRaftTuning(seedRandom);
-  const cluster = new Cluster(options.seed, nodeCount, options.verbose ?? false, {
+  const features = profile === 'figure8' ? figure8Faults : (options.faults ?? allFaults);
+  const slowDiskSyncDelayMsMax = randomTuning.electionTicks * tickMs * slowDiskElectionShareMax;
+  const slowDisk = seedRandom.chance(slowDiskProbability) && slowDiskSyncDelayMsMax > slowDiskSyncDelayMsMin;
+  const hostTuning: HostTuning = {
     ...hostTuningDefault,
     raft: profile === 'figure8' ? figure8RaftTuning(randomTuning, seedRandom) : randomTuning,
-    // Disk speed varies per run: how long a Ready stays unpersisted.
-    persistProbability: 0.2 + 0.7 * seedRandom.float(),
+    // Disk speed varies per run: how long a write stays issued and not durable.
+    syncDelayMsMax: slowDisk ? seedRandom.between(slowDiskSyncDelayMsMin, slowDiskSyncDelayMsMax) : seedRandom.between(0, syncDelayMsMaxMax),
+    ...snapshotPolicyOf(features, seedRandom),
     sabotage: options.sabotage ?? 'none',
-  });
+  };
+  const cluster = new Cluster(options.seed, nodeCount, options.verbose ?? false, hostTuning, options.checkSentMessages ?? true);
   const { scheduler, network, invariants, trace } = cluster;
+  trace.log(`seed ${options.seed}: ${profile} profile, ${nodeCount} nodes, tuning ${JSON.stringify(hostTuning)}`);
   const faultPhaseMs = options.faultPhaseMs ?? faultPhaseMsDefault;
   const settlePhaseMs = Math.max(options.settlePhaseMs ?? settlePhaseMsDefault, workloadOptions.timeoutMs + 500);
   const endMs = faultPhaseMs + settlePhaseMs;
   if (options.messageFaults === false) network.faults = quietNetwork;
-  const features = profile === 'figure8' ? figure8Faults : (options.faults ?? allFaults);
   const nemesis = new Nemesis(features, cluster, network, scheduler, cluster.random.fork(), trace);
   const figure8 = profile === 'figure8' ? new Figure8Nemesis(cluster, network, scheduler, cluster.random.fork(), trace) : undefined;
   const workload = new Workload(workloadOptions, scheduler, cluster.random.fork(), () => cluster.hosts(), trace);
@@ -290,6 +344,8 @@ export function runSeed(options: SimulationOptions): SeedResult {
     compactions: 0,
     pauses: 0,
     snapshotsInstalled: 0,
+    writesInFlightMax: 0,
+    requestLegs: 0,
     figure8Rounds: 0,
     figure8Strikes: 0,
     checkerMs: 0,
@@ -308,9 +364,11 @@ export function runSeed(options: SimulationOptions): SeedResult {
       confChangesProposed: nemesis.stats.confChangesProposed,
       confChangesApplied: cluster.confChangesApplied,
       transfers: nemesis.stats.transfers,
-      compactions: nemesis.stats.compactions,
+      compactions: cluster.snapshotsTaken,
       pauses: nemesis.stats.pauses,
       snapshotsInstalled: cluster.snapshotsInstalled,
+      writesInFlightMax: Math.max(0, ...cluster.hosts().map((host) => host.disk.unsyncedWritesMax)),
+      requestLegs: network.stats.legs,
       figure8Rounds: figure8?.figure8.rounds ?? 0,
       figure8Strikes: figure8?.figure8.strikes ?? 0,
     });
@@ -319,10 +377,16 @@ export function runSeed(options: SimulationOptions): SeedResult {
   const fail = (property: string, message: string): SeedResult =>
     finish({ property, message, atMs: scheduler.now, traceTail: trace.tail() });
 
+  const failed = (): void => {
+    if (cluster.failure !== undefined) throw cluster.failure;
+  };
   try {
     for (let now = 0; now <= endMs; now++) {
       scheduler.now = now;
-      scheduler.runDue();
+      while (scheduler.runNextDue()) {
+        await settle();
+        failed();
+      }
       if (now < faultPhaseMs) {
         nemesis.step();
         figure8?.step();
@@ -341,12 +405,15 @@ export function runSeed(options: SimulationOptions): SeedResult {
         if (now % tickMs === phase) host.tick();
       }
       workload.step();
-      // Hosts run their loops in a different order every step.
-      const offset = stepRandom.int(hosts.length);
-      for (let i = 0; i < hosts.length; i++) hosts[(i + offset) % hosts.length]!.processReady();
-      if (now % logMatchingEveryMs === 0) invariants.checkLogMatching(persistedLogs(cluster));
+      await settle();
+      failed();
+      if (now % logMatchingEveryMs === 0) {
+        invariants.checkLogMatching(persistedLogs(cluster));
+        checkSnapshotFiles(cluster);
+      }
     }
     invariants.checkLogMatching(persistedLogs(cluster));
+    checkSnapshotFiles(cluster);
   } catch (error) {
     if (error instanceof SafetyViolation) return fail(error.property, error.message);
     return fail('exception', error instanceof Error ? (error.stack ?? error.message) : String(error));
@@ -389,6 +456,14 @@ function randomRaftTuning(random: Prng): RaftTuning {
   };
 }
 
+/** With compaction, the group's snapshot policy snapshots every few dozen entries and keeps a
+ *  short margin, so lagging and new members often catch up from a snapshot; without, it keeps
+ *  production's long intervals (which these runs never reach). */
+function snapshotPolicyOf(features: NemesisFeatures, random: Prng): Pick<HostTuning, 'snapshotEveryEntries' | 'compactMarginEntries'> {
+  if (!features.compaction) return { snapshotEveryEntries: hostTuningDefault.snapshotEveryEntries, compactMarginEntries: hostTuningDefault.compactMarginEntries };
+  return { snapshotEveryEntries: random.pick([8, 16, 32, 64]), compactMarginEntries: random.int(21) };
+}
+
 /** The figure8 profile keeps the membership at five voters (the scenario needs them) and leaves
  *  the network cuts to the scenario; compaction stays, so catch-up sometimes needs a snapshot. */
 const figure8Faults: NemesisFeatures = {
@@ -421,18 +496,27 @@ function calm(cluster: Cluster, nemesis: Nemesis, network: Network): void {
   }
 }
 
-function persistedLogs(cluster: Cluster): Map<NodeId, SimHost['storage']> {
-  return new Map(cluster.hosts().map((host) => [host.id, host.storage]));
+/** Every node keeps the file of the snapshot its log starts from, in memory and on disk. */
+function checkSnapshotFiles(cluster: Cluster): void {
+  for (const host of cluster.hosts()) {
+    const indexes = [host.durableLog.snapshot().metadata.index, host.group?.logBounds().snapshotIndex ?? 0];
+    for (const index of indexes) cluster.invariants.checkSnapshotKept(host.id, index, host.disk.files.has(snapshotFileOf(index)));
+  }
+}
+
+/** Every node's log as its disk holds it. */
+function persistedLogs(cluster: Cluster): Map<NodeId, Storage> {
+  return new Map(cluster.hosts().map((host) => [host.id, host.durableLog]));
 }
 
 /** After the calm phase there must be a leader, and every member must have applied everything. */
 function checkConverged(cluster: Cluster): string | undefined {
   const leader = cluster.leader();
-  if (leader === undefined || leader.raft === undefined) {
-    const roles = cluster.hosts().map((host) => `${host.id}:${host.decommissioned ? 'gone' : host.role}`).join(' ');
+  const status = leader?.status();
+  if (leader === undefined || status === undefined) {
+    const roles = cluster.hosts().map((host) => `${host.id}:${host.decommissioned ? 'gone' : (host.status()?.softState.role ?? 'down')}`).join(' ');
     return `no leader after the calm phase (${roles})`;
   }
-  const status = leader.raft.status();
   const members = new Set([...status.confState.voters, ...status.confState.learners, ...status.confState.votersOutgoing]);
   const lagging = cluster
     .hosts()

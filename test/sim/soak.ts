@@ -2,6 +2,7 @@
 //   npx tsc -p tsconfig.json && node dist/test/sim/soak.js --seeds 5000 [--from N] [--time-limit-s S]
 //   npx tsc -p tsconfig.json && node dist/test/sim/soak.js --seed 1234 --verbose
 //   --profile figure8|mixed forces one fault profile for every seed (default: the seed's own).
+//   --sabotage staleReads|lyingDisk plants a bug around the host (each seed should then fail).
 
 import type { HostSabotage } from './host.js';
 import { describeFailure, runSeed, type FaultProfile, type SeedResult } from './simulation.js';
@@ -17,6 +18,11 @@ interface SoakArguments {
   readonly sabotage: HostSabotage;
   /** Force one fault profile for every seed instead of the seed's own. */
   readonly profile?: FaultProfile;
+}
+
+function sabotageOf(raw: string): HostSabotage {
+  if (raw === 'none' || raw === 'staleReads' || raw === 'lyingDisk') return raw;
+  throw new Error(`--sabotage is staleReads or lyingDisk, got ${raw}`);
 }
 
 function parseArguments(argv: readonly string[]): SoakArguments {
@@ -42,25 +48,38 @@ function parseArguments(argv: readonly string[]): SoakArguments {
     timeLimitS: number('--time-limit-s', Number.POSITIVE_INFINITY),
     ...(nodes !== undefined ? { nodeCount: Number(nodes) } : {}),
     failFast: argv.includes('--fail-fast'),
-    sabotage: (value('--sabotage') ?? 'none') as HostSabotage,
+    sabotage: sabotageOf(value('--sabotage') ?? 'none'),
     ...(profile !== undefined ? { profile } : {}),
   };
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const args = parseArguments(process.argv.slice(2));
   const started = performance.now();
   const failures: SeedResult[] = [];
   let ran = 0;
   let wallMsMax = 0;
   let slowestSeed = 0;
-  const totals = { operations: 0, unknownOutcomes: 0, crashes: 0, partitions: 0, confChangesApplied: 0, snapshotsInstalled: 0, figure8Rounds: 0, figure8Strikes: 0, checkerMs: 0 };
+  const totals = {
+    operations: 0,
+    unknownOutcomes: 0,
+    crashes: 0,
+    partitions: 0,
+    confChangesApplied: 0,
+    compactions: 0,
+    snapshotsInstalled: 0,
+    requestLegs: 0,
+    figure8Rounds: 0,
+    figure8Strikes: 0,
+    checkerMs: 0,
+  };
+  let writesInFlightMax = 0;
   for (let seed = args.from; seed < args.from + args.seeds; seed++) {
     if ((performance.now() - started) / 1000 > args.timeLimitS) {
       console.log(`time limit reached after ${ran} seeds`);
       break;
     }
-    const result = runSeed({
+    const result = await runSeed({
       seed,
       verbose: args.verbose,
       sabotage: args.sabotage,
@@ -69,6 +88,7 @@ function main(): void {
     });
     ran++;
     for (const key of Object.keys(totals) as (keyof typeof totals)[]) totals[key] += result.stats[key];
+    writesInFlightMax = Math.max(writesInFlightMax, result.stats.writesInFlightMax);
     if (result.stats.wallMs > wallMsMax) {
       wallMsMax = result.stats.wallMs;
       slowestSeed = seed;
@@ -91,7 +111,8 @@ function main(): void {
   const elapsedS = (performance.now() - started) / 1000;
   console.log(
     `done: ${ran} seeds from ${args.from} in ${elapsedS.toFixed(1)} s (${(elapsedS / Math.max(ran, 1)).toFixed(3)} s/seed, ` +
-      `slowest seed ${slowestSeed} ${wallMsMax} ms); ${failures.length} failed; totals ${JSON.stringify(totals)}`,
+      `slowest seed ${slowestSeed} ${wallMsMax} ms); ${failures.length} failed; totals ${JSON.stringify(totals)}; ` +
+      `most writes in flight on one node ${writesInFlightMax}`,
   );
   if (failures.length > 0) {
     console.log(`failing seeds: ${failures.map((f) => f.seed).join(' ')}`);
@@ -99,4 +120,4 @@ function main(): void {
   }
 }
 
-main();
+await main();
