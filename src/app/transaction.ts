@@ -2,7 +2,6 @@
 // the version (log index) they saw; writes are buffered into a write set. The write set is
 // proposed as one log entry, and `apply` rejects it if anything it read changed meanwhile, so
 // resource code may run on any replica and still be serializable.
-import { randomUUID } from 'node:crypto';
 import type { ReadDependency, RecordId, StoredRecord, WriteOp } from '../model/app-entries.js';
 import { Problem } from '../model/problem.js';
 import { executeQuery } from '../query/execute.js';
@@ -12,6 +11,7 @@ import { oversizedKey, recordIdProblem } from '../state/key-limits.js';
 import { mergePatch } from '../state/state-machine.js';
 import type { RecordEnvelope } from '../storage/app-store.js';
 import type { AppRuntime } from './runtime.js';
+import { uuidV7 } from './uuid-v7.js';
 import { LmdbTableReader } from './table-reader.js';
 
 /** Upper bound on records one transaction may write (one log entry carries them all). */
@@ -101,14 +101,15 @@ export class Transaction {
     return existed;
   }
 
-  /** A new record with a generated primary key (UUID) unless the record carries one. */
+  /** A new record with a generated primary key (a UUIDv7: ids made later sort later) unless the
+   *  record carries one. */
   create(table: TableDef, record: StoredRecord): RecordId {
     let id = record[table.primaryKey] as RecordId | undefined;
     if (id === undefined || id === null) {
       if (table.primaryKeyType !== 'ID' && table.primaryKeyType !== 'String') {
         throw new Problem('invalid', { errors: [{ field: table.primaryKey, message: `is required (${table.primaryKeyType} keys are not generated)` }] });
       }
-      id = randomUUID();
+      id = uuidV7(this.nowMs);
     }
     this.put(table, id, record);
     return id;
