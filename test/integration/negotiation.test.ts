@@ -1,28 +1,19 @@
 // The response format is settled before a request has any effect: a write that asks for a format
 // its answer cannot take (text/csv for a single record) is refused with 406 and changes nothing,
 // whatever endpoint it reaches (a table, or app code that writes several tables).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { copyApp, removeDir, startDevServer, tempDir, type DevServer } from '../support/dev-server.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useDevServer } from '../support/dev-server.js';
 import { jsonRequest } from '../support/http-client.js';
 
-let server: DevServer;
-const appDir = copyApp('shop');
-const dataDir = tempDir('lockstep-negotiation-');
+const dev = useDevServer('shop', 'lockstep-negotiation-');
 
 beforeAll(async () => {
-  server = await startDevServer(appDir, dataDir);
-  expect((await jsonRequest(`${server.url}/Product/lamp`, 'PUT', { name: 'Lamp', price: 20, stock: 5, category: 'home' })).status).toBe(204);
-  expect((await jsonRequest(`${server.url}/Customer/ada`, 'PUT', { email: 'a@b.c', name: 'Ada' })).status).toBe(204);
-});
-
-afterAll(async () => {
-  await server.stop();
-  removeDir(appDir);
-  removeDir(dataDir);
+  expect((await jsonRequest(`${dev.server.url}/Product/lamp`, 'PUT', { name: 'Lamp', price: 20, stock: 5, category: 'home' })).status).toBe(204);
+  expect((await jsonRequest(`${dev.server.url}/Customer/ada`, 'PUT', { email: 'a@b.c', name: 'Ada' })).status).toBe(204);
 });
 
 async function send(method: string, path: string, accept: string, body?: unknown): Promise<number> {
-  const response = await fetch(`${server.url}${path}`, {
+  const response = await fetch(`${dev.server.url}${path}`, {
     method,
     headers: { accept, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
@@ -32,9 +23,9 @@ async function send(method: string, path: string, accept: string, body?: unknown
 }
 
 async function state(): Promise<unknown> {
-  const products = await (await fetch(`${server.url}/Product/?limit(100)`)).json();
-  const orders = await (await fetch(`${server.url}/Order/?limit(100)`)).json();
-  const customers = await (await fetch(`${server.url}/Customer/?limit(100)`)).json();
+  const products = await (await fetch(`${dev.server.url}/Product/?limit(100)`)).json();
+  const orders = await (await fetch(`${dev.server.url}/Order/?limit(100)`)).json();
+  const customers = await (await fetch(`${dev.server.url}/Customer/?limit(100)`)).json();
   return { products, orders, customers };
 }
 
@@ -52,7 +43,7 @@ describe('content negotiation before any effect', () => {
   }
 
   it('still answers a collection GET in CSV, and a record GET asking only for CSV with 406', async () => {
-    const csv = await fetch(`${server.url}/Product/?category=home`, { headers: { accept: 'text/csv' } });
+    const csv = await fetch(`${dev.server.url}/Product/?category=home`, { headers: { accept: 'text/csv' } });
     expect(csv.status).toBe(200);
     expect(csv.headers.get('content-type')).toMatch(/^text\/csv/);
     expect(await csv.text()).toContain('Lamp');

@@ -1,28 +1,16 @@
 // Protocol edges of a node's HTTP surface: error answers carry the version and index headers,
 // a HEAD answer never has a body, and a client that hangs up mid-request is not a server error.
 import { connect } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { copyApp, removeDir, startDevServer, tempDir, type DevServer } from '../support/dev-server.js';
+import { describe, expect, it } from 'vitest';
+import { useDevServer } from '../support/dev-server.js';
 import { metricValue } from '../support/http-client.js';
 
-let server: DevServer;
-const appDir = copyApp('shop');
-const dataDir = tempDir('lockstep-edges-');
-
-beforeAll(async () => {
-  server = await startDevServer(appDir, dataDir);
-});
-
-afterAll(async () => {
-  await server.stop();
-  removeDir(appDir);
-  removeDir(dataDir);
-});
+const dev = useDevServer('shop', 'lockstep-edges-');
 
 /** Sends raw bytes and returns everything the server answered until it closed. */
 function raw(request: string, hangUpAfterMs?: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket = connect(server.port, '127.0.0.1');
+    const socket = connect(dev.server.port, '127.0.0.1');
     let answer = '';
     socket.on('data', (chunk) => (answer += chunk.toString('latin1')));
     socket.on('error', (error) => (hangUpAfterMs === undefined ? reject(error) : resolve(answer)));
@@ -34,11 +22,11 @@ function raw(request: string, hangUpAfterMs?: number): Promise<string> {
 
 describe('protocol edges', () => {
   it('error answers say which version and applied index they reflect', async () => {
-    const missing = await fetch(`${server.url}/Item/missing`);
+    const missing = await fetch(`${dev.server.url}/Item/missing`);
     expect(missing.status).toBe(404);
     expect(Number(missing.headers.get('x-lockstep-index'))).toBeGreaterThan(0);
     expect(Number(missing.headers.get('x-lockstep-version'))).toBeGreaterThan(0);
-    const invalid = await fetch(`${server.url}/Item/x`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{' });
+    const invalid = await fetch(`${dev.server.url}/Item/x`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{' });
     expect(invalid.status).toBe(400);
     expect(invalid.headers.get('x-lockstep-version')).not.toBeNull();
   });
@@ -53,25 +41,25 @@ describe('protocol edges', () => {
   });
 
   it('a client that hangs up mid-body is counted as 499, not as a server error', async () => {
-    const before = await (await fetch(`${server.base}/metrics`)).text();
+    const before = await (await fetch(`${dev.server.base}/metrics`)).text();
     const errorsBefore = metricValue(before, 'lockstep_http_requests_total', { status: '500' });
     await raw(`PUT /shop/Item/abandoned HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"name":`, 100);
     let after = '';
     for (let attempt = 0; attempt < 50; attempt++) {
-      after = await (await fetch(`${server.base}/metrics`)).text();
+      after = await (await fetch(`${dev.server.base}/metrics`)).text();
       if (metricValue(after, 'lockstep_http_requests_total', { status: '499' }) > 0) break;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     expect(metricValue(after, 'lockstep_http_requests_total', { status: '499' })).toBe(1);
     expect(metricValue(after, 'lockstep_http_requests_total', { status: '500' })).toBe(errorsBefore);
-    expect(server.output()).not.toMatch(/request failed/);
-    expect((await fetch(`${server.url}/Item/abandoned`)).status).toBe(404);
+    expect(dev.server.output()).not.toMatch(/request failed/);
+    expect((await fetch(`${dev.server.url}/Item/abandoned`)).status).toBe(404);
   });
 
   it('a body over the limit gets a 413 the client can read, on a connection that stays usable', async () => {
     const bodyBytes = 2 * 1024 * 1024;
     const answer = await new Promise<string>((resolve, reject) => {
-      const socket = connect(server.port, '127.0.0.1');
+      const socket = connect(dev.server.port, '127.0.0.1');
       let received = '';
       socket.on('error', reject);
       socket.on('data', (chunk) => {
@@ -105,8 +93,8 @@ describe('protocol edges', () => {
     const connectAnswer = await raw('CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n');
     expect(connectAnswer).toMatch(/^HTTP\/1.1 405 /);
     expect(connectAnswer).toMatch(/not a proxy/);
-    await fetch(`${server.url}/Item/abs`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{"name":"abs","price":1}' });
-    const absolute = await raw(`GET http://127.0.0.1:${server.port}/shop/Item/abs HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    await fetch(`${dev.server.url}/Item/abs`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{"name":"abs","price":1}' });
+    const absolute = await raw(`GET http://127.0.0.1:${dev.server.port}/shop/Item/abs HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
     expect(absolute).toMatch(/^HTTP\/1.1 200 /);
     expect(absolute).toMatch(/"name":"abs"/);
   });

@@ -5,6 +5,7 @@ import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll } from 'vitest';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const cliPath = join(root, 'dist', 'src', 'cli', 'lockstep.js');
@@ -102,6 +103,30 @@ export async function startDevServer(appDir: string, dataDir: string, port = 0, 
       const code = await exited;
       clearTimeout(timer);
       return code;
+    },
+  };
+}
+
+/**
+ * A dev server on a fresh copy of `example`, started before the calling file's tests and
+ * stopped, with its folders removed, after them. `server` is the running server.
+ */
+export function useDevServer(example: string, dataPrefix: string): { readonly server: DevServer } {
+  const appDir = copyApp(example);
+  const dataDir = tempDir(dataPrefix);
+  let current: DevServer | undefined;
+  beforeAll(async () => {
+    current = await startDevServer(appDir, dataDir);
+  });
+  afterAll(async () => {
+    await current?.stop();
+    removeDir(appDir);
+    removeDir(dataDir);
+  });
+  return {
+    get server(): DevServer {
+      if (current === undefined) throw new Error('the dev server is not started yet (use it inside a test or a later hook)');
+      return current;
     },
   };
 }
