@@ -83,6 +83,10 @@ export const readRoundsWaitingMax = 10_000;
 export const indexWaitersMax = 10_000;
 export const leaderWaitersMax = 10_000;
 
+/** Read-round contexts are the round's key as UTF-8. */
+const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder();
+
 interface ProposalMeta {
   readonly startedMs: number;
   /** The leader this proposal went to (this node, or the one it was forwarded to). */
@@ -342,7 +346,7 @@ export class RaftGroup<E, R> {
     const key = `${this.incarnation}/${++this.sequence}`;
     const waiting = this.readRounds.wait(key, deadlineMs, undefined, () => 'read index not confirmed by a quorum within the deadline');
     if (this.readRounds.has(key)) {
-      this.node.readIndex(new TextEncoder().encode(key));
+      this.node.readIndex(textEncoder.encode(key));
       this.loop.schedule();
     }
     return waiting;
@@ -399,7 +403,7 @@ export class RaftGroup<E, R> {
       this.options.metrics.committed((performance.now() - meta.startedMs) / 1000);
       this.proposals.resolve(item.proposalKey, { index: item.index, result: item.result });
     }
-    for (const readState of write.readStates) this.readRounds.resolve(new TextDecoder().decode(readState.requestContext), readState.index);
+    for (const readState of write.readStates) this.readRounds.resolve(textDecoder.decode(readState.requestContext), readState.index);
     this.appliedWaiters.advanceTo(machine.appliedIndex());
     this.snapshotPolicy.maybeSnapshot();
   }
