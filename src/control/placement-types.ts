@@ -62,3 +62,15 @@ export type MembershipStep =
   | { readonly kind: 'remove'; readonly node: NodeId }
   /** The leader is to be removed: hand leadership to a voter that stays, first. */
   | { readonly kind: 'transferLeader'; readonly node: NodeId; readonly to: NodeId };
+
+/** What a node is in one app's group. */
+export type NodeRole = 'voter' | 'learner' | 'none';
+
+/** How one node's role changes between two placements, for a plan an operator reads before a
+ *  deploy (`clusterctl deploy --plan`). `change` names the move; `from` and `to` spell it out. */
+export interface RoleChange {
+  readonly node: NodeId;
+  readonly from: NodeRole;
+  readonly to: NodeRole;
+  readonly change: 'addVoter' | 'addLearner' | 'promote' | 'demote' | 'remove';
+}
