@@ -1,0 +1,96 @@
+// The entries of the control plane's log. Every change of the control state (a node joins, its
+// liveness changes, an app is deployed or placed, a membership step is taken) is one of these,
+// and src/control/state.ts is the only code that applies them. Each entry carries who asked
+// and when (the proposer's clock), so that applying it depends on nothing but the entry.
+import { Packr } from 'msgpackr';
+import type { EntryCodec } from '../group/types.js';
+import type { Bundle } from '../model/app-entries.js';
+import type { AppVersion, NodeId } from '../model/ids.js';
+import type { MembershipStep, PlacementSpec } from './placement-types.js';
+
+export type NodeLiveness = 'up' | 'suspect' | 'down';
+export type DrainState = 'none' | 'draining' | 'drained';
+export type StepOutcome = 'started' | 'done' | 'failed';
+
+export interface NodeAddresses {
+  readonly id: NodeId;
+  readonly region: string;
+  /** Undefined: the node is its own zone. */
+  readonly zone: string | undefined;
+  /** Base URL of its REST/WebSocket server, e.g. http://127.0.0.1:9001 */
+  readonly httpUrl: string;
+  /** host:port of its gRPC server. */
+  readonly grpcAddress: string;
+}
+
+export type ControlCommand =
+  /** A control-plane member says where its HTTP API is (followers forward to the leader's). */
+  | { readonly op: 'member.announce'; readonly id: NodeId; readonly httpUrl: string }
+  /** A node registers, or re-registers with new addresses (same id, same region). */
+  | { readonly op: 'node.register'; readonly node: NodeAddresses }
+  | { readonly op: 'node.liveness'; readonly id: NodeId; readonly liveness: NodeLiveness }
+  | { readonly op: 'node.drain'; readonly id: NodeId; readonly drain: DrainState }
+  /** Creates an app or changes its placement and/or its code. `expectRevision` is a plan's id:
+   *  the deploy is refused if the placement state changed since the plan was made. */
+  | {
+      readonly op: 'app.deploy';
+      readonly name: string;
+      readonly spec: PlacementSpec;
+      readonly bundle: Bundle;
+      readonly allowBreaking: boolean;
+      readonly expectRevision: number | undefined;
+    }
+  /** The app's group has elected its first leader: later joiners never bootstrap it. */
+  | { readonly op: 'app.founded'; readonly name: string }
+  /** The app's group activated (or refused) a version the control plane asked for. */
+  | { readonly op: 'app.activated'; readonly name: string; readonly version: AppVersion; readonly hash: string }
+  | { readonly op: 'app.deployFailed'; readonly name: string; readonly version: AppVersion; readonly reason: string }
+  /** A membership step of an app's group, as the reconciler takes it. */
+  | {
+      readonly op: 'app.step';
+      readonly name: string;
+      readonly step: MembershipStep;
+      readonly outcome: StepOutcome;
+      readonly detail: string;
+    };
+
+export interface ControlEntry {
+  /** Proposer's wall clock, ms since the epoch. */
+  readonly at: number;
+  /** Who asked: "operator", "node:n1", "control:c1". (Authenticated identities: issue 10.) */
+  readonly actor: string;
+  readonly command: ControlCommand;
+}
+
+const ops = new Set<ControlCommand['op']>([
+  'member.announce',
+  'node.register',
+  'node.liveness',
+  'node.drain',
+  'app.deploy',
+  'app.founded',
+  'app.activated',
+  'app.deployFailed',
+  'app.step',
+]);
+
+const packr = new Packr({ useRecords: false, moreTypes: false });
+
+export const controlEntryCodec: EntryCodec<ControlEntry> = {
+  encode: (entry) => packr.pack(entry),
+  decode: (data) => {
+    const entry = packr.unpack(data) as ControlEntry;
+    if (
+      entry === null ||
+      typeof entry !== 'object' ||
+      typeof entry.at !== 'number' ||
+      typeof entry.actor !== 'string' ||
+      entry.command === null ||
+      typeof entry.command !== 'object' ||
+      !ops.has(entry.command.op)
+    ) {
+      throw new Error('not a control-plane entry');
+    }
+    return entry;
+  },
+};

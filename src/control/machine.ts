@@ -1,0 +1,101 @@
+// The control plane's state machine on the group host: ControlState (the deterministic rules)
+// over ControlStore (LMDB). `apply` runs inside the group's write transaction and writes back
+// exactly the records the entry changed, with the applied index; a restart or an installed
+// snapshot reloads the memory from the store. Readers (the HTTP API) read the store, which
+// holds only durable state.
+import type { AppliedEntry, ReplicatedStateMachine } from '../group/types.js';
+import type { Bundle } from '../model/app-entries.js';
+import type { LogIndex, NodeId } from '../model/ids.js';
+import type { ControlStore } from '../storage/control-store.js';
+import type { ControlEntry } from './commands.js';
+import { ControlState, emptyChanges, type AppRecord, type ApplyResult, type NodeRecord } from './state.js';
+
+/** A read of the durable control state. */
+export interface ControlView {
+  readonly revision: number;
+  readonly appliedIndex: LogIndex;
+  readonly nodes: readonly NodeRecord[];
+  readonly apps: readonly AppRecord[];
+  readonly members: ReadonlyMap<NodeId, string>;
+}
+
+export class ControlMachine implements ReplicatedStateMachine<ControlEntry, ApplyResult> {
+  /** The state as of lastAppliedIndex() (possibly ahead of what is durable). */
+  state: ControlState;
+  private pending: LogIndex;
+  private durable: LogIndex;
+  private readonly listeners: ((results: readonly AppliedEntry<ApplyResult>[]) => void)[] = [];
+
+  constructor(private readonly store: ControlStore) {
+    this.state = this.load();
+    this.pending = store.metaNumber('applied');
+    this.durable = this.pending;
+  }
+
+  lastAppliedIndex(): LogIndex {
+    return this.pending;
+  }
+
+  appliedIndex(): LogIndex {
+    return this.durable;
+  }
+
+  apply(index: LogIndex, entry: ControlEntry | undefined): ApplyResult {
+    const changes = emptyChanges();
+    const result: ApplyResult = entry === undefined ? { ok: true, revision: this.state.revision } : this.state.apply(index, entry, changes);
+    const { state, store } = this;
+    for (const id of changes.nodes) store.put('node', id, state.nodes.get(id));
+    for (const name of changes.apps) store.put('app', name, state.apps.get(name));
+    for (const hash of changes.bundles) store.put('bundle', hash, state.bundles.get(hash));
+    for (const id of changes.members) store.put('member', id, state.members.get(id));
+    if (changes.revision) store.putMeta('revision', state.revision);
+    store.putMeta('applied', index);
+    this.pending = index;
+    return result;
+  }
+
+  restoreSnapshot(index: LogIndex): ApplyResult {
+    this.state = this.load();
+    this.pending = this.store.metaNumber('applied');
+    if (this.pending < index) this.apply(index, undefined);
+    return { ok: true, revision: this.state.revision };
+  }
+
+  applied(results: readonly AppliedEntry<ApplyResult>[]): void {
+    const last = results[results.length - 1];
+    if (last !== undefined) this.durable = last.index;
+    for (const listener of this.listeners) listener(results);
+  }
+
+  /** Called after every durable batch of applied entries (watchers, the reconciler). */
+  onApplied(listener: (results: readonly AppliedEntry<ApplyResult>[]) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** The durable state, read from the store. */
+  view(): ControlView {
+    const { store } = this;
+    return {
+      revision: store.metaNumber('revision'),
+      appliedIndex: store.metaNumber('applied'),
+      nodes: [...store.all('node')].map((record) => record.value as NodeRecord),
+      apps: [...store.all('app')].map((record) => record.value as AppRecord),
+      members: new Map([...store.all('member')].map((record) => [record.name, record.value as string])),
+    };
+  }
+
+  bundle(hash: string): Bundle | undefined {
+    return this.store.get('bundle', hash) as Bundle | undefined;
+  }
+
+  private load(): ControlState {
+    const state = new ControlState();
+    const { store } = this;
+    for (const { name, value } of store.all('node')) state.nodes.set(name, value as NodeRecord);
+    for (const { name, value } of store.all('app')) state.apps.set(name, value as AppRecord);
+    for (const { name, value } of store.all('bundle')) state.bundles.set(name, value as Bundle);
+    for (const { name, value } of store.all('member')) state.members.set(name, value as string);
+    state.revision = store.metaNumber('revision');
+    return state;
+  }
+}

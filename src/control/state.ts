@@ -1,0 +1,288 @@
+// The control plane's replicated state and the one function that changes it: `apply(entry)`.
+// Deterministic and in memory (the control machine persists what an apply changed; the scale
+// simulation drives this same class with simulated nodes). Placement targets are computed
+// here, at apply time, from the state every member holds, so every member computes the same
+// target; the reconciler (on the leader) only moves each app's group towards its target.
+import type { Bundle } from '../model/app-entries.js';
+import type { AppVersion, LogIndex, NodeId } from '../model/ids.js';
+import type { ControlCommand, ControlEntry, DrainState, NodeAddresses, NodeLiveness, StepOutcome } from './commands.js';
+import { place, survivalOf } from './placement.js';
+import type { CandidateNode, MembershipStep, Placement, PlacementSpec, SurvivalReport } from './placement-types.js';
+
+export interface NodeRecord extends NodeAddresses {
+  readonly liveness: NodeLiveness;
+  readonly drain: DrainState;
+  readonly registeredAt: number;
+  /** When the log last heard of the node (registration or a liveness change). */
+  readonly seenAt: number;
+}
+
+export interface VersionRecord {
+  readonly version: AppVersion;
+  readonly hash: string;
+  readonly stagedAt: number;
+  readonly actor: string;
+  readonly allowBreaking: boolean;
+}
+
+export interface StepRecord {
+  readonly index: LogIndex;
+  readonly at: number;
+  readonly step: MembershipStep;
+  readonly outcome: StepOutcome;
+  readonly detail: string;
+}
+
+export interface AppRecord {
+  readonly name: string;
+  readonly spec: PlacementSpec;
+  readonly versions: readonly VersionRecord[];
+  /** The version the control plane wants active (the last one deployed). */
+  readonly desiredVersion: AppVersion;
+  /** The version the app's group last reported active (0: none yet). */
+  readonly activeVersion: AppVersion;
+  /** Set when the desired version was refused by the app's group. */
+  readonly failure: { readonly version: AppVersion; readonly reason: string } | undefined;
+  /** The voters a brand-new group bootstraps with; used only until `founded`. */
+  readonly initialVoters: readonly NodeId[];
+  readonly founded: boolean;
+  /** Where the app's replicas should be. */
+  readonly target: Placement;
+  readonly survival: SurvivalReport;
+  /** Why the target does not meet the spec any more (nodes lost), or undefined. */
+  readonly shortfall: string | undefined;
+  /** The most recent membership steps, oldest first (bounded). */
+  readonly steps: readonly StepRecord[];
+  readonly createdAt: number;
+  readonly updatedIndex: LogIndex;
+}
+
+export type ApplyResult =
+  | { readonly ok: true; readonly detail?: string; readonly version?: AppVersion; readonly revision: number }
+  | { readonly ok: false; readonly reason: string; readonly revision: number };
+
+/** What an apply changed, for the store to persist. */
+export interface Changes {
+  readonly nodes: Set<NodeId>;
+  readonly apps: Set<string>;
+  readonly bundles: Set<string>;
+  readonly members: Set<NodeId>;
+  revision: boolean;
+}
+
+/** Membership steps kept per app. */
+export const stepsKeptMax = 50;
+/** Versions (and their bundles) kept per app. */
+export const versionsKeptMax = 10;
+export const appNamePattern = /^[A-Za-z][A-Za-z0-9_-]{0,62}$/;
+
+function sorted(ids: Iterable<NodeId>): NodeId[] {
+  return [...ids].sort();
+}
+
+export class ControlState {
+  readonly nodes = new Map<NodeId, NodeRecord>();
+  readonly apps = new Map<string, AppRecord>();
+  readonly bundles = new Map<string, Bundle>();
+  /** Control-plane members' HTTP URLs. */
+  readonly members = new Map<NodeId, string>();
+  /** Changes whenever placement inputs or outputs change: a plan made at revision r is still
+   *  valid while the revision is r. */
+  revision = 0;
+
+  /** Applies one committed entry at `index`. Refused entries change nothing. */
+  apply(index: LogIndex, entry: ControlEntry, changes: Changes): ApplyResult {
+    const refuse = (reason: string): ApplyResult => ({ ok: false, reason, revision: this.revision });
+    const command = entry.command;
+    switch (command.op) {
+      case 'member.announce':
+        this.members.set(command.id, command.httpUrl);
+        changes.members.add(command.id);
+        return this.ok();
+      case 'node.register':
+        return this.register(index, entry.at, command.node, changes) ?? this.ok();
+      case 'node.liveness': {
+        const node = this.nodes.get(command.id);
+        if (node === undefined) return refuse(`no node ${command.id}`);
+        if (node.liveness === command.liveness) return this.ok();
+        this.nodes.set(node.id, { ...node, liveness: command.liveness, seenAt: entry.at });
+        changes.nodes.add(node.id);
+        this.replaceAround(index, node.region, changes);
+        return this.ok();
+      }
+      case 'node.drain': {
+        const node = this.nodes.get(command.id);
+        if (node === undefined) return refuse(`no node ${command.id}`);
+        if (command.drain === 'drained' && node.drain !== 'draining') return refuse(`${command.id} is not draining`);
+        if (node.drain === command.drain) return this.ok();
+        this.nodes.set(node.id, { ...node, drain: command.drain });
+        changes.nodes.add(node.id);
+        this.replaceAround(index, node.region, changes);
+        return this.ok();
+      }
+      case 'app.deploy':
+        return this.deploy(index, entry, command, changes);
+      case 'app.founded':
+        return this.updateApp(index, command.name, changes, (app) => (app.founded ? undefined : { ...app, founded: true }));
+      case 'app.activated':
+        return this.updateApp(index, command.name, changes, (app) =>
+          app.activeVersion === command.version ? undefined : { ...app, activeVersion: command.version, failure: app.failure?.version === command.version ? undefined : app.failure },
+        );
+      case 'app.deployFailed':
+        return this.updateApp(index, command.name, changes, (app) => ({ ...app, failure: { version: command.version, reason: command.reason } }));
+      case 'app.step':
+        return this.updateApp(index, command.name, changes, (app) => ({
+          ...app,
+          steps: [...app.steps, { index, at: entry.at, step: command.step, outcome: command.outcome, detail: command.detail }].slice(-stepsKeptMax),
+        }));
+    }
+  }
+
+  /** The nodes as the solver sees them for `app` (its current replicas may stay while suspect). */
+  candidates(appName: string | undefined): CandidateNode[] {
+    const app = appName === undefined ? undefined : this.apps.get(appName);
+    const load = new Map<NodeId, number>();
+    for (const other of this.apps.values()) {
+      if (other.name === appName) continue;
+      for (const voter of other.target.voters) load.set(voter, (load.get(voter) ?? 0) + 1);
+    }
+    const holds = new Set<NodeId>(app === undefined ? [] : [...app.target.voters, ...app.target.learners]);
+    return sorted(this.nodes.keys()).map((id) => {
+      const node = this.nodes.get(id) as NodeRecord;
+      const live = node.liveness === 'up' || (node.liveness === 'suspect' && holds.has(id));
+      return { id, region: node.region, zone: node.zone ?? `node:${id}`, eligible: live && node.drain === 'none', voterLoad: load.get(id) ?? 0 };
+    });
+  }
+
+  survivalOf(app: AppRecord): SurvivalReport {
+    return survivalOf(app.target, this.candidates(app.name));
+  }
+
+  private ok(): ApplyResult {
+    return { ok: true, revision: this.revision };
+  }
+
+  private register(index: LogIndex, at: number, node: NodeAddresses, changes: Changes): ApplyResult | undefined {
+    const existing = this.nodes.get(node.id);
+    if (existing !== undefined && existing.region !== node.region) {
+      return { ok: false, reason: `node ${node.id} is registered in region ${existing.region}; a node cannot change region (start it with a new id)`, revision: this.revision };
+    }
+    const zone = node.zone ?? undefined;
+    if (existing !== undefined && existing.httpUrl === node.httpUrl && existing.grpcAddress === node.grpcAddress && existing.zone === zone) return undefined;
+    this.nodes.set(node.id, {
+      id: node.id,
+      region: node.region,
+      zone,
+      httpUrl: node.httpUrl,
+      grpcAddress: node.grpcAddress,
+      liveness: existing?.liveness ?? 'up',
+      drain: existing?.drain ?? 'none',
+      registeredAt: existing?.registeredAt ?? at,
+      seenAt: at,
+    });
+    changes.nodes.add(node.id);
+    if (existing === undefined || existing.zone !== zone) this.replaceAround(index, node.region, changes);
+    return undefined;
+  }
+
+  private deploy(index: LogIndex, entry: ControlEntry, command: Extract<ControlCommand, { op: 'app.deploy' }>, changes: Changes): ApplyResult {
+    const refuse = (reason: string): ApplyResult => ({ ok: false, reason, revision: this.revision });
+    if (!appNamePattern.test(command.name)) return refuse(`app name '${command.name}' must start with a letter and hold only letters, digits, '-' and '_' (at most 63)`);
+    if (command.expectRevision !== undefined && command.expectRevision !== this.revision) {
+      return refuse(`the plan was made at revision ${command.expectRevision}; the placement state is at revision ${this.revision} now: plan again`);
+    }
+    const existing = this.apps.get(command.name);
+    const result = place(command.spec, this.candidates(command.name), existing?.target);
+    if (!result.ok) return refuse(result.reason);
+    const versions = existing?.versions ?? [];
+    const latest = versions[versions.length - 1];
+    let desiredVersion = existing?.desiredVersion ?? 0;
+    let newVersions = versions;
+    if (latest === undefined || latest.hash !== command.bundle.hash) {
+      desiredVersion = (latest?.version ?? 0) + 1;
+      newVersions = [...versions, { version: desiredVersion, hash: command.bundle.hash, stagedAt: entry.at, actor: entry.actor, allowBreaking: command.allowBreaking }].slice(-versionsKeptMax);
+      this.bundles.set(command.bundle.hash, command.bundle);
+      changes.bundles.add(command.bundle.hash);
+      for (const dropped of versions.slice(0, versions.length + 1 - versionsKeptMax)) {
+        if (!newVersions.some((kept) => kept.hash === dropped.hash) && !this.bundleUsedElsewhere(dropped.hash, command.name)) {
+          this.bundles.delete(dropped.hash);
+          changes.bundles.add(dropped.hash);
+        }
+      }
+    }
+    const app: AppRecord = {
+      name: command.name,
+      spec: command.spec,
+      versions: newVersions,
+      desiredVersion,
+      activeVersion: existing?.activeVersion ?? 0,
+      failure: existing?.failure?.version === desiredVersion ? existing.failure : undefined,
+      initialVoters: existing?.initialVoters ?? result.placement.voters,
+      founded: existing?.founded ?? false,
+      target: result.placement,
+      survival: result.survival,
+      shortfall: undefined,
+      steps: existing?.steps ?? [],
+      createdAt: existing?.createdAt ?? entry.at,
+      updatedIndex: index,
+    };
+    this.apps.set(app.name, app);
+    changes.apps.add(app.name);
+    this.bumpRevision(changes);
+    return { ok: true, version: desiredVersion, revision: this.revision };
+  }
+
+  private bundleUsedElsewhere(hash: string, except: string): boolean {
+    for (const app of this.apps.values()) if (app.name !== except && app.versions.some((v) => v.hash === hash)) return true;
+    return false;
+  }
+
+  private updateApp(index: LogIndex, name: string, changes: Changes, update: (app: AppRecord) => AppRecord | undefined): ApplyResult {
+    const app = this.apps.get(name);
+    if (app === undefined) return { ok: false, reason: `no app ${name}`, revision: this.revision };
+    const next = update(app);
+    if (next !== undefined) {
+      this.apps.set(name, { ...next, updatedIndex: index });
+      changes.apps.add(name);
+    }
+    return this.ok();
+  }
+
+  /** A node of `region` changed (joined, died, came back, drains): every app placed on that
+   *  region gets its target recomputed from its spec, keeping what it can. */
+  private replaceAround(index: LogIndex, region: string, changes: Changes): void {
+    this.bumpRevision(changes);
+    for (const name of [...this.apps.keys()].sort()) {
+      const app = this.apps.get(name) as AppRecord;
+      if (!app.spec.regions.includes(region)) continue;
+      const result = place(app.spec, this.candidates(name), app.target);
+      let next: AppRecord;
+      if (result.ok) {
+        next = { ...app, target: result.placement, survival: result.survival, shortfall: undefined };
+      } else {
+        // The spec cannot be met any more: keep the voters that are still eligible (never
+        // fewer than a quorum can decide on), drop learners that are gone, and say why.
+        const candidates = new Map(this.candidates(name).map((node) => [node.id, node]));
+        const learners = app.target.learners.filter((id) => candidates.get(id)?.eligible === true);
+        const target = { voters: app.target.voters, learners };
+        next = { ...app, target, survival: survivalOf(target, [...candidates.values()]), shortfall: result.reason };
+      }
+      if (samePlacement(next.target, app.target) && next.shortfall === app.shortfall && next.survival.survives === app.survival.survives && next.survival.reason === app.survival.reason) continue;
+      this.apps.set(name, { ...next, updatedIndex: index });
+      changes.apps.add(name);
+    }
+  }
+
+  private bumpRevision(changes: Changes): void {
+    this.revision += 1;
+    changes.revision = true;
+  }
+}
+
+export function samePlacement(a: Placement, b: Placement): boolean {
+  return a.voters.join(',') === b.voters.join(',') && a.learners.join(',') === b.learners.join(',');
+}
+
+export function emptyChanges(): Changes {
+  return { nodes: new Set(), apps: new Set(), bundles: new Set(), members: new Set(), revision: false };
+}
