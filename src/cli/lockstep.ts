@@ -2,20 +2,29 @@
 // The `lockstep` command.
 import { parseArgs } from 'node:util';
 import { defaultTiming } from '../cluster/node-host.js';
+import { defaultLivenessTiming } from '../control/liveness.js';
+import { runControl } from './control.js';
 import { runDev } from './dev.js';
-import { parsePeers, runNode } from './node.js';
+import { parseControlAddresses, parsePeers, runNode } from './node.js';
 
 const usage = `usage:
   lockstep dev <appdir> [--port 9926] [--host 127.0.0.1] [--data <dir>] [--allow-breaking]
       serve one app from a directory on one node, redeploying it on every change;
       --allow-breaking deploys schema changes that are not additive, listing what they break
   lockstep node --id <id> --region <region> [--zone <zone>] --data <dir> --http <port> --grpc <port>
-                [--host 127.0.0.1] [--app <appdir> --peers id=host:port,...] [--learner]
+                [--host 127.0.0.1] [--control host:port,...]
+                [--app <appdir> --peers id=host:port,...] [--learner]
                 [--fault-injection] [--tick-ms 50] [--election-ticks 10] [--request-timeout-ms 3000]
                 [--snapshot-entries 10000]
-      one node of a cluster; --app with --peers bootstraps the app's group with those voters
-      (give every founding node the same list); --learner joins as a non-voter, to be added
-      through POST /_admin/<app>/learners on the leader
+      one node of a cluster; --control registers it with the control plane, which places apps
+      on it; without a control plane, --app with --peers bootstraps the app's group with those
+      voters (give every founding node the same list), and --learner joins as a non-voter, to
+      be added through POST /_admin/<app>/learners on the leader
+  lockstep control --id <id> --data <dir> --http <port> --grpc <port> [--host 127.0.0.1]
+                   [--peers id=host:port,...] [--heartbeat 1s] [--suspect-after 5s]
+                   [--down-after 5m]
+      one member of the control plane (alone, or one of 3 given the same --peers); a node
+      silent for --suspect-after is suspect, for --down-after down (its replicas move)
 `;
 
 function fail(message: string): never {
@@ -27,6 +36,30 @@ function port(name: string, value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || n > 65535) fail(`--${name} must be an integer between 0 and 65535, not '${value}'`);
   return n;
+}
+
+/** A duration flag: 500ms, 5s, 2m (a bare number is milliseconds). */
+function duration(name: string, value: string, maxMs: number): number {
+  const match = /^(\d+)(ms|s|m)?$/.exec(value);
+  const ms = match === null ? NaN : Number(match[1]) * (match[2] === 'm' ? 60_000 : match[2] === 's' ? 1_000 : 1);
+  if (!(ms >= 1 && ms <= maxMs)) fail(`--${name} must be a duration such as 500ms, 5s or 2m (at most ${maxMs / 60_000} minutes), not '${value}'`);
+  return ms;
+}
+
+/** --id: a node or member id. */
+function idFlag(value: string | boolean | undefined): string {
+  const id = value as string;
+  if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/.test(id)) fail(`--id '${id}' must be letters, digits, '-' and '_'`);
+  return id;
+}
+
+/** --peers id=host:port,... */
+function peersFlag(value: string | boolean | undefined): Map<string, string> {
+  try {
+    return parsePeers(value as string);
+  } catch (error) {
+    return fail(error instanceof Error ? error.message : String(error));
+  }
 }
 
 function positiveInt(name: string, value: string, max: number): number {
@@ -73,6 +106,7 @@ async function main(argv: string[]): Promise<void> {
       host: { type: 'string', default: '127.0.0.1' },
       app: { type: 'string' },
       peers: { type: 'string', default: '' },
+      control: { type: 'string', default: '' },
       learner: { type: 'boolean', default: false },
       'fault-injection': { type: 'boolean', default: false },
       'tick-ms': { type: 'string', default: String(defaultTiming.tickMs) },
@@ -82,15 +116,18 @@ async function main(argv: string[]): Promise<void> {
     });
     if (positionals.length > 0) fail(`unexpected argument '${positionals[0]}'`);
     for (const required of ['id', 'region', 'data', 'http', 'grpc'] as const) if (values[required] === undefined) fail(`node needs --${required}`);
-    const id = values.id as string;
-    if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/.test(id)) fail(`--id '${id}' must be letters, digits, '-' and '_'`);
-    let peers: Map<string, string>;
+    const id = idFlag(values.id);
+    const peers = peersFlag(values.peers);
+    if (values.app !== undefined && !values.learner && !peers.has(id)) fail(`--peers must include this node (${id}) when bootstrapping --app`);
+    let controlUrls: string[] = [];
     try {
-      peers = parsePeers(values.peers as string);
+      controlUrls = parseControlAddresses(values.control as string);
     } catch (error) {
       fail(error instanceof Error ? error.message : String(error));
     }
-    if (values.app !== undefined && !values.learner && !peers.has(id)) fail(`--peers must include this node (${id}) when bootstrapping --app`);
+    if (controlUrls.length > 0 && values.app !== undefined) fail('--app is for a node without a control plane; with --control, deploy apps with clusterctl deploy');
+    if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(values.region as string)) fail(`--region '${String(values.region)}' must be lower-case letters, digits and '-'`);
+    if (values.zone !== undefined && !/^[a-z0-9][a-z0-9-]{0,31}$/.test(values.zone as string)) fail(`--zone '${String(values.zone)}' must be lower-case letters, digits and '-'`);
     const snapshotEntries = positiveInt('snapshot-entries', values['snapshot-entries'] as string, 100_000_000);
     await runNode({
       id,
@@ -102,6 +139,7 @@ async function main(argv: string[]): Promise<void> {
       grpcPort: port('grpc', values.grpc as string),
       ...(values.app === undefined ? {} : { appDir: values.app as string }),
       peers,
+      controlUrls,
       learner: values.learner === true,
       faultInjection: values['fault-injection'] === true,
       timing: {
@@ -112,6 +150,41 @@ async function main(argv: string[]): Promise<void> {
         snapshotEveryEntries: snapshotEntries,
         compactMarginEntries: Math.max(1, Math.floor(snapshotEntries / 5)),
       },
+    });
+    return;
+  }
+  if (command === 'control') {
+    const { positionals, values } = parse(rest, {
+      id: { type: 'string' },
+      data: { type: 'string' },
+      http: { type: 'string' },
+      grpc: { type: 'string' },
+      host: { type: 'string', default: '127.0.0.1' },
+      peers: { type: 'string', default: '' },
+      heartbeat: { type: 'string', default: `${defaultLivenessTiming.heartbeatIntervalMs}ms` },
+      'suspect-after': { type: 'string', default: `${defaultLivenessTiming.suspectAfterMs}ms` },
+      'down-after': { type: 'string', default: `${defaultLivenessTiming.downAfterMs}ms` },
+    });
+    if (positionals.length > 0) fail(`unexpected argument '${positionals[0]}'`);
+    for (const required of ['id', 'data', 'http', 'grpc'] as const) if (values[required] === undefined) fail(`control needs --${required}`);
+    const id = idFlag(values.id);
+    const peers = peersFlag(values.peers);
+    if (peers.size > 0 && !peers.has(id)) fail(`--peers must include this member (${id})`);
+    if (peers.size !== 0 && peers.size !== 1 && peers.size !== 3 && peers.size !== 5) fail(`the control plane has 1, 3 or 5 members; --peers names ${peers.size}`);
+    const heartbeatIntervalMs = duration('heartbeat', values.heartbeat as string, 60_000);
+    const suspectAfterMs = duration('suspect-after', values['suspect-after'] as string, 3_600_000);
+    const downAfterMs = duration('down-after', values['down-after'] as string, 24 * 3_600_000);
+    if (suspectAfterMs <= heartbeatIntervalMs) fail('--suspect-after must be longer than --heartbeat');
+    if (downAfterMs < suspectAfterMs) fail('--down-after must be at least --suspect-after');
+    await runControl({
+      id,
+      dataDir: values.data as string,
+      host: values.host as string,
+      httpPort: port('http', values.http as string),
+      grpcPort: port('grpc', values.grpc as string),
+      peers,
+      timing: defaultTiming,
+      liveness: { heartbeatIntervalMs, suspectAfterMs, downAfterMs },
     });
     return;
   }

@@ -5,6 +5,8 @@ import { basename, resolve } from 'node:path';
 import { readBundle } from '../app/bundle.js';
 import { parseConfig } from '../app/config.js';
 import { handleAdmin } from '../cluster/admin.js';
+import { ControlAgent } from '../cluster/control-agent.js';
+import { Forwarder } from '../cluster/forwarder.js';
 import { NodeHost, type ClusterTiming } from '../cluster/node-host.js';
 import type { AppHost } from '../app/app-host.js';
 import { NodeServer, appGaugeSources } from '../http/server.js';
@@ -24,6 +26,8 @@ export interface NodeOptions {
   /** id -> host:port of every founding voter's gRPC server (this node included). */
   readonly peers: ReadonlyMap<string, string>;
   readonly learner: boolean;
+  /** Base URLs of control-plane members; empty for a statically bootstrapped node. */
+  readonly controlUrls: readonly string[];
   readonly faultInjection: boolean;
   readonly timing: ClusterTiming;
 }
@@ -31,9 +35,8 @@ export interface NodeOptions {
 export async function runNode(options: NodeOptions): Promise<void> {
   const dataLock = lockDataDir(resolve(options.dataDir));
   const logger = createLogger({ node: options.id, region: options.region });
-  const apps = new Map<string, AppHost>();
-  const metrics = new NodeMetrics(() => appGaugeSources(apps));
   let nodeRef: NodeHost | undefined;
+  const metrics = new NodeMetrics(() => appGaugeSources(nodeRef?.appHosts ?? new Map<string, AppHost>()));
   const clusterMetrics = new ClusterMetrics(metrics.registry, {
     groups: () => nodeRef?.groupGauges() ?? [],
     transport: () => nodeRef?.transport.counters() ?? { bytesSent: 0, bytesReceived: 0, messagesSent: 0, messagesDropped: 0, reconnects: 0 },
@@ -74,8 +77,19 @@ export async function runNode(options: NodeOptions): Promise<void> {
     } catch {
       // The app directory may be gone on a restarted node; the group's own state still serves.
     }
-    apps.set(record.name, await node.hostApp(record, retainEntries));
+    await node.hostApp(record, retainEntries);
   }
+  const apps = node.appHosts;
+  const agent =
+    options.controlUrls.length === 0
+      ? undefined
+      : new ControlAgent({
+          node,
+          identity: { id: options.id, region: options.region, zone: options.zone, httpUrl: `http://${options.host}:${options.httpPort}`, grpcAddress: `${options.host}:${options.grpcPort}` },
+          controlUrls: options.controlUrls,
+          logger,
+        });
+  const forwarder = agent === undefined ? undefined : new Forwarder({ id: options.id, region: options.region }, () => agent.directory(), logger);
   const server = new NodeServer({
     host: options.host,
     port: options.httpPort,
@@ -85,19 +99,26 @@ export async function runNode(options: NodeOptions): Promise<void> {
     metrics,
     groupStatus: (app) => node.statusOf(app),
     admin: (req, res, path) => handleAdmin(node, options.faultInjection, req, res, path),
+    ...(forwarder === undefined ? {} : { forwarding: forwarder }),
     topology: () => ({
       node: { id: options.id, region: options.region, zone: options.zone ?? null, grpc: `${options.host}:${options.grpcPort}` },
       peers: node.peerAddresses(),
-      apps: [...apps.keys()],
+      hosts: [...apps.keys()],
+      ...(agent?.directory() ?? { apps: [...apps.keys()] }),
+      ...(forwarder === undefined ? {} : { roundTripsMs: forwarder.roundTrips() }),
     }),
   });
   const address = await server.listen();
+  agent?.start();
+  forwarder?.start();
   process.stdout.write(`lockstep: node ${options.id} (${options.region}) serving ${[...apps.keys()].join(', ') || 'no apps'} at http://${address.address}:${address.port}/ grpc ${options.host}:${options.grpcPort}\n`);
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
+    agent?.stop();
+    forwarder?.stop();
     await server.close();
     await node.stop();
     dataLock.release();
@@ -105,6 +126,17 @@ export async function runNode(options: NodeOptions): Promise<void> {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+/** `--control host:port[,host:port...]` as base URLs. */
+export function parseControlAddresses(text: string): string[] {
+  const urls: string[] = [];
+  for (const part of text.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+    const withScheme = /^https?:\/\//.test(part) ? part : `http://${part}`;
+    if (!/^https?:\/\/[A-Za-z0-9.-]+:\d{1,5}\/?$/.test(withScheme)) throw new Error(`--control entry '${part}' is not host:port`);
+    urls.push(withScheme.replace(/\/$/, ''));
+  }
+  return urls;
 }
 
 export function parsePeers(text: string): Map<string, string> {

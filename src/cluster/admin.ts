@@ -2,13 +2,15 @@
 // leader transfer, and - only on nodes started with --fault-injection - network partitions.
 // The control plane will call the same operations; for now operators and tests do.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { bundleBytesMax, bundleFileNames, bundleHash } from '../app/bundle.js';
 import { readBody } from '../http/body.js';
+import type { Bundle } from '../model/app-entries.js';
 import { Problem } from '../model/problem.js';
 import type { ConfChange } from '../raft/index.js';
 import type { NodeHost } from './node-host.js';
 
-/** Admin request bodies are small JSON objects. */
-const adminBodyBytesMax = 64 * 1024;
+/** Admin request bodies are small JSON objects, or a deploy's bundle. */
+const adminBodyBytesMax = bundleBytesMax * 2;
 /** A learner is promoted only when at most this many entries behind the leader's commit. */
 export const promoteLagEntriesMax = 100;
 const nodeIdPattern = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
@@ -37,6 +39,24 @@ function requireIdList(body: Record<string, unknown>, field: string): string[] {
     throw new Problem('invalid', { errors: [{ field, message: 'must be a list of node ids' }] });
   }
   return value as string[];
+}
+
+/** A bundle sent by the control plane: known file names, string contents; the hash is ours. */
+export function requireBundle(body: Record<string, unknown>, field: string): Bundle {
+  const value = body[field];
+  const files = value !== null && typeof value === 'object' ? (value as Record<string, unknown>).files : undefined;
+  if (files === null || typeof files !== 'object' || Array.isArray(files)) throw new Problem('invalid', { errors: [{ field: `${field}.files`, message: 'must be an object of file name to contents' }] });
+  const checked: Record<string, string> = {};
+  let bytes = 0;
+  for (const [name, contents] of Object.entries(files as Record<string, unknown>)) {
+    if (!(bundleFileNames as readonly string[]).includes(name)) throw new Problem('invalid', { errors: [{ field: `${field}.files.${name}`, message: `is not a bundle file (${bundleFileNames.join(', ')})` }] });
+    if (typeof contents !== 'string') throw new Problem('invalid', { errors: [{ field: `${field}.files.${name}`, message: 'must be a string' }] });
+    bytes += Buffer.byteLength(contents);
+    checked[name] = contents;
+  }
+  if (bytes > bundleBytesMax) throw new Problem('too-large', { detail: `the bundle holds ${bytes} bytes; at most ${bundleBytesMax}` });
+  if (checked['schema.graphql'] === undefined) throw new Problem('invalid', { errors: [{ field: `${field}.files`, message: 'must hold schema.graphql' }] });
+  return { hash: bundleHash(checked), files: checked };
 }
 
 function send(res: ServerResponse, status: number, body: unknown): number {
@@ -93,6 +113,12 @@ export async function handleAdmin(node: NodeHost, faultInjection: boolean, req: 
       const id = requireNodeId(body, 'id');
       propose({ changes: [{ type: 'removeNode', nodeId: id }], transition: 'auto' });
       return send(res, 202, { proposed: 'removeNode', id });
+    }
+    case 'deploy': {
+      if (!group.isLeader()) notLeader();
+      const bundle = requireBundle(body, 'bundle');
+      const outcome = await node.deployBundle(app.record.name, bundle, body.allowBreaking === true);
+      return send(res, 200, { hash: bundle.hash, ...outcome });
     }
     case 'transfer': {
       const to = requireNodeId(body, 'to');

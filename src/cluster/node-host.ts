@@ -2,7 +2,7 @@
 // such as the control plane's) over one gRPC transport, ticks them, answers forwarded ReadIndex
 // requests and snapshot streams for them through the group registry, and deploys an app's
 // bundle from its directory while it leads that app's group (static bootstrap).
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Packr } from 'msgpackr';
 import { AppHost } from '../app/app-host.js';
@@ -13,10 +13,12 @@ import type { LeaderDuty } from '../group/leader-duties.js';
 import { GroupRegistry, type HostedGroup } from '../group/registry.js';
 import { defaultGroupTiming, type GroupTiming } from '../group/timing.js';
 import type { GroupTransport } from '../group/types.js';
+import type { Bundle } from '../model/app-entries.js';
 import type { GroupId } from '../model/ids.js';
 import type { Logger } from '../observability/logger.js';
 import type { ClusterMetrics } from '../observability/metrics.js';
 import type { ConfChange, ConfState, Message, NodeId } from '../raft/index.js';
+import type { GroupReport } from './control-protocol.js';
 import { Transport } from './transport.js';
 
 export type ClusterTiming = GroupTiming;
@@ -40,6 +42,8 @@ export interface NodeHostOptions {
 /** What a node remembers about an app it hosts, so a restart needs no flags. */
 export interface HostedAppRecord {
   readonly name: string;
+  /** The app directory a static node deploys from; '' for an app the control plane placed here
+   *  (its code arrives through its log). */
   readonly appDir: string;
   /** Founding voters (static bootstrap); empty when the node joined as a learner. */
   readonly initialVoters: readonly NodeId[];
@@ -65,6 +69,8 @@ const deployCheckIntervalMs = 1_000;
 
 export class NodeHost {
   readonly apps = new Map<string, HostedApp>();
+  /** The app hosts by name, for the HTTP server (kept in step with `apps`). */
+  readonly appHosts = new Map<string, AppHost>();
   readonly groups = new GroupRegistry();
   readonly transport: Transport;
   private readonly peers = new Map<NodeId, string>();
@@ -150,7 +156,9 @@ export class NodeHost {
     const host = await AppHost.open({
       name: effective.name,
       dataDir: join(this.options.dataDir, 'apps', effective.name),
-      sourceDir: effective.appDir,
+      // App code resolves its relative imports from its directory; code that arrived through
+      // the log has none beside it.
+      sourceDir: effective.appDir === '' ? join(this.options.dataDir, 'apps', effective.name) : effective.appDir,
       retainEntries,
       logger: this.options.logger,
       group: {
@@ -168,8 +176,50 @@ export class NodeHost {
     this.groups.add(host.group);
     if (effective.appDir !== '') host.group.duties.add(this.staticDeploy(effective, host));
     this.apps.set(effective.name, { record: effective, host, group: host.group });
+    this.appHosts.set(effective.name, host);
     if (saved === undefined) this.writeRecord();
     return host;
+  }
+
+  /** Stops hosting an app whose group no longer has this node, and deletes its data. */
+  async leaveApp(name: string): Promise<void> {
+    const app = this.apps.get(name);
+    if (app === undefined) return;
+    this.apps.delete(name);
+    this.appHosts.delete(name);
+    this.groups.remove(name);
+    await app.host.close();
+    this.writeRecord();
+    rmSync(join(this.options.dataDir, 'apps', name), { recursive: true, force: true });
+    this.options.logger.info({ app: name }, 'left the app group');
+  }
+
+  /** Deploys a bundle the control plane sent, while this node leads the app's group. */
+  async deployBundle(name: string, bundle: Bundle, allowBreaking: boolean): Promise<Awaited<ReturnType<AppHost['deploy']>>> {
+    const app = this.apps.get(name);
+    if (app === undefined) throw new Error(`this node hosts no app '${name}'`);
+    return app.host.deploy(bundle, { allowBreaking });
+  }
+
+  /** How each hosted group stands, for the control plane. */
+  groupReports(): GroupReport[] {
+    return [...this.apps.values()].map(({ record, host, group }) => {
+      const status = group.status();
+      const runtime = host.activeRuntime();
+      return {
+        app: record.name,
+        isLeader: group.isLeader(),
+        leader: status.softState.leaderId,
+        term: status.hardState.term,
+        commit: status.hardState.commit,
+        applied: host.appliedIndex(),
+        voters: [...status.confState.voters].sort(),
+        learners: [...status.confState.learners].sort(),
+        match: status.progress === undefined ? undefined : Object.fromEntries([...status.progress].map(([id, progress]) => [id, progress.match])),
+        activeVersion: host.appliedState().activeVersion,
+        activeHash: runtime?.hash,
+      };
+    });
   }
 
   /** While this node leads the app's group, it makes the active version match the app's

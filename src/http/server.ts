@@ -27,6 +27,16 @@ export interface NodeServerOptions {
   readonly topology?: () => Record<string, unknown>;
   /** Metrics shared with other parts of the node (default: a registry of this server's own). */
   readonly metrics?: NodeMetrics;
+  /** Sends requests for apps this node does not host to a node that does (cluster nodes). */
+  readonly forwarding?: AppForwarding;
+}
+
+/** How a node answers for an app it does not host. */
+export interface AppForwarding {
+  /** Forwards the request and resolves with the answer's status; undefined: nowhere to send it. */
+  request(req: IncomingMessage, res: ServerResponse, app: string): Promise<number> | undefined;
+  /** Forwards a WebSocket upgrade; false: nowhere to send it. */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, app: string): boolean;
 }
 
 /** The status recorded for a request whose client closed the connection before the answer. */
@@ -71,6 +81,15 @@ export function parsePath(url: string): ParsedPath | undefined {
   return { app, endpoint, id: rest === '' ? undefined : decode(rest), search };
 }
 
+/** parsePath, or undefined for a path it refuses (the caller answers it the usual way). */
+function safeParsePath(url: string): ParsedPath | undefined {
+  try {
+    return parsePath(url);
+  } catch {
+    return undefined;
+  }
+}
+
 function decode(segment: string): string {
   try {
     return decodeURIComponent(segment);
@@ -104,6 +123,8 @@ export class NodeServer {
     });
     this.server.on('upgrade', (req, socket, head) => {
       req.url = originForm(req.url);
+      const path = safeParsePath(req.url);
+      if (path !== undefined && !this.options.apps.has(path.app) && this.options.forwarding?.upgrade(req, socket, head, path.app) === true) return;
       this.realtime.handleUpgrade(req, socket, head);
     });
     // Node hands CONNECT to this event and, without a listener, closes the socket unanswered.
@@ -147,7 +168,7 @@ export class NodeServer {
     return {
       hub: host.hub,
       filter: id === undefined ? { table: endpoint.name } : { table: endpoint.name, id },
-      headers: { 'X-Lockstep-Version': String(runtime.version), 'X-Lockstep-Index': String(host.appliedIndex()) },
+      headers: { 'X-Lockstep-Version': String(runtime.version), 'X-Lockstep-Index': String(host.appliedIndex()), 'X-Lockstep-Served-By': this.options.nodeId },
     };
   }
 
@@ -169,8 +190,16 @@ export class NodeServer {
       const path = parsePath(url);
       if (path === undefined) throw new Problem('not-found', { detail: 'paths are /<app>/<Table>/ and /<app>/<Table>/<id>' });
       host = this.options.apps.get(path.app);
-      if (host === undefined) throw new Problem('not-found', { detail: `no app named '${path.app}' on this node` });
+      if (host === undefined) {
+        const forwarded = this.options.forwarding?.request(req, res, path.app);
+        if (forwarded !== undefined) {
+          status = await forwarded;
+          return;
+        }
+        throw new Problem('not-found', { detail: `no app named '${path.app}' on this node` });
+      }
       app = host.name;
+      res.setHeader('X-Lockstep-Served-By', this.options.nodeId);
       const answered = await handleAppRequest(host, req, res, path.endpoint, path.id, path.search, { metrics: this.metrics, realtime: this.realtime });
       status = answered.status;
       table = answered.table;

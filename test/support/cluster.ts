@@ -101,6 +101,8 @@ export class ClusterNode {
     readonly grpcPort: number,
     readonly dataDir: string,
     private readonly args: readonly string[],
+    /** `lockstep node` or `lockstep control` (a control-plane member). */
+    private readonly command: 'node' | 'control' = 'node',
   ) {}
 
   get base(): string {
@@ -130,7 +132,7 @@ export class ClusterNode {
   /** Starts the process and waits for its serving line (not for the app to be ready). */
   async start(): Promise<void> {
     if (this.isRunning()) throw new Error(`node ${this.id} is already running`);
-    const child = spawn(process.execPath, [clusterCliPath, 'node', ...this.args], {
+    const child = spawn(process.execPath, [clusterCliPath, this.command, ...this.args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, LOCKSTEP_LOG_LEVEL: process.env.LOCKSTEP_TEST_LOG_LEVEL ?? 'warn' },
     });
@@ -141,7 +143,7 @@ export class ClusterNode {
     const servingSeen = new Promise<void>((resolveServing) => (serving = resolveServing));
     const onData = (chunk: Buffer): void => {
       this.outputText += chunk.toString();
-      if (this.outputText.includes(`lockstep: node ${this.id} `)) serving();
+      if (this.outputText.includes(this.command === 'node' ? `lockstep: node ${this.id} ` : `lockstep: control-plane member ${this.id} `)) serving();
       if (this.outputText.length > outputKeptBytesMax) this.outputText = this.outputText.slice(-outputKeptBytesMax / 2);
     };
     child.stdout?.on('data', onData);
@@ -161,7 +163,7 @@ export class ClusterNode {
     clearTimeout(timer);
     if (outcome !== 'serving') {
       child.kill('SIGKILL');
-      throw new Error(`node ${this.id} ${outcome === 'exited' ? 'exited' : `did not serve within ${startTimeoutMs} ms`}; output:\n${this.outputText.slice(-4000)}`);
+      throw new Error(`${this.command} ${this.id} ${outcome === 'exited' ? 'exited' : `did not serve within ${startTimeoutMs} ms`}; output:\n${this.outputText.slice(-4000)}`);
     }
   }
 

@@ -1,0 +1,358 @@
+#!/usr/bin/env node
+// `clusterctl`: the operator's CLI for the control plane. Noun-verb commands over the control
+// API; `-o json` prints the API's JSON unchanged (documented in the README), `-o table` (the
+// default) a table. Exit codes: 0 success, 1 refused or failed, 2 usage error, 3 control plane
+// unreachable.
+import { basename, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { request } from 'undici';
+import { readBundle } from '../app/bundle.js';
+import { parseConfig } from '../app/config.js';
+
+const usage = `usage: clusterctl <command> [options]   (--control <url> or LOCKSTEP_CONTROL, default http://127.0.0.1:9900)
+  nodes                          nodes, their region, zone, state and replicas
+  apps                           apps, their placement, versions and what failure they survive
+  status <app> [--watch]         one app: target and actual replicas, versions, recent steps
+  deploy <dir> --regions eu,us [--replicas 3] [--survive zone|region] [--name <app>]
+               [--plan] [--plan-id <id>] [--allow-breaking] [--timeout 120s]
+                                 place (or re-place) an app and deploy its code; --plan only
+                                 shows what would change and prints a plan id
+  drain <node> [--no-wait]       move the node's replicas away, then mark it drained
+  undrain <node>                 let the node hold replicas again
+options: -o table|json (default table)
+exit codes: 0 success, 1 refused or failed, 2 usage error, 3 control plane unreachable
+`;
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** How long an unreachable or leaderless control plane is retried before exit 3. */
+const unavailableRetryMs = 10_000;
+const retryPauseMs = 300;
+
+class ExitError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function usageError(message: string): never {
+  throw new ExitError(2, `${message}\n\n${usage}`);
+}
+
+interface Answer {
+  readonly status: number;
+  readonly body: Record<string, unknown>;
+}
+
+class ControlClient {
+  constructor(readonly baseUrl: string) {}
+
+  /** One request; an unreachable or unavailable control plane (no leader during a failover) is
+   *  retried for a few seconds before clusterctl gives up with exit 3. Every request clusterctl
+   *  makes is safe to repeat (reads, drains, and deploys of the same files and spec). */
+  async call(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Answer> {
+    const deadline = Date.now() + unavailableRetryMs;
+    for (;;) {
+      try {
+        return await this.once(method, path, body);
+      } catch (error) {
+        if (!(error instanceof ExitError) || error.code !== 3 || Date.now() > deadline) throw error;
+        await sleep(retryPauseMs);
+      }
+    }
+  }
+
+  private async once(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Answer> {
+    let response;
+    try {
+      response = await request(`${this.baseUrl}${path}`, {
+        method,
+        headers: { 'content-type': 'application/json' },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        headersTimeout: 80_000,
+        bodyTimeout: 80_000,
+      });
+    } catch (error) {
+      throw new ExitError(3, `cannot reach the control plane at ${this.baseUrl}: ${error instanceof Error ? error.message : String(error)}\n(start one with 'lockstep control' or 'lockstep up', or point --control / LOCKSTEP_CONTROL at it)`);
+    }
+    const text = await response.body.text();
+    let parsed: Record<string, unknown> = {};
+    try {
+      parsed = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      parsed = { detail: text };
+    }
+    if (response.statusCode === 503) throw new ExitError(3, `the control plane is unavailable: ${String(parsed.detail ?? text)}`);
+    return { status: response.statusCode, body: parsed };
+  }
+
+  async expect(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Record<string, unknown>> {
+    const answer = await this.call(method, path, body);
+    if (answer.status >= 300) throw new ExitError(1, problemText(answer));
+    return answer.body;
+  }
+}
+
+function problemText(answer: Answer): string {
+  const body = answer.body;
+  const errors = Array.isArray(body.errors) ? (body.errors as { field: string; message: string }[]).map((e) => `\n  ${e.field}: ${e.message}`).join('') : '';
+  return `${String(body.title ?? `error ${answer.status}`)}: ${String(body.detail ?? '')}${errors}`;
+}
+
+/** Columns padded to their widest cell. */
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)));
+  const line = (cells: readonly string[]): string => cells.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd();
+  return [line(header), ...rows.map(line)].join('\n') + '\n';
+}
+
+type Json = Record<string, unknown>;
+const list = (value: unknown): string => (Array.isArray(value) && value.length > 0 ? value.join(',') : '-');
+
+function nodesTable(body: Json): string {
+  const nodes = (body.nodes ?? []) as Json[];
+  return table(
+    ['NODE', 'REGION', 'ZONE', 'STATE', 'VOTER OF', 'LEARNER OF', 'URL'],
+    nodes.map((n) => [String(n.id), String(n.region), String(n.zone ?? '-'), String(n.state), list(n.voterOf), list(n.learnerOf), String(n.httpUrl)]),
+  );
+}
+
+function appsTable(body: Json): string {
+  const apps = (body.apps ?? []) as Json[];
+  return table(
+    ['APP', 'REGIONS', 'REPLICAS', 'VERSION', 'VOTERS', 'LEARNERS', 'SURVIVES'],
+    apps.map((a) => [String(a.name), list(a.regions), String(a.replicas), `${String(a.activeVersion)}/${String(a.desiredVersion)}`, list(a.voters), list(a.learners), a.shortfall === null ? String(a.survives) : `${String(a.survives)} (short: ${String(a.shortfall)})`]),
+  );
+}
+
+function statusText(body: Json): string {
+  const survival = body.survival as Json;
+  const group = body.group as Json | null;
+  const lines = [
+    `app ${String(body.name)}: regions ${list(body.regions)}, ${String(body.replicas)} voters${body.survive === null ? '' : `, survive ${String(body.survive)}`}`,
+    `version: active ${String(body.activeVersion)}, desired ${String(body.desiredVersion)}${body.failure === null ? '' : ` (failed: ${String((body.failure as Json).reason)})`}`,
+    `survives: ${String(survival.survives)} (${String(survival.reason)})${body.shortfall === null ? '' : `\nshortfall: ${String(body.shortfall)}`}`,
+    `target: voters ${list((body.target as Json).voters)}; learners ${list((body.target as Json).learners)}`,
+    group === null ? 'group: no leader reported yet' : `group: leader ${String(group.leader)} term ${String(group.term)} commit ${String(group.commit)}; voters ${list(group.voters)}; learners ${list(group.learners)}`,
+    `converged: ${body.converged === true ? 'yes' : 'no'}`,
+    '',
+    table(
+      ['REPLICA', 'ROLE', 'LEADER', 'APPLIED'],
+      ((body.replicas ?? []) as Json[]).map((r) => [String(r.node), String(r.role), r.leader === true ? 'yes' : '', String(r.applied)]),
+    ).trimEnd(),
+  ];
+  const steps = (body.steps ?? []) as Json[];
+  if (steps.length > 0) {
+    lines.push('', 'recent membership steps:');
+    for (const step of steps.slice(-10)) lines.push(`  ${String(step.at)}  ${String(step.outcome).padEnd(7)}  ${String(step.detail)}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+function planText(body: Json): string {
+  const changes = (body.changes ?? []) as Json[];
+  const version = body.version as Json;
+  const survival = body.survival as Json;
+  const lines = [
+    `plan for ${String(body.app)}${body.created === true ? ' (new app)' : ''}: plan id ${String(body.planId)}`,
+    version.changes === true ? `code: version ${String(version.next)} (bundle ${String(version.hash).slice(0, 12)})` : 'code: unchanged',
+    changes.length === 0 ? 'placement: unchanged' : table(['NODE', 'REGION', 'ZONE', 'FROM', 'TO'], changes.map((c) => [String(c.node), String(c.region), String(c.zone ?? '-'), String(c.from), String(c.to)])).trimEnd(),
+    `survives: ${String(survival.survives)} (${String(survival.reason)})`,
+    `apply it with: clusterctl deploy <dir> ... --plan-id ${String(body.planId)}`,
+  ];
+  return lines.join('\n') + '\n';
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(usage);
+    return command === undefined ? 2 : 0;
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        control: { type: 'string' },
+        output: { type: 'string', short: 'o', default: 'table' },
+        watch: { type: 'boolean', default: false },
+        regions: { type: 'string' },
+        replicas: { type: 'string' },
+        survive: { type: 'string' },
+        name: { type: 'string' },
+        plan: { type: 'boolean', default: false },
+        'plan-id': { type: 'string' },
+        'allow-breaking': { type: 'boolean', default: false },
+        timeout: { type: 'string', default: '120s' },
+        'no-wait': { type: 'boolean', default: false },
+      },
+    });
+  } catch (error) {
+    usageError(error instanceof Error ? error.message : String(error));
+  }
+  const { values, positionals } = parsed;
+  const output = values.output;
+  if (output !== 'table' && output !== 'json') usageError(`-o must be table or json, not '${output}'`);
+  const baseUrl = (values.control ?? process.env.LOCKSTEP_CONTROL ?? 'http://127.0.0.1:9900').replace(/\/$/, '');
+  if (!/^https?:\/\/[^/\s]+$/.test(baseUrl)) usageError(`--control must be a URL such as http://127.0.0.1:9900, not '${baseUrl}'`);
+  const client = new ControlClient(baseUrl);
+  const print = (body: Json, render: (body: Json) => string): void => {
+    process.stdout.write(output === 'json' ? `${JSON.stringify(body, null, 2)}\n` : render(body));
+  };
+  const positional = (what: string): string => {
+    if (positionals.length !== 1) usageError(`${command} needs exactly one ${what}`);
+    return positionals[0] as string;
+  };
+  const timeoutMs = (() => {
+    const match = /^(\d+)(ms|s|m)?$/.exec(values.timeout);
+    if (match === null) usageError(`--timeout must be a duration such as 90s or 5m, not '${values.timeout}'`);
+    return Number(match[1]) * (match[2] === 'm' ? 60_000 : match[2] === 'ms' ? 1 : 1_000);
+  })();
+
+  switch (command) {
+    case 'nodes':
+    case 'apps': {
+      if (positionals.length > 0) usageError(`${command} takes no arguments`);
+      const render = command === 'nodes' ? nodesTable : appsTable;
+      let last = '';
+      let stableSince = Date.now();
+      for (;;) {
+        const body = await client.expect('GET', `/v1/${command}`);
+        const text = JSON.stringify(body[command]);
+        if (text !== last) {
+          print(body, render);
+          last = text;
+          stableSince = Date.now();
+        }
+        if (!values.watch || Date.now() - stableSince > 5_000) return 0;
+        await sleep(1_000);
+      }
+    }
+    case 'status': {
+      const app = positional('app name');
+      let last = '';
+      for (;;) {
+        const body = await client.expect('GET', `/v1/apps/${encodeURIComponent(app)}`);
+        const text = JSON.stringify({ ...body, replicas: (body.replicas as Json[]).map((r) => ({ ...r, applied: 0 })) });
+        if (text !== last) {
+          print(body, statusText);
+          last = text;
+        }
+        if (!values.watch || body.converged === true) return body.failure === null ? 0 : 1;
+        await sleep(1_000);
+      }
+    }
+    case 'deploy':
+      return deploy(client, positional('app directory'), values, output, timeoutMs, print);
+    case 'drain':
+    case 'undrain': {
+      const node = positional('node id');
+      const body = await client.expect('POST', `/v1/nodes/${encodeURIComponent(node)}/${command}`);
+      if (command === 'undrain' || values['no-wait']) {
+        print(body, (b) => `${node}: drain ${String(b.drain)}\n`);
+        return 0;
+      }
+      const deadline = Date.now() + timeoutMs;
+      let lastState = '';
+      while (Date.now() < deadline) {
+        const nodes = ((await client.expect('GET', '/v1/nodes')).nodes ?? []) as Json[];
+        const entry = nodes.find((n) => n.id === node);
+        const state = `${String(entry?.state)} voter of ${list(entry?.voterOf)}, learner of ${list(entry?.learnerOf)}`;
+        if (state !== lastState && output === 'table') process.stdout.write(`${node}: ${state}\n`);
+        lastState = state;
+        if (entry?.state === 'drained') {
+          if (output === 'json') print(entry, () => '');
+          return 0;
+        }
+        await sleep(500);
+      }
+      throw new ExitError(1, `${node} did not finish draining within ${values.timeout}; clusterctl status <app> shows what is moving`);
+    }
+    default:
+      usageError(`unknown command '${command}'`);
+  }
+}
+
+async function deploy(
+  client: ControlClient,
+  dir: string,
+  values: { regions?: string | undefined; replicas?: string | undefined; survive?: string | undefined; name?: string | undefined; plan: boolean; 'plan-id'?: string | undefined; 'allow-breaking': boolean; watch: boolean },
+  output: string,
+  timeoutMs: number,
+  print: (body: Json, render: (body: Json) => string) => void,
+): Promise<number> {
+  if (values.regions === undefined) usageError('deploy needs --regions (for example --regions eu,us)');
+  const regions = values.regions.split(',').map((r) => r.trim()).filter((r) => r !== '');
+  const replicas = values.replicas === undefined ? 3 : Number(values.replicas);
+  if (!Number.isInteger(replicas)) usageError(`--replicas must be an integer, not '${values.replicas ?? ''}'`);
+  if (values.survive !== undefined && values.survive !== 'zone' && values.survive !== 'region') usageError(`--survive must be zone or region, not '${values.survive}'`);
+  let bundle;
+  try {
+    bundle = await readBundle(resolve(dir));
+  } catch (error) {
+    throw new ExitError(1, `cannot read the app in ${dir}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const name = values.name ?? parseConfig(bundle.files['config.yaml']).name ?? basename(resolve(dir));
+  const body = {
+    regions,
+    replicas,
+    ...(values.survive === undefined ? {} : { survive: values.survive }),
+    bundle: { files: bundle.files },
+    allowBreaking: values['allow-breaking'],
+    ...(values.plan ? { plan: true } : {}),
+    ...(values['plan-id'] === undefined ? {} : { planId: values['plan-id'] }),
+  };
+  const path = `/v1/apps/${encodeURIComponent(name)}`;
+  const answer = await client.call('POST', `${path}/deploy`, body);
+  if (answer.status >= 300) throw new ExitError(1, `deploy of ${name} refused: ${problemText(answer)}\nnothing changed`);
+  if (values.plan) {
+    print(answer.body, planText);
+    return 0;
+  }
+  if (output === 'table') process.stdout.write(`deploying ${name}: version ${String(answer.body.version)}, target voters ${list((answer.body.target as Json).voters)}, learners ${list((answer.body.target as Json).learners)}\n`);
+  // Follow the membership steps and the version until the app converges.
+  const deadline = Date.now() + timeoutMs;
+  const seenSteps = new Set<string>();
+  const deployIndex = Number(answer.body.index);
+  for (;;) {
+    const status = await client.expect('GET', path);
+    for (const step of (status.steps ?? []) as Json[]) {
+      const key = `${String(step.index)}`;
+      if (Number(step.index) <= deployIndex || seenSteps.has(key)) continue;
+      seenSteps.add(key);
+      if (output === 'table') process.stdout.write(`  ${String(step.outcome).padEnd(7)}  ${String(step.detail)}\n`);
+    }
+    const failure = status.failure as Json | null;
+    if (failure !== null && failure.version === status.desiredVersion) {
+      if (output === 'json') print(status, () => '');
+      throw new ExitError(1, `version ${String(failure.version)} of ${name} was refused by the app: ${String(failure.reason)}`);
+    }
+    if (status.converged === true) {
+      print(status, statusText);
+      return 0;
+    }
+    if (Date.now() > deadline) {
+      if (output === 'json') print(status, () => '');
+      throw new ExitError(1, `${name} did not converge within the timeout; clusterctl status ${name} --watch follows it`);
+    }
+    await sleep(500);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    if (error instanceof ExitError) {
+      process.stderr.write(`clusterctl: ${error.message}\n`);
+      process.exit(error.code);
+    }
+    process.stderr.write(`clusterctl: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,82 @@
+// `lockstep control`: one member of the control plane (1 or 3 members). It runs the control
+// group on a node host of its own (gRPC for the group's Raft messages) and serves the control
+// API over HTTP. A restarted member recovers from its data directory.
+import { resolve } from 'node:path';
+import { NodeHost, type ClusterTiming } from '../cluster/node-host.js';
+import { ControlApi } from '../control/api.js';
+import { ControlPlane, controlGroupId } from '../control/control-plane.js';
+import type { LivenessTiming } from '../control/liveness.js';
+import { createLogger } from '../observability/logger.js';
+import { ClusterMetrics, NodeMetrics } from '../observability/metrics.js';
+import { lockDataDir } from '../storage/data-dir-lock.js';
+
+export interface ControlOptions {
+  readonly id: string;
+  readonly dataDir: string;
+  readonly host: string;
+  readonly httpPort: number;
+  readonly grpcPort: number;
+  /** id -> host:port of every founding member's gRPC server (this one included). */
+  readonly peers: ReadonlyMap<string, string>;
+  readonly timing: ClusterTiming;
+  readonly liveness: LivenessTiming;
+}
+
+export async function runControl(options: ControlOptions): Promise<void> {
+  const dataDir = resolve(options.dataDir);
+  const dataLock = lockDataDir(dataDir);
+  const logger = createLogger({ control: options.id });
+  const metrics = new NodeMetrics(() => []);
+  let hostRef: NodeHost | undefined;
+  const clusterMetrics = new ClusterMetrics(metrics.registry, {
+    groups: () => hostRef?.groupGauges() ?? [],
+    transport: () => hostRef?.transport.counters() ?? { bytesSent: 0, bytesReceived: 0, messagesSent: 0, messagesDropped: 0, reconnects: 0 },
+  });
+  const onFatal = (error: unknown, context: string): void => {
+    logger.fatal({ err: error, context }, 'control-plane member stopped');
+    process.exit(1);
+  };
+  const host = new NodeHost({
+    nodeId: options.id,
+    region: 'control',
+    dataDir,
+    grpcAddress: `${options.host}:${options.grpcPort}`,
+    faultInjection: false,
+    timing: options.timing,
+    logger,
+    metrics: clusterMetrics,
+    onFatal,
+  });
+  hostRef = host;
+  host.addPeers(options.peers);
+  const members = options.peers.size === 0 ? [options.id] : [...options.peers.keys()];
+  const control = new ControlPlane({
+    memberId: options.id,
+    dataDir,
+    httpUrl: `http://${options.host}:${options.httpPort}`,
+    initialMembers: members,
+    host,
+    timing: options.timing,
+    liveness: options.liveness,
+    logger,
+    metrics: clusterMetrics.forGroup(controlGroupId),
+    onFatal,
+  });
+  await host.start();
+  const api = new ControlApi({ control, host: options.host, port: options.httpPort, logger });
+  const address = await api.listen();
+  process.stdout.write(`lockstep: control-plane member ${options.id} (of ${members.join(', ')}) at http://${address.address}:${address.port}/ grpc ${options.host}:${options.grpcPort}\n`);
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    await api.close();
+    await control.close();
+    await host.stop();
+    dataLock.release();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}

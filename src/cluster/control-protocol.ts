@@ -1,0 +1,76 @@
+// What a node and the control plane say to each other over HTTP (JSON): the node's heartbeat,
+// with what it hosts and how each of its groups stands, and the control plane's answer, with
+// the groups the node should host. Declared here, below both: the node (cluster) and the
+// control plane (control) speak it.
+import type { NodeId } from '../model/ids.js';
+
+export const heartbeatPath = '/v1/heartbeat';
+
+export interface NodeIdentity {
+  readonly id: NodeId;
+  readonly region: string;
+  readonly zone: string | undefined;
+  readonly httpUrl: string;
+  readonly grpcAddress: string;
+}
+
+/** How one group on the node stands, as the node sees it. */
+export interface GroupReport {
+  readonly app: string;
+  readonly isLeader: boolean;
+  /** '' when the node knows no leader. */
+  readonly leader: NodeId;
+  readonly term: number;
+  readonly commit: number;
+  readonly applied: number;
+  readonly voters: readonly NodeId[];
+  readonly learners: readonly NodeId[];
+  /** Leader only: each member's matched index. */
+  readonly match: Readonly<Record<NodeId, number>> | undefined;
+  readonly activeVersion: number;
+  readonly activeHash: string | undefined;
+}
+
+export interface HeartbeatRequest {
+  readonly node: NodeIdentity;
+  readonly groups: readonly GroupReport[];
+}
+
+/** A group the node should host. */
+export interface Assignment {
+  readonly app: string;
+  /** The founding voters when the group is brand new; empty when the node joins an existing
+   *  group (the leader adds it as a learner). */
+  readonly bootstrapVoters: readonly NodeId[];
+}
+
+/** The fleet as the control plane knows it: every node can route any app's requests with it
+ *  and serves it as /_topology. */
+export interface Directory {
+  readonly nodes: readonly {
+    readonly id: NodeId;
+    readonly region: string;
+    readonly zone: string | null;
+    readonly url: string;
+    readonly state: string;
+  }[];
+  readonly apps: readonly {
+    readonly name: string;
+    readonly regions: readonly string[];
+    readonly voters: readonly NodeId[];
+    readonly learners: readonly NodeId[];
+    /** null when no leader is known. */
+    readonly leader: NodeId | null;
+  }[];
+}
+
+export interface HeartbeatResponse {
+  readonly assignments: readonly Assignment[];
+  /** Apps whose group no longer has this node (its removal is applied): stop and delete them. */
+  readonly release: readonly string[];
+  /** gRPC addresses of every node the assigned groups involve. */
+  readonly peers: Readonly<Record<NodeId, string>>;
+  readonly directory: Directory;
+  /** When to send the next heartbeat. */
+  readonly intervalMs: number;
+}

@@ -1,0 +1,263 @@
+// The control plane's HTTP API (JSON; errors as application/problem+json), which clusterctl
+// and nodes use. Any member answers: a follower passes the request to the leader, so every
+// answer reflects the leader's state, and reads are linearizable (a ReadIndex round before the
+// durable state is read). The JSON shapes are documented in the README ("clusterctl JSON").
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { request } from 'undici';
+import { requireBundle } from '../cluster/admin.js';
+import { heartbeatPath, type HeartbeatRequest, type NodeIdentity } from '../cluster/control-protocol.js';
+import { readBody } from '../http/body.js';
+import { asProblem, renderProblem } from '../http/problem.js';
+import { bundleBytesMax } from '../app/bundle.js';
+import { Problem } from '../model/problem.js';
+import type { Logger } from '../observability/logger.js';
+import { assignmentsFor, directoryOf } from './assignments.js';
+import type { ControlPlane } from './control-plane.js';
+import { appStatus, appSummary, nodeSummary, planChanges } from './views.js';
+import { place } from './placement.js';
+import type { FailureDomain, PlacementSpec } from './placement-types.js';
+import { appNamePattern } from './state.js';
+
+const bodyBytesMax = bundleBytesMax * 2;
+const nodeIdPattern = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+const regionPattern = /^[a-z0-9][a-z0-9-]{0,31}$/;
+const urlPattern = /^https?:\/\/[A-Za-z0-9.\-[\]:]+(:\d{1,5})?$/;
+const addressPattern = /^[A-Za-z0-9.-]+:\d{1,5}$/;
+export const replicasMax = 7;
+/** A request passed to the leader waits this long for it. */
+const forwardTimeoutMs = 70_000;
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
+}
+
+async function jsonBody(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const raw = await readBody(req, bodyBytesMax);
+  let value: unknown;
+  try {
+    value = JSON.parse(raw.toString('utf8') || '{}');
+  } catch {
+    throw new Problem('invalid', { detail: 'the body is not JSON' });
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Problem('invalid', { detail: 'the body must be a JSON object' });
+  return value as Record<string, unknown>;
+}
+
+/** The placement spec of a deploy request, or a problem naming every bad field. */
+export function parseSpec(body: Record<string, unknown>): PlacementSpec {
+  const errors: { field: string; message: string }[] = [];
+  const regions = body.regions;
+  let list: string[] = [];
+  if (!Array.isArray(regions) || regions.length === 0 || !regions.every((r) => typeof r === 'string' && regionPattern.test(r))) {
+    errors.push({ field: 'regions', message: 'must be a non-empty list of region names (lower-case letters, digits, -)' });
+  } else {
+    list = [...new Set(regions as string[])].sort();
+    if (list.length !== regions.length) errors.push({ field: 'regions', message: 'names a region twice' });
+  }
+  const replicas = body.replicas ?? 3;
+  if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 1 || replicas > replicasMax) errors.push({ field: 'replicas', message: `must be an integer from 1 to ${replicasMax}` });
+  const survive = body.survive;
+  if (survive !== undefined && survive !== null && survive !== 'zone' && survive !== 'region') errors.push({ field: 'survive', message: "must be 'zone' or 'region'" });
+  if (errors.length > 0) throw new Problem('invalid', { errors });
+  return { regions: list, replicas: replicas as number, survive: (survive ?? undefined) as FailureDomain | undefined };
+}
+
+function parseIdentity(value: unknown): NodeIdentity {
+  const node = value as Record<string, unknown> | null;
+  const errors: { field: string; message: string }[] = [];
+  if (node === null || typeof node !== 'object') throw new Problem('invalid', { errors: [{ field: 'node', message: 'must be an object' }] });
+  if (typeof node.id !== 'string' || !nodeIdPattern.test(node.id)) errors.push({ field: 'node.id', message: 'must be a node id' });
+  if (typeof node.region !== 'string' || !regionPattern.test(node.region)) errors.push({ field: 'node.region', message: 'must be a region name' });
+  if (node.zone !== undefined && node.zone !== null && (typeof node.zone !== 'string' || !regionPattern.test(node.zone))) errors.push({ field: 'node.zone', message: 'must be a zone name' });
+  if (typeof node.httpUrl !== 'string' || !urlPattern.test(node.httpUrl)) errors.push({ field: 'node.httpUrl', message: 'must be the base URL of the node' });
+  if (typeof node.grpcAddress !== 'string' || !addressPattern.test(node.grpcAddress)) errors.push({ field: 'node.grpcAddress', message: 'must be host:port' });
+  if (errors.length > 0) throw new Problem('invalid', { errors });
+  return { id: node.id as string, region: node.region as string, zone: (node.zone ?? undefined) as string | undefined, httpUrl: node.httpUrl as string, grpcAddress: node.grpcAddress as string };
+}
+
+export interface ControlApiOptions {
+  readonly control: ControlPlane;
+  readonly host: string;
+  readonly port: number;
+  readonly logger: Logger;
+}
+
+export class ControlApi {
+  private readonly server: Server;
+
+  constructor(private readonly options: ControlApiOptions) {
+    this.server = createServer((req, res) => void this.handle(req, res));
+  }
+
+  async listen(): Promise<AddressInfo> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.options.port, this.options.host, () => resolve());
+    });
+    return this.server.address() as AddressInfo;
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const { control } = this.options;
+    try {
+      const url = new URL(req.url ?? '/', 'http://control');
+      if (url.pathname === '/_health') return json(res, 200, { member: control.options.memberId, leader: control.group.leader() || null, isLeader: control.isLeader() });
+      if (!control.isLeader()) return await this.forward(req, res);
+      res.setHeader('X-Lockstep-Control-Leader', control.options.memberId);
+      await this.route(req, res, url);
+    } catch (error) {
+      const problem = asProblem(error);
+      if (problem.kind === 'internal') this.options.logger.error({ err: error, url: req.url }, 'control API request failed');
+      const rendered = renderProblem(problem);
+      if (!res.headersSent) res.writeHead(rendered.status, rendered.headers).end(rendered.body);
+      else res.end();
+    }
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const { control } = this.options;
+    const parts = url.pathname.split('/').filter((part) => part !== '').map(decodeURIComponent);
+    const method = req.method ?? 'GET';
+    const only = (allowed: string): void => {
+      if (method !== allowed) throw new Problem('method-not-allowed', { detail: `${url.pathname} takes ${allowed}`, headers: { Allow: allowed } });
+    };
+    if (url.pathname === heartbeatPath) {
+      only('POST');
+      return json(res, 200, await this.heartbeat(await jsonBody(req)));
+    }
+    if (parts[0] === '_topology' && parts.length === 1) {
+      only('GET');
+      await control.readPoint();
+      return json(res, 200, this.topology());
+    }
+    if (parts[0] !== 'v1') throw new Problem('not-found', { detail: `no control-plane endpoint ${url.pathname}` });
+    if (parts[1] === 'nodes' && parts.length === 2) {
+      only('GET');
+      await control.readPoint();
+      const view = control.machine.view();
+      return json(res, 200, { revision: view.revision, nodes: view.nodes.map((node) => nodeSummary(node, view.apps, control.reports)) });
+    }
+    if (parts[1] === 'nodes' && parts.length === 4 && (parts[3] === 'drain' || parts[3] === 'undrain')) {
+      only('POST');
+      const id = parts[2] as string;
+      const outcome = await control.propose({ op: 'node.drain', id, drain: parts[3] === 'drain' ? 'draining' : 'none' }, 'operator');
+      if (!outcome.result.ok) throw new Problem('not-found', { detail: outcome.result.reason });
+      return json(res, 202, { node: id, drain: parts[3] === 'drain' ? 'draining' : 'none', index: outcome.index });
+    }
+    if (parts[1] === 'apps' && parts.length === 2) {
+      only('GET');
+      await control.readPoint();
+      const view = control.machine.view();
+      return json(res, 200, { revision: view.revision, apps: view.apps.map((app) => appSummary(app)) });
+    }
+    if (parts[1] === 'apps' && parts.length === 3) {
+      only('GET');
+      await control.readPoint();
+      const app = control.machine.view().apps.find((candidate) => candidate.name === parts[2]);
+      if (app === undefined) throw new Problem('not-found', { detail: `no app '${parts[2] ?? ''}'; clusterctl apps lists them` });
+      return json(res, 200, appStatus(app, control.reports));
+    }
+    if (parts[1] === 'apps' && parts.length === 4 && parts[3] === 'deploy') {
+      only('POST');
+      return this.deploy(parts[2] as string, await jsonBody(req), res);
+    }
+    throw new Problem('not-found', { detail: `no control-plane endpoint ${url.pathname}` });
+  }
+
+  private async deploy(name: string, body: Record<string, unknown>, res: ServerResponse): Promise<void> {
+    const { control } = this.options;
+    if (!appNamePattern.test(name)) throw new Problem('invalid', { errors: [{ field: 'name', message: "must start with a letter and hold only letters, digits, '-' and '_' (at most 63)" }] });
+    const spec = parseSpec(body);
+    const bundle = requireBundle(body, 'bundle');
+    const allowBreaking = body.allowBreaking === true;
+    const { state } = control.machine;
+    const existing = state.apps.get(name);
+    const latest = existing?.versions[existing.versions.length - 1];
+    const codeChanges = latest?.hash !== bundle.hash;
+    const planId = `${state.revision}-${bundle.hash.slice(0, 12)}`;
+    if (body.plan === true) {
+      const result = place(spec, state.candidates(name), existing?.target);
+      if (!result.ok) throw new Problem('conflict', { type: 'placement-refused', detail: result.reason });
+      return json(res, 200, {
+        app: name,
+        planId,
+        created: existing === undefined,
+        version: { current: existing?.desiredVersion ?? 0, next: codeChanges ? (latest?.version ?? 0) + 1 : (latest?.version ?? 0), hash: bundle.hash, changes: codeChanges },
+        changes: planChanges(existing?.target, result.placement, state),
+        target: result.placement,
+        survival: result.survival,
+      });
+    }
+    let expectRevision: number | undefined;
+    if (body.planId !== undefined) {
+      const match = typeof body.planId === 'string' ? /^(\d+)-([0-9a-f]{12})$/.exec(body.planId) : null;
+      if (match === null) throw new Problem('invalid', { errors: [{ field: 'planId', message: 'must be a plan id printed by deploy --plan' }] });
+      if (match[2] !== bundle.hash.slice(0, 12)) throw new Problem('precondition-failed', { detail: 'the plan was made for other app files: plan again' });
+      expectRevision = Number(match[1]);
+    }
+    const outcome = await control.propose({ op: 'app.deploy', name, spec, bundle, allowBreaking, expectRevision }, 'operator');
+    if (!outcome.result.ok) {
+      const stale = outcome.result.reason.startsWith('the plan was made');
+      throw new Problem(stale ? 'precondition-failed' : 'conflict', { type: stale ? 'plan-stale' : 'placement-refused', detail: outcome.result.reason });
+    }
+    const app = control.machine.state.apps.get(name);
+    return json(res, 202, { app: name, version: outcome.result.version, index: outcome.index, revision: outcome.result.revision, target: app?.target, survival: app?.survival });
+  }
+
+  private async heartbeat(body: Record<string, unknown>): Promise<unknown> {
+    const { control } = this.options;
+    const node = parseIdentity(body.node);
+    if (!Array.isArray(body.groups)) throw new Problem('invalid', { errors: [{ field: 'groups', message: 'must be a list of group reports' }] });
+    const request: HeartbeatRequest = { node, groups: body.groups as HeartbeatRequest['groups'] };
+    control.reports.record(request, Date.now());
+    const known = control.machine.state.nodes.get(node.id);
+    if (known === undefined || known.httpUrl !== node.httpUrl || known.grpcAddress !== node.grpcAddress || (known.zone ?? undefined) !== node.zone || known.region !== node.region) {
+      const outcome = await control.propose({ op: 'node.register', node }, `node:${node.id}`);
+      if (!outcome.result.ok) throw new Problem('conflict', { detail: outcome.result.reason });
+    } else if (known.liveness !== 'up') {
+      await control.propose({ op: 'node.liveness', id: node.id, liveness: 'up' }, `node:${node.id}`);
+    }
+    return assignmentsFor(node.id, control.machine.state, control.reports, control.liveness.timing.heartbeatIntervalMs);
+  }
+
+  private topology(): unknown {
+    const { control } = this.options;
+    return {
+      control: { members: Object.fromEntries(control.machine.state.members), leader: control.group.leader() || null },
+      ...directoryOf(control.machine.state, control.reports),
+    };
+  }
+
+  /** Passes the request to the leader and its answer back. */
+  private async forward(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const { control } = this.options;
+    const leaderUrl = control.leaderUrl();
+    if (leaderUrl === undefined) {
+      throw new Problem('unavailable', { detail: `control-plane member ${control.options.memberId} knows no leader yet`, headers: { 'Retry-After': '1' } });
+    }
+    const body = req.method === 'GET' || req.method === 'HEAD' ? undefined : await readBody(req, bodyBytesMax);
+    const answer = await request(`${leaderUrl}${req.url ?? '/'}`, {
+      method: (req.method ?? 'GET') as 'GET',
+      headers: { 'content-type': req.headers['content-type'] ?? 'application/json', 'x-lockstep-forwarded-by': control.options.memberId },
+      ...(body === undefined ? {} : { body }),
+      headersTimeout: forwardTimeoutMs,
+      bodyTimeout: forwardTimeoutMs,
+    }).catch((error: unknown) => {
+      throw new Problem('unavailable', { detail: `the control-plane leader at ${leaderUrl} did not answer: ${error instanceof Error ? error.message : String(error)}`, headers: { 'Retry-After': '1' } });
+    });
+    const text = await answer.body.text();
+    const headers: Record<string, string> = { 'X-Lockstep-Forwarded-By': control.options.memberId };
+    for (const name of ['content-type', 'allow', 'retry-after', 'x-lockstep-control-leader']) {
+      const value = answer.headers[name];
+      if (typeof value === 'string') headers[name] = value;
+    }
+    res.writeHead(answer.statusCode, headers).end(text);
+  }
+}
+

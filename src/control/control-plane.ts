@@ -1,0 +1,122 @@
+// One member of the control plane: the control group (its own Raft group on the node host,
+// over ControlMachine), the reports nodes send it, and the leader's duties (liveness, the
+// reconciler, announcing its own HTTP URL). The HTTP API (api.ts) calls into it.
+import { join } from 'node:path';
+import { systemClock } from '../group/clock.js';
+import { RaftGroup } from '../group/raft-group.js';
+import type { GroupTiming } from '../group/timing.js';
+import type { NodeHost } from '../cluster/node-host.js';
+import type { LogIndex, NodeId } from '../model/ids.js';
+import type { Logger } from '../observability/logger.js';
+import type { RaftGroupMetrics } from '../observability/metrics.js';
+import { ControlStore } from '../storage/control-store.js';
+import { LmdbRaftStorage } from '../storage/raft-storage.js';
+import { SnapshotFiles } from '../storage/snapshot-files.js';
+import { controlEntryCodec, type ControlCommand, type ControlEntry } from './commands.js';
+import { LivenessMonitor, type LivenessTiming } from './liveness.js';
+import { ControlMachine } from './machine.js';
+import { Reconciler } from './reconciler.js';
+import { NodeReports } from './reports.js';
+import type { ApplyResult } from './state.js';
+
+export const controlGroupId = 'control';
+
+export interface ControlPlaneOptions {
+  readonly memberId: NodeId;
+  readonly dataDir: string;
+  /** This member's HTTP API, as others reach it. */
+  readonly httpUrl: string;
+  /** Founding members (a new control plane); ignored once the log exists. */
+  readonly initialMembers: readonly NodeId[];
+  readonly host: NodeHost;
+  readonly timing: GroupTiming;
+  readonly liveness: LivenessTiming;
+  readonly logger: Logger;
+  readonly metrics: RaftGroupMetrics;
+  readonly onFatal: (error: unknown, context: string) => void;
+}
+
+export class ControlPlane {
+  readonly machine: ControlMachine;
+  readonly group: RaftGroup<ControlEntry, ApplyResult>;
+  readonly reports = new NodeReports();
+  readonly liveness: LivenessMonitor;
+  readonly reconciler: Reconciler;
+  private readonly store: ControlStore;
+
+  constructor(readonly options: ControlPlaneOptions) {
+    this.store = new ControlStore(join(options.dataDir, 'control', 'lmdb'));
+    this.machine = new ControlMachine(this.store);
+    this.group = new RaftGroup<ControlEntry, ApplyResult>({
+      groupId: controlGroupId,
+      nodeId: options.memberId,
+      storage: new LmdbRaftStorage(this.store.root),
+      machine: this.machine,
+      codec: controlEntryCodec,
+      snapshots: new SnapshotFiles(join(options.dataDir, 'control', 'snapshots'), this.store.root, ControlStore.appliedIndexOf, new Set()),
+      transport: options.host.transportFor(controlGroupId),
+      clock: systemClock,
+      logger: options.logger.child({ group: controlGroupId }),
+      metrics: options.metrics,
+      initialVoters: options.initialMembers,
+      electionTicks: options.timing.electionTicks,
+      heartbeatTicks: options.timing.heartbeatTicks,
+      snapshotEveryEntries: options.timing.snapshotEveryEntries,
+      compactMarginEntries: options.timing.compactMarginEntries,
+      onFatal: options.onFatal,
+    });
+    options.host.hostGroup(this.group);
+    this.liveness = new LivenessMonitor(this, options.liveness, options.logger);
+    this.reconciler = new Reconciler(this, options.logger);
+    this.group.duties.add({
+      name: 'control leader',
+      start: () => {
+        this.reports.reset(Date.now());
+        void this.announce();
+      },
+      stop: () => undefined,
+    });
+    this.group.duties.add(this.liveness);
+    this.group.duties.add(this.reconciler);
+  }
+
+  /** Proposes a command; resolves with its index and what applying it said. */
+  async propose(command: ControlCommand, actor: string): Promise<{ readonly index: LogIndex; readonly result: ApplyResult }> {
+    const committed = await this.group.propose({ at: Date.now(), actor, command }, this.options.timing.requestTimeoutMs);
+    return { index: committed.index, result: committed.result };
+  }
+
+  isLeader(): boolean {
+    return this.group.isLeader();
+  }
+
+  /** The leader's HTTP URL, when known. */
+  leaderUrl(): string | undefined {
+    const leader = this.group.leader();
+    if (leader === '') return undefined;
+    if (leader === this.options.memberId) return this.options.httpUrl;
+    return this.machine.state.members.get(leader);
+  }
+
+  /** A linearizable read point: the durable view reflects everything committed before it. */
+  async readPoint(): Promise<void> {
+    const index = await this.group.readIndex(this.options.timing.requestTimeoutMs);
+    await this.group.waitForApplied(index, this.options.timing.requestTimeoutMs);
+  }
+
+  /** Every member records its URL while it leads (a new leader's followers learn it from the log). */
+  private async announce(): Promise<void> {
+    const { memberId, httpUrl } = this.options;
+    if (this.machine.state.members.get(memberId) === httpUrl) return;
+    try {
+      await this.propose({ op: 'member.announce', id: memberId, httpUrl }, `control:${memberId}`);
+    } catch (error) {
+      this.options.logger.warn({ err: error }, 'could not announce this member');
+    }
+  }
+
+  async close(): Promise<void> {
+    this.group.stop();
+    await this.store.close();
+  }
+}

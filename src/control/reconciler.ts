@@ -1,0 +1,201 @@
+// The control-plane leader's reconciler: for every app it moves the app's group one safe
+// membership change at a time from what the group's leader reports towards the target the
+// control state holds, records each step (started, then done or failed) in the control log,
+// and asks the app's leader to deploy the desired version when the group runs another one.
+// Everything it decides follows from replicated state and fresh reports, so a new leader
+// resumes where the old one stopped: a step the old leader started and the group applied is
+// recorded done; one the group never applied is taken again.
+import { promoteLagEntriesMax } from '../cluster/admin.js';
+import { postJson } from '../cluster/post-json.js';
+import type { LeaderDuty } from '../group/leader-duties.js';
+import type { NodeId } from '../model/ids.js';
+import type { Logger } from '../observability/logger.js';
+import type { ControlPlane } from './control-plane.js';
+import { nextStep } from './placement.js';
+import type { Membership, MembershipStep } from './placement-types.js';
+import type { AppRecord } from './state.js';
+
+/** How often the leader compares every app with its target. */
+const passIntervalMs = 300;
+/** A step the group has not applied by then is recorded failed (and taken again). */
+const stepTimeoutMs = 15_000;
+/** Calls to a node's admin API. */
+const adminTimeoutMs = 10_000;
+/** A deploy compiles and loads code on the node: give it longer. */
+const deployTimeoutMs = 60_000;
+
+interface InFlight {
+  readonly step: MembershipStep;
+  readonly startedMs: number;
+}
+
+export function stepApplied(step: MembershipStep, actual: Membership): boolean {
+  switch (step.kind) {
+    case 'addLearner':
+      return actual.learners.includes(step.node) || actual.voters.includes(step.node);
+    case 'promote':
+      return actual.voters.includes(step.node);
+    case 'remove':
+      return !actual.learners.includes(step.node) && !actual.voters.includes(step.node);
+    case 'transferLeader':
+      return actual.leader !== step.node;
+  }
+}
+
+export function describeStep(step: MembershipStep): string {
+  return step.kind === 'transferLeader' ? `transfer leadership from ${step.node} to ${step.to}` : `${step.kind} ${step.node}`;
+}
+
+export class Reconciler implements LeaderDuty {
+  readonly name = 'reconciler';
+  private timer: NodeJS.Timeout | undefined;
+  private passing = false;
+  private readonly inFlight = new Map<string, InFlight>();
+  private readonly deploying = new Set<string>();
+
+  constructor(
+    private readonly control: ControlPlane,
+    private readonly logger: Logger,
+  ) {}
+
+  start(): void {
+    // Steps a previous leader started and did not see finish: check them like our own.
+    this.inFlight.clear();
+    for (const app of this.control.machine.state.apps.values()) {
+      const last = app.steps[app.steps.length - 1];
+      if (last?.outcome === 'started') this.inFlight.set(app.name, { step: last.step, startedMs: Date.now() });
+    }
+    this.timer ??= setInterval(() => void this.pass(), passIntervalMs);
+  }
+
+  stop(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private async pass(): Promise<void> {
+    if (this.passing) return;
+    this.passing = true;
+    try {
+      const { state } = this.control.machine;
+      for (const name of [...state.apps.keys()].sort()) {
+        const app = state.apps.get(name);
+        if (app !== undefined) await this.reconcile(app);
+      }
+      await this.finishDrains();
+    } catch (error) {
+      this.logger.warn({ err: error }, 'reconciler pass failed');
+    } finally {
+      this.passing = false;
+    }
+  }
+
+  private async reconcile(app: AppRecord): Promise<void> {
+    const view = this.control.reports.group(app.name);
+    const leader = view.leader;
+    if (leader === undefined) return; // not elected yet, or nobody reported: wait
+    if (!app.founded) {
+      await this.control.propose({ op: 'app.founded', name: app.name }, 'control:reconciler');
+      return;
+    }
+    const actual: Membership = { voters: leader.report.voters, learners: leader.report.learners, leader: leader.node };
+    await this.reconcileVersion(app, leader.node, leader.report.activeHash);
+    const pending = this.inFlight.get(app.name);
+    if (pending !== undefined) {
+      if (stepApplied(pending.step, actual)) {
+        this.inFlight.delete(app.name);
+        await this.record(app.name, pending.step, 'done', 'applied by the group');
+      } else if (Date.now() - pending.startedMs > stepTimeoutMs) {
+        this.inFlight.delete(app.name);
+        await this.record(app.name, pending.step, 'failed', `not applied within ${stepTimeoutMs} ms`);
+      }
+      return;
+    }
+    const { commit, match } = leader.report;
+    const caughtUp = (node: NodeId): boolean => (match?.[node] ?? 0) >= commit - promoteLagEntriesMax;
+    const step = nextStep(actual, app.target, caughtUp);
+    if (step === undefined) return;
+    this.inFlight.set(app.name, { step, startedMs: Date.now() });
+    await this.record(app.name, step, 'started', describeStep(step));
+    try {
+      await this.take(app.name, leader.node, step);
+    } catch (error) {
+      this.inFlight.delete(app.name);
+      await this.record(app.name, step, 'failed', error instanceof Error ? error.message : String(error));
+    }
+  }
+
+  private async record(name: string, step: MembershipStep, outcome: 'started' | 'done' | 'failed', detail: string): Promise<void> {
+    this.logger.info({ app: name, step, outcome, detail }, 'membership step');
+    await this.control.propose({ op: 'app.step', name, step, outcome, detail }, 'control:reconciler');
+  }
+
+  /** Asks the app's leader node to make the membership change. */
+  private async take(app: string, leaderNode: NodeId, step: MembershipStep): Promise<void> {
+    const { state } = this.control.machine;
+    const url = state.nodes.get(leaderNode)?.httpUrl;
+    if (url === undefined) throw new Error(`leader ${leaderNode} of ${app} is not a registered node`);
+    const path = `/_admin/${encodeURIComponent(app)}`;
+    switch (step.kind) {
+      case 'addLearner': {
+        const address = state.nodes.get(step.node)?.grpcAddress;
+        if (address === undefined) throw new Error(`node ${step.node} is not registered`);
+        return this.admin(url, `${path}/learners`, { id: step.node, address }, adminTimeoutMs);
+      }
+      case 'promote':
+        return this.admin(url, `${path}/promote`, { id: step.node }, adminTimeoutMs);
+      case 'remove':
+        return this.admin(url, `${path}/remove`, { id: step.node }, adminTimeoutMs);
+      case 'transferLeader':
+        return this.admin(url, `${path}/transfer`, { to: step.to }, adminTimeoutMs);
+    }
+  }
+
+  private async admin(baseUrl: string, path: string, body: unknown, timeoutMs: number): Promise<void> {
+    await postJson(`${baseUrl}${path}`, body, timeoutMs);
+  }
+
+  /** Makes the group run the desired version: the app's leader stages and activates it. */
+  private async reconcileVersion(app: AppRecord, leaderNode: NodeId, activeHash: string | undefined): Promise<void> {
+    const desired = app.versions.find((version) => version.version === app.desiredVersion);
+    if (desired === undefined) return;
+    if (activeHash === desired.hash) {
+      if (app.activeVersion !== desired.version) await this.control.propose({ op: 'app.activated', name: app.name, version: desired.version, hash: desired.hash }, 'control:reconciler');
+      return;
+    }
+    if (app.failure?.version === desired.version || this.deploying.has(app.name)) return;
+    const bundle = this.control.machine.state.bundles.get(desired.hash);
+    const url = this.control.machine.state.nodes.get(leaderNode)?.httpUrl;
+    if (bundle === undefined || url === undefined) return;
+    this.deploying.add(app.name);
+    void (async () => {
+      try {
+        const outcome = await postJson(`${url}/_admin/${encodeURIComponent(app.name)}/deploy`, { bundle: { files: bundle.files }, allowBreaking: desired.allowBreaking }, deployTimeoutMs);
+        if (outcome.status === 'aborted') {
+          await this.control.propose({ op: 'app.deployFailed', name: app.name, version: desired.version, reason: String(outcome.reason) }, 'control:reconciler');
+        } else {
+          await this.control.propose({ op: 'app.activated', name: app.name, version: desired.version, hash: desired.hash }, 'control:reconciler');
+        }
+      } catch (error) {
+        this.logger.warn({ err: error, app: app.name, version: desired.version }, 'deploy to the app leader failed; retrying');
+      } finally {
+        this.deploying.delete(app.name);
+      }
+    })();
+  }
+
+  /** A draining node that holds no replica any more is drained. */
+  private async finishDrains(): Promise<void> {
+    const { state } = this.control.machine;
+    for (const node of state.nodes.values()) {
+      if (node.drain !== 'draining') continue;
+      let holds = false;
+      for (const app of state.apps.values()) {
+        const leader = this.control.reports.group(app.name).leader;
+        const members = leader === undefined ? [...app.target.voters, ...app.target.learners] : [...leader.report.voters, ...leader.report.learners];
+        if (members.includes(node.id) || app.target.voters.includes(node.id) || app.target.learners.includes(node.id)) holds = true;
+      }
+      if (!holds) await this.control.propose({ op: 'node.drain', id: node.id, drain: 'drained' }, 'control:reconciler');
+    }
+  }
+}

@@ -1,0 +1,90 @@
+// The JSON the control plane answers with (and clusterctl prints): nodes, apps, one app's
+// status, a deploy plan's changes. Stable shapes, documented in the README.
+import type { NodeId } from '../model/ids.js';
+import type { Placement } from './placement-types.js';
+import type { NodeReports } from './reports.js';
+import type { AppRecord, ControlState, NodeRecord } from './state.js';
+
+export type NodeState = 'up' | 'suspect' | 'down' | 'draining' | 'drained';
+export type ReplicaRole = 'voter' | 'learner' | 'none';
+
+export function nodeState(node: NodeRecord): NodeState {
+  if (node.drain !== 'none') return node.drain;
+  return node.liveness;
+}
+
+export function nodeSummary(node: NodeRecord, apps: readonly AppRecord[], reports: NodeReports) {
+  const voterOf = apps.filter((app) => app.target.voters.includes(node.id)).map((app) => app.name);
+  const learnerOf = apps.filter((app) => app.target.learners.includes(node.id)).map((app) => app.name);
+  return {
+    id: node.id,
+    region: node.region,
+    zone: node.zone ?? null,
+    state: nodeState(node),
+    httpUrl: node.httpUrl,
+    grpcAddress: node.grpcAddress,
+    registeredAt: new Date(node.registeredAt).toISOString(),
+    lastHeartbeatAgoMs: Math.max(0, Date.now() - reports.lastHeardMs(node.id)),
+    voterOf,
+    learnerOf,
+  };
+}
+
+export function appSummary(app: AppRecord) {
+  return {
+    name: app.name,
+    regions: app.spec.regions,
+    replicas: app.spec.replicas,
+    survive: app.spec.survive ?? null,
+    desiredVersion: app.desiredVersion,
+    activeVersion: app.activeVersion,
+    voters: app.target.voters,
+    learners: app.target.learners,
+    survives: app.survival.survives,
+    shortfall: app.shortfall ?? null,
+  };
+}
+
+export function appStatus(app: AppRecord, reports: NodeReports) {
+  const group = reports.group(app.name);
+  const leader = group.leader;
+  const replicas = [...group.hosts].sort(([a], [b]) => (a < b ? -1 : 1)).map(([node, report]) => ({
+    node,
+    role: report.voters.includes(node) ? 'voter' : report.learners.includes(node) ? 'learner' : 'joining',
+    leader: report.isLeader,
+    applied: report.applied,
+    activeVersionHash: report.activeHash ?? null,
+  }));
+  const converged =
+    leader !== undefined &&
+    leader.report.voters.join(',') === app.target.voters.join(',') &&
+    leader.report.learners.join(',') === app.target.learners.join(',') &&
+    app.activeVersion === app.desiredVersion;
+  return {
+    ...appSummary(app),
+    versions: app.versions.map((version) => ({ version: version.version, hash: version.hash, stagedAt: new Date(version.stagedAt).toISOString(), by: version.actor })),
+    failure: app.failure ?? null,
+    survival: app.survival,
+    target: app.target,
+    group: leader === undefined ? null : { leader: leader.node, term: leader.report.term, commit: leader.report.commit, voters: leader.report.voters, learners: leader.report.learners },
+    replicas,
+    converged,
+    steps: app.steps.slice(-20).map((step) => ({ index: step.index, at: new Date(step.at).toISOString(), ...step.step, outcome: step.outcome, detail: step.detail })),
+  };
+}
+
+function roleIn(placement: Placement | undefined, node: NodeId): ReplicaRole {
+  if (placement === undefined) return 'none';
+  if (placement.voters.includes(node)) return 'voter';
+  if (placement.learners.includes(node)) return 'learner';
+  return 'none';
+}
+
+/** Per node, what a new target changes: from and to role. Unchanged nodes are left out. */
+export function planChanges(current: Placement | undefined, next: Placement, state: ControlState) {
+  const nodes = new Set<NodeId>([...(current?.voters ?? []), ...(current?.learners ?? []), ...next.voters, ...next.learners]);
+  return [...nodes]
+    .sort()
+    .map((node) => ({ node, region: state.nodes.get(node)?.region ?? null, zone: state.nodes.get(node)?.zone ?? null, from: roleIn(current, node), to: roleIn(next, node) }))
+    .filter((change) => change.from !== change.to);
+}

@@ -1,0 +1,136 @@
+// A control plane and nodes in several regions, as real processes on 127.0.0.1 (the compiled
+// `lockstep control` and `lockstep node --control`), and `clusterctl` run as the operator runs
+// it. Every process is killed when the test process exits.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { ClusterNode, clusterCliPath, freePorts, pollUntil } from './cluster.js';
+
+export const clusterctlPath = join(dirname(clusterCliPath), 'clusterctl.js');
+
+export interface NodeSpec {
+  readonly id: string;
+  readonly region: string;
+  readonly zone?: string;
+}
+
+export interface FleetOptions {
+  readonly nodes: readonly NodeSpec[];
+  /** Control-plane members (1 or 3). */
+  readonly controlMembers?: number;
+  readonly heartbeat?: string;
+  readonly suspectAfter?: string;
+  readonly downAfter?: string;
+}
+
+export interface CtlResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export class Fleet {
+  readonly control: ClusterNode[] = [];
+  readonly nodes: ClusterNode[] = [];
+  readonly specs = new Map<string, NodeSpec>();
+  private readonly rootDir = mkdtempSync(join(tmpdir(), 'lockstep-fleet-'));
+
+  private constructor(private readonly options: FleetOptions) {}
+
+  static async start(options: FleetOptions): Promise<Fleet> {
+    const fleet = new Fleet(options);
+    try {
+      await fleet.startControl(options.controlMembers ?? 1);
+      for (const spec of options.nodes) await fleet.addNode(spec);
+      await fleet.waitNodesUp(options.nodes.map((node) => node.id));
+    } catch (error) {
+      const output = fleet.describeOutput();
+      await fleet.close();
+      throw new Error(`${error instanceof Error ? error.message : String(error)}\n${output}`);
+    }
+    return fleet;
+  }
+
+  get controlUrl(): string {
+    return (this.control[0] as ClusterNode).base;
+  }
+
+  private async startControl(members: number): Promise<void> {
+    const ports = await freePorts(members * 2);
+    const ids = Array.from({ length: members }, (_unused, i) => `c${i + 1}`);
+    const peers = members === 1 ? [] : ['--peers', ids.map((id, i) => `${id}=127.0.0.1:${ports[i * 2 + 1] as number}`).join(',')];
+    for (const [i, id] of ids.entries()) {
+      const httpPort = ports[i * 2] as number;
+      const grpcPort = ports[i * 2 + 1] as number;
+      const dataDir = join(this.rootDir, id);
+      const args = ['--id', id, '--data', dataDir, '--http', String(httpPort), '--grpc', String(grpcPort), ...peers];
+      args.push('--heartbeat', this.options.heartbeat ?? '300ms', '--suspect-after', this.options.suspectAfter ?? '2s', '--down-after', this.options.downAfter ?? '60s');
+      this.control.push(new ClusterNode(id, httpPort, grpcPort, dataDir, args, 'control'));
+    }
+    await Promise.all(this.control.map((member) => member.start()));
+  }
+
+  /** Starts one more node that registers with the control plane. */
+  async addNode(spec: NodeSpec): Promise<ClusterNode> {
+    const [httpPort, grpcPort] = (await freePorts(2)) as [number, number];
+    const dataDir = join(this.rootDir, spec.id);
+    const controls = this.control.map((member) => `127.0.0.1:${member.httpPort}`).join(',');
+    const args = ['--id', spec.id, '--region', spec.region, ...(spec.zone === undefined ? [] : ['--zone', spec.zone]), '--data', dataDir, '--http', String(httpPort), '--grpc', String(grpcPort), '--control', controls, '--fault-injection'];
+    const node = new ClusterNode(spec.id, httpPort, grpcPort, dataDir, args);
+    this.nodes.push(node);
+    this.specs.set(spec.id, spec);
+    await node.start();
+    return node;
+  }
+
+  node(id: string): ClusterNode {
+    const node = this.nodes.find((candidate) => candidate.id === id);
+    if (node === undefined) throw new Error(`no node ${id} in this fleet`);
+    return node;
+  }
+
+  /** Runs clusterctl against this fleet's control plane. */
+  ctl(args: readonly string[], timeoutMs = 120_000): Promise<CtlResult> {
+    return new Promise((resolveRun, reject) => {
+      const child = spawn(process.execPath, [clusterctlPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOCKSTEP_CONTROL: this.controlUrl } });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      child.once('error', reject);
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        resolveRun({ code: code ?? -1, stdout, stderr });
+      });
+    });
+  }
+
+  async ctlJson<T>(args: readonly string[]): Promise<T> {
+    const result = await this.ctl([...args, '-o', 'json']);
+    if (result.code !== 0) throw new Error(`clusterctl ${args.join(' ')} exited ${result.code}: ${result.stderr}`);
+    return JSON.parse(result.stdout) as T;
+  }
+
+  async waitNodesUp(ids: readonly string[], timeoutMs = 30_000): Promise<void> {
+    await pollUntil(
+      async () => {
+        const body = await this.ctlJson<{ nodes: { id: string; state: string }[] }>(['nodes']).catch(() => undefined);
+        if (body === undefined) return undefined;
+        return ids.every((id) => body.nodes.some((node) => node.id === id && node.state === 'up')) ? true : undefined;
+      },
+      timeoutMs,
+      `nodes ${ids.join(', ')} to be up`,
+    );
+  }
+
+  describeOutput(): string {
+    return [...this.control, ...this.nodes].map((p) => `--- ${p.id} ---\n${p.output().slice(-3000)}`).join('\n');
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.nodes, ...this.control].map((p) => p.stop()));
+    rmSync(this.rootDir, { recursive: true, force: true });
+  }
+}
