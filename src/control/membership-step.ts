@@ -55,6 +55,21 @@ function leavingVoter(actual: Membership, targetVoters: ReadonlySet<NodeId>, cau
   return { kind: 'transferLeader', node: first, to };
 }
 
+/** The membership once `step` has committed: what the group reports after applying the change.
+ *  For a simulation or a plan; the group's leader stays the source of truth for the real one. */
+export function membershipAfter(membership: Membership, step: MembershipStep): Membership {
+  if (step.kind === 'transferLeader') return { ...membership, leader: step.to };
+  const voters = new Set(membership.voters);
+  const learners = new Set(membership.learners);
+  if (step.kind === 'addLearner') learners.add(step.node);
+  if (step.kind === 'promote' && learners.delete(step.node)) voters.add(step.node);
+  if (step.kind === 'remove') {
+    voters.delete(step.node);
+    learners.delete(step.node);
+  }
+  return { voters: sortedIds(voters), learners: sortedIds(learners), leader: membership.leader };
+}
+
 /** Whether the group's membership is the target's (the leader does not matter). */
 export function membershipMatches(actual: Placement, target: Placement): boolean {
   return sameIds(actual.voters, target.voters) && sameIds(actual.learners, target.learners);

@@ -13,7 +13,7 @@ import { compareIds, sameIds } from './id-order.js';
 import { meetsSurvival, survivalOf, voterLossMax } from './survival.js';
 
 export { survivalOf } from './survival.js';
-export { diffPlacement, membershipMatches, nextStep } from './membership-step.js';
+export { diffPlacement, membershipAfter, membershipMatches, nextStep } from './membership-step.js';
 
 /** A group of one voter is allowed (a single-region dev app); it survives nothing. */
 export const replicasMin = 1;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { NodeId } from '../../src/model/ids.js';
-import { diffPlacement, membershipMatches, nextStep, place, placementsEqual, survivalOf } from '../../src/control/placement.js';
+import { diffPlacement, membershipAfter, membershipMatches, nextStep, place, placementsEqual, survivalOf } from '../../src/control/placement.js';
 import type { CandidateNode, FailureDomain, Membership, MembershipStep, Placement, PlacementSpec } from '../../src/control/placement-types.js';
 import { seededRandom } from '../support/seeded-random.js';
 
@@ -232,28 +232,6 @@ describe('survivalOf', () => {
   });
 });
 
-/** Applies a step to a membership as the group would once the change commits. */
-function applyStep(membership: Membership, step: MembershipStep): Membership {
-  const voters = new Set(membership.voters);
-  const learners = new Set(membership.learners);
-  switch (step.kind) {
-    case 'addLearner':
-      learners.add(step.node);
-      break;
-    case 'promote':
-      learners.delete(step.node);
-      voters.add(step.node);
-      break;
-    case 'remove':
-      voters.delete(step.node);
-      learners.delete(step.node);
-      break;
-    case 'transferLeader':
-      return { ...membership, leader: step.to };
-  }
-  return { voters: [...voters].sort(), learners: [...learners].sort(), leader: membership.leader };
-}
-
 interface Walk {
   readonly steps: MembershipStep[];
   readonly voterCounts: number[];
@@ -275,7 +253,7 @@ function walk(start: Membership, target: Placement, caughtUp: (node: NodeId) => 
   for (let step = next(); step !== undefined; step = next()) {
     if (step.kind === 'remove' && step.node === membership.leader) throw new Error(`step ${steps.length} removes the leader ${step.node}`);
     steps.push(step);
-    membership = applyStep(membership, step);
+    membership = membershipAfter(membership, step);
     voterCounts.push(membership.voters.length);
     if (steps.length > stepsMax) throw new Error(`no end after ${stepsMax} steps: ${JSON.stringify(steps)}`);
   }
@@ -314,9 +292,9 @@ describe('nextStep', () => {
     const actual: Membership = { voters: ['n1', 'n2', 'n3'], learners: ['n4', 'n6'], leader: 'n1' };
     const lagging = (node: NodeId) => node !== 'n4';
     expect(nextStep(actual, target, lagging)).toEqual({ kind: 'addLearner', node: 'n5' });
-    const withLearner = applyStep(actual, { kind: 'addLearner', node: 'n5' });
+    const withLearner = membershipAfter(actual, { kind: 'addLearner', node: 'n5' });
     expect(nextStep(withLearner, target, lagging)).toEqual({ kind: 'remove', node: 'n6' });
-    const waiting = applyStep(withLearner, { kind: 'remove', node: 'n6' });
+    const waiting = membershipAfter(withLearner, { kind: 'remove', node: 'n6' });
     expect(nextStep(waiting, target, lagging)).toBeUndefined();
     expect(membershipMatches(waiting, target)).toBe(false);
   });
