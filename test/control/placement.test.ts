@@ -84,6 +84,18 @@ describe('place: spreading voters', () => {
     expect(placed(place(spec(['eu'], 2), nodes, undefined)).voters).toEqual(['n2', 'n3']);
   });
 
+  it('evens out the load of zones of unequal size, placing one app after another', () => {
+    // 2 voters an app over 3 zones: which two zones take them is the solver's choice, and the
+    // 2-node zone must take fewer for its nodes to carry as much as the others'.
+    const zoneNodes = (zone: string, count: number) => Array.from({ length: count }, (_, index) => node(`${zone}${index + 1}`, 'eu', zone));
+    let nodes = [...zoneNodes('a', 2), ...zoneNodes('b', 4), ...zoneNodes('c', 4)];
+    for (let app = 0; app < 50; app++) {
+      const voters = new Set(placed(place(spec(['eu'], 2), nodes, undefined)).voters);
+      nodes = nodes.map((candidate) => (voters.has(candidate.id) ? { ...candidate, voterLoad: candidate.voterLoad + 1 } : candidate));
+    }
+    expect(nodes.map((candidate) => candidate.voterLoad)).toEqual(Array.from({ length: 10 }, () => 10));
+  });
+
   it('makes every other eligible node of the regions a learner, and gives nodes elsewhere nothing', () => {
     const nodes = [...cluster, node('eu9', 'eu', 'eu-a', 0, false)];
     const placement = placed(place(spec(['us'], 3), nodes, undefined));
