@@ -27,6 +27,8 @@ const deployTimeoutMs = 60_000;
 interface InFlight {
   readonly step: MembershipStep;
   readonly startedMs: number;
+  /** Started by an earlier leader (found in the log when this one took over). */
+  readonly inherited: boolean;
 }
 
 export function stepApplied(step: MembershipStep, actual: Membership): boolean {
@@ -63,7 +65,7 @@ export class Reconciler implements LeaderDuty {
     this.inFlight.clear();
     for (const app of this.control.machine.state.apps.values()) {
       const last = app.steps[app.steps.length - 1];
-      if (last?.outcome === 'started') this.inFlight.set(app.name, { step: last.step, startedMs: Date.now() });
+      if (last?.outcome === 'started') this.inFlight.set(app.name, { step: last.step, startedMs: Date.now(), inherited: true });
     }
     this.timer ??= setInterval(() => void this.pass(), passIntervalMs);
   }
@@ -104,10 +106,10 @@ export class Reconciler implements LeaderDuty {
     if (pending !== undefined) {
       if (stepApplied(pending.step, actual)) {
         this.inFlight.delete(app.name);
-        await this.record(app.name, pending.step, 'done', 'applied by the group');
+        await this.record(app.name, pending.step, 'done', `${describeStep(pending.step)}: applied by the group${pending.inherited ? ' (started by an earlier control-plane leader)' : ''}`);
       } else if (Date.now() - pending.startedMs > stepTimeoutMs) {
         this.inFlight.delete(app.name);
-        await this.record(app.name, pending.step, 'failed', `not applied within ${stepTimeoutMs} ms`);
+        await this.record(app.name, pending.step, 'failed', `${describeStep(pending.step)}: not applied within ${stepTimeoutMs} ms; it is taken again`);
       }
       return;
     }
@@ -115,13 +117,13 @@ export class Reconciler implements LeaderDuty {
     const caughtUp = (node: NodeId): boolean => (match?.[node] ?? 0) >= commit - promoteLagEntriesMax;
     const step = nextStep(actual, app.target, caughtUp);
     if (step === undefined) return;
-    this.inFlight.set(app.name, { step, startedMs: Date.now() });
+    this.inFlight.set(app.name, { step, startedMs: Date.now(), inherited: false });
     await this.record(app.name, step, 'started', describeStep(step));
     try {
       await this.take(app.name, leader.node, step);
     } catch (error) {
       this.inFlight.delete(app.name);
-      await this.record(app.name, step, 'failed', error instanceof Error ? error.message : String(error));
+      await this.record(app.name, step, 'failed', `${describeStep(step)}: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
 

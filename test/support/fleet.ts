@@ -52,8 +52,26 @@ export class Fleet {
     return fleet;
   }
 
+  /** A running control-plane member's URL (any member answers; followers pass to the leader). */
   get controlUrl(): string {
-    return (this.control[0] as ClusterNode).base;
+    return (this.control.find((member) => member.isRunning()) ?? (this.control[0] as ClusterNode)).base;
+  }
+
+  /** The control-plane member that says it leads, once one does. */
+  async controlLeader(timeoutMs = 30_000): Promise<ClusterNode> {
+    return pollUntil(
+      async () => {
+        for (const member of this.control.filter((candidate) => candidate.isRunning())) {
+          const health = await fetch(`${member.base}/_health`, { signal: AbortSignal.timeout(2_000) })
+            .then(async (response) => (await response.json()) as { isLeader: boolean })
+            .catch(() => undefined);
+          if (health?.isLeader === true) return member;
+        }
+        return undefined;
+      },
+      timeoutMs,
+      'a control-plane leader',
+    );
   }
 
   private async startControl(members: number): Promise<void> {

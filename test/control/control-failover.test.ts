@@ -1,0 +1,84 @@
+// A three-member control plane whose leader is killed in the middle of a move: the new leader
+// finds the step the old one started in the control log, sees the app group applied it (or
+// takes it again), and finishes the move. The app keeps its three voters in eu/us throughout.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pollUntil, shopAppDir } from '../support/cluster.js';
+import { Fleet } from '../support/fleet.js';
+
+interface StatusJson {
+  readonly voters: string[];
+  readonly learners: string[];
+  readonly converged: boolean;
+  readonly group: { leader: string; voters: string[] } | null;
+  readonly steps: { index: number; kind: string; node: string; outcome: string; detail: string }[];
+}
+
+describe('control plane: a leader killed mid-move', () => {
+  let fleet: Fleet;
+
+  beforeAll(async () => {
+    fleet = await Fleet.start({
+      controlMembers: 3,
+      nodes: [
+        { id: 'eu1', region: 'eu', zone: 'eu-a' },
+        { id: 'eu2', region: 'eu', zone: 'eu-b' },
+        { id: 'us1', region: 'us', zone: 'us-a' },
+        { id: 'us2', region: 'us', zone: 'us-b' },
+      ],
+    });
+    const deploy = await fleet.ctl(['deploy', shopAppDir, '--regions', 'eu,us', '--timeout', '90s']);
+    if (deploy.code !== 0) throw new Error(`deploy failed: ${deploy.stdout}\n${deploy.stderr}\n${fleet.describeOutput()}`);
+  }, 150_000);
+
+  afterAll(async () => {
+    await fleet?.close();
+  }, 60_000);
+
+  it('resumes the move under the new leader', async () => {
+    const before = await fleet.ctlJson<StatusJson>(['status', 'shop']);
+    const victim = before.voters.find((id) => id !== before.group?.leader) as string;
+    const lastIndex = Math.max(0, ...before.steps.map((step) => step.index));
+    const drain = await fleet.ctl(['drain', victim, '--no-wait']);
+    expect(drain.code, drain.stderr).toBe(0);
+    // Wait until the move has started (a step recorded after the drain), then kill the leader.
+    await pollUntil(
+      async () => {
+        const status = await fleet.ctlJson<StatusJson>(['status', 'shop']);
+        return status.steps.some((step) => step.index > lastIndex && step.outcome === 'started') ? true : undefined;
+      },
+      30_000,
+      'the move to start',
+    );
+    const oldLeader = await fleet.controlLeader();
+    await oldLeader.kill();
+    const newLeader = await fleet.controlLeader();
+    expect(newLeader.id).not.toBe(oldLeader.id);
+    const after = await pollUntil(
+      async () => {
+        const status = await fleet.ctlJson<StatusJson>(['status', 'shop']).catch(() => undefined);
+        return status !== undefined && status.converged && !status.voters.includes(victim) && !status.learners.includes(victim) ? status : undefined;
+      },
+      90_000,
+      'the move to finish under the new leader',
+    );
+    expect(after.voters).toHaveLength(3);
+    const moveSteps = after.steps.filter((step) => step.index > lastIndex);
+    console.log(`control failover: leader ${oldLeader.id} killed mid-move, ${newLeader.id} finished it; steps: ${moveSteps.map((step) => `${step.index} ${step.outcome} ${step.detail}`).join('; ')}`);
+    // Every step started was finished (done), and the victim was removed.
+    expect(moveSteps.some((step) => step.kind === 'remove' && step.node === victim && step.outcome === 'done')).toBe(true);
+    const nodes = await fleet.ctlJson<{ nodes: { id: string; state: string }[] }>(['nodes']);
+    expect(nodes.nodes.find((node) => node.id === victim)?.state).toBe('drained');
+    // The killed member comes back and catches up.
+    await oldLeader.start();
+    const health = await pollUntil(
+      async () => {
+        const response = await fetch(`${oldLeader.base}/_health`).catch(() => undefined);
+        const body = response === undefined ? undefined : ((await response.json()) as { leader: string | null });
+        return body?.leader !== null && body?.leader !== undefined ? body : undefined;
+      },
+      30_000,
+      'the restarted member to know the leader',
+    );
+    expect(health.leader).not.toBeNull();
+  }, 180_000);
+});
