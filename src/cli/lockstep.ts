@@ -5,6 +5,7 @@ import { defaultTiming } from '../cluster/node-host.js';
 import { defaultLivenessTiming } from '../control/liveness.js';
 import { runControl } from './control.js';
 import { runDev } from './dev.js';
+import { defaultWanMatrix, parseWanMatrix } from '../cluster/wan.js';
 import { parseControlAddresses, parsePeers, runNode } from './node.js';
 
 const usage = `usage:
@@ -15,11 +16,13 @@ const usage = `usage:
                 [--host 127.0.0.1] [--control host:port,...]
                 [--app <appdir> --peers id=host:port,...] [--learner]
                 [--fault-injection] [--tick-ms 50] [--election-ticks 10] [--request-timeout-ms 3000]
-                [--snapshot-entries 10000]
+                [--snapshot-entries 10000] [--simulate-wan default|eu-us=40,eu-ap=120,...]
       one node of a cluster; --control registers it with the control plane, which places apps
       on it; without a control plane, --app with --peers bootstraps the app's group with those
       voters (give every founding node the same list), and --learner joins as a non-voter, to
-      be added through POST /_admin/<app>/learners on the leader
+      be added through POST /_admin/<app>/learners on the leader; --simulate-wan (tests and
+      benchmarks only) delays traffic to nodes of other regions by the one-way milliseconds given
+      (default: ${defaultWanMatrix}), and answers clients that send X-Lockstep-Client-Region late
   lockstep control --id <id> --data <dir> --http <port> --grpc <port> [--host 127.0.0.1]
                    [--peers id=host:port,...] [--heartbeat 1s] [--suspect-after 5s]
                    [--down-after 5m]
@@ -107,6 +110,7 @@ async function main(argv: string[]): Promise<void> {
       app: { type: 'string' },
       peers: { type: 'string', default: '' },
       control: { type: 'string', default: '' },
+      'simulate-wan': { type: 'string' },
       learner: { type: 'boolean', default: false },
       'fault-injection': { type: 'boolean', default: false },
       'tick-ms': { type: 'string', default: String(defaultTiming.tickMs) },
@@ -129,6 +133,15 @@ async function main(argv: string[]): Promise<void> {
     if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(values.region as string)) fail(`--region '${String(values.region)}' must be lower-case letters, digits and '-'`);
     if (values.zone !== undefined && !/^[a-z0-9][a-z0-9-]{0,31}$/.test(values.zone as string)) fail(`--zone '${String(values.zone)}' must be lower-case letters, digits and '-'`);
     const snapshotEntries = positiveInt('snapshot-entries', values['snapshot-entries'] as string, 100_000_000);
+    let wanMatrix: Map<string, number> | undefined;
+    if (values['simulate-wan'] !== undefined) {
+      if (controlUrls.length === 0) fail('--simulate-wan needs --control (node regions come from the control plane)');
+      try {
+        wanMatrix = parseWanMatrix(values['simulate-wan'] === 'default' ? defaultWanMatrix : (values['simulate-wan'] as string));
+      } catch (error) {
+        fail(`--simulate-wan: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
     await runNode({
       id,
       region: values.region as string,
@@ -140,6 +153,7 @@ async function main(argv: string[]): Promise<void> {
       ...(values.app === undefined ? {} : { appDir: values.app as string }),
       peers,
       controlUrls,
+      ...(wanMatrix === undefined ? {} : { wanMatrix }),
       learner: values.learner === true,
       faultInjection: values['fault-injection'] === true,
       timing: {

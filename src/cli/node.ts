@@ -7,6 +7,7 @@ import { parseConfig } from '../app/config.js';
 import { handleAdmin } from '../cluster/admin.js';
 import { ControlAgent } from '../cluster/control-agent.js';
 import { Forwarder } from '../cluster/forwarder.js';
+import { WanSimulation, clientRegionHeader } from '../cluster/wan.js';
 import { NodeHost, type ClusterTiming } from '../cluster/node-host.js';
 import type { AppHost } from '../app/app-host.js';
 import { NodeServer, appGaugeSources } from '../http/server.js';
@@ -30,6 +31,8 @@ export interface NodeOptions {
   readonly controlUrls: readonly string[];
   readonly faultInjection: boolean;
   readonly timing: ClusterTiming;
+  /** Simulated one-way latencies between regions (tests, benchmarks, lockstep up --simulate-wan). */
+  readonly wanMatrix?: ReadonlyMap<string, number>;
 }
 
 export async function runNode(options: NodeOptions): Promise<void> {
@@ -41,6 +44,7 @@ export async function runNode(options: NodeOptions): Promise<void> {
     groups: () => nodeRef?.groupGauges() ?? [],
     transport: () => nodeRef?.transport.counters() ?? { bytesSent: 0, bytesReceived: 0, messagesSent: 0, messagesDropped: 0, reconnects: 0 },
   });
+  const wan = options.wanMatrix === undefined ? undefined : new WanSimulation(options.region, options.wanMatrix);
   const node = new NodeHost({
     nodeId: options.id,
     region: options.region,
@@ -51,6 +55,7 @@ export async function runNode(options: NodeOptions): Promise<void> {
     timing: options.timing,
     logger,
     metrics: clusterMetrics,
+    ...(wan === undefined ? {} : { delayToPeerMs: (peer: string) => wan.toPeer(peer) }),
     onFatal: (error, context) => {
       // Memory no longer matches the disk (a failed write) or an invariant broke: stop the
       // process; a restart recovers from the data directory.
@@ -80,6 +85,9 @@ export async function runNode(options: NodeOptions): Promise<void> {
     await node.hostApp(record, retainEntries);
   }
   const apps = node.appHosts;
+  let knownNodes = 0;
+  /** Assigned below, after the agent whose directory updates it acts on. */
+  let forwarder: Forwarder | undefined;
   const agent =
     options.controlUrls.length === 0
       ? undefined
@@ -88,8 +96,14 @@ export async function runNode(options: NodeOptions): Promise<void> {
           identity: { id: options.id, region: options.region, zone: options.zone, httpUrl: `http://${options.host}:${options.httpPort}`, grpcAddress: `${options.host}:${options.grpcPort}` },
           controlUrls: options.controlUrls,
           logger,
+          onDirectory: (directory) => {
+            wan?.learn(directory);
+            // New nodes in the directory: measure how far they are before routing to them.
+            if (directory.nodes.length !== knownNodes) forwarder?.probeSoon();
+            knownNodes = directory.nodes.length;
+          },
         });
-  const forwarder = agent === undefined ? undefined : new Forwarder({ id: options.id, region: options.region }, () => agent.directory(), logger);
+  forwarder = agent === undefined ? undefined : new Forwarder({ id: options.id, region: options.region }, () => agent.directory(), logger, wan);
   const server = new NodeServer({
     host: options.host,
     port: options.httpPort,
@@ -100,6 +114,7 @@ export async function runNode(options: NodeOptions): Promise<void> {
     groupStatus: (app) => node.statusOf(app),
     admin: (req, res, path) => handleAdmin(node, options.faultInjection, req, res, path),
     ...(forwarder === undefined ? {} : { forwarding: forwarder }),
+    ...(wan === undefined ? {} : { clientRoundTripMs: (req) => wan.clientRoundTrip(req.headers[clientRegionHeader]) }),
     topology: () => ({
       node: { id: options.id, region: options.region, zone: options.zone ?? null, grpc: `${options.host}:${options.grpcPort}` },
       peers: node.peerAddresses(),

@@ -20,6 +20,8 @@ export interface ControlAgentOptions {
   /** Base URLs of control-plane members. */
   readonly controlUrls: readonly string[];
   readonly logger: Logger;
+  /** Told of every directory the control plane sends. */
+  readonly onDirectory?: (directory: Directory) => void;
 }
 
 export class ControlAgent {
@@ -60,6 +62,7 @@ export class ControlAgent {
       const answer = (await postJson(`${url}${heartbeatPath}`, body, heartbeatTimeoutMs)) as unknown as HeartbeatResponse;
       intervalMs = answer.intervalMs;
       this.latest = answer.directory;
+      this.options.onDirectory?.(answer.directory);
       if (this.failures > 0) this.options.logger.info({ control: url, failures: this.failures }, 'control plane reachable again');
       this.failures = 0;
       this.applying = this.applying.then(() => this.follow(answer)).catch((error: unknown) => {

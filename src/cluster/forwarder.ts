@@ -10,10 +10,11 @@ import { request } from 'undici';
 import type { NodeId } from '../model/ids.js';
 import type { Logger } from '../observability/logger.js';
 import type { Directory } from './control-protocol.js';
+import { clientRegionHeader, delay, type WanSimulation } from './wan.js';
 
 export const forwardedByHeader = 'x-lockstep-forwarded-by';
 /** Headers that describe one connection, not the request (RFC 9110 7.6.1). */
-const hopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate', 'host']);
+const hopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate', 'host', clientRegionHeader]);
 /** How often every other node's round trip is measured. */
 const probeIntervalMs = 5_000;
 const probeTimeoutMs = 2_000;
@@ -25,6 +26,7 @@ const forwardHeadersTimeoutMs = 30_000;
 export interface ForwardTarget {
   readonly id: NodeId;
   readonly url: string;
+  readonly region: string;
 }
 
 export class Forwarder {
@@ -35,11 +37,22 @@ export class Forwarder {
     private readonly self: { readonly id: NodeId; readonly region: string },
     private readonly directory: () => Directory | undefined,
     private readonly logger: Logger,
+    /** Simulated wide-area latency between this node and the target (tests, benchmarks). */
+    private readonly wan: WanSimulation | undefined = undefined,
   ) {}
+
+  private oneWayTo(region: string): number {
+    return this.wan?.between(this.self.region, region) ?? 0;
+  }
 
   start(): void {
     this.timer ??= setInterval(() => void this.probe(), probeIntervalMs);
     this.timer.unref();
+  }
+
+  /** Measures round trips now (the directory just arrived, or changed). */
+  probeSoon(): void {
+    setTimeout(() => void this.probe(), 0).unref();
   }
 
   stop(): void {
@@ -64,7 +77,7 @@ export class Forwarder {
       return a.id < b.id ? -1 : 1;
     });
     const best = candidates[0];
-    return best === undefined ? undefined : { id: best.id, url: best.url };
+    return best === undefined ? undefined : { id: best.id, url: best.url, region: best.region };
   }
 
   /** Forwards a request for `app` to the nearest node hosting it (AppForwarding). */
@@ -93,6 +106,8 @@ export class Forwarder {
     const started = performance.now();
     const method = (req.method ?? 'GET').toUpperCase();
     const hasBody = method !== 'GET' && method !== 'HEAD';
+    const oneWayMs = this.oneWayTo(target.region);
+    await delay(oneWayMs);
     const answer = await request(`${target.url}${req.url ?? '/'}`, {
       method: method as 'GET',
       headers: { ...forwardHeaders(req.headers), [forwardedByHeader]: this.self.id },
@@ -100,6 +115,7 @@ export class Forwarder {
       headersTimeout: forwardHeadersTimeoutMs,
       bodyTimeout: 0, // SSE streams stay open
     });
+    await delay(oneWayMs);
     this.sample(target.id, performance.now() - started);
     const headers: Record<string, string | string[]> = {};
     for (const [name, value] of Object.entries(answer.headers)) if (value !== undefined && !hopByHop.has(name)) headers[name] = value;
@@ -123,6 +139,7 @@ export class Forwarder {
   /** Passes a WebSocket upgrade through to `target` and splices the two connections. */
   forwardUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, target: ForwardTarget): void {
     const url = new URL(target.url);
+    // (Simulated latency is not applied to a WebSocket's frames, only to REST and SSE.)
     const upstream = httpRequest({
       host: url.hostname,
       port: url.port,
@@ -177,8 +194,10 @@ export class Forwarder {
         .map(async (node) => {
           const started = performance.now();
           try {
+            await delay(this.oneWayTo(node.region));
             const answer = await request(`${node.url}/_health`, { headersTimeout: probeTimeoutMs, bodyTimeout: probeTimeoutMs });
             await answer.body.dump();
+            await delay(this.oneWayTo(node.region));
             this.sample(node.id, performance.now() - started);
           } catch {
             this.rttMs.delete(node.id);

@@ -37,6 +37,8 @@ export interface NodeHostOptions {
   readonly metrics: ClusterMetrics;
   /** A group stopped on a broken invariant or a failed write (a node process exits). */
   readonly onFatal: FatalHandler;
+  /** Simulated one-way latency to a peer (tests and benchmarks only). */
+  readonly delayToPeerMs?: (peer: NodeId) => number;
 }
 
 /** What a node remembers about an app it hosts, so a restart needs no flags. */
@@ -89,6 +91,7 @@ export class NodeHost {
       peers: this.peers,
       faultInjection: options.faultInjection,
       logger: options.logger,
+      ...(options.delayToPeerMs === undefined ? {} : { delayToPeerMs: options.delayToPeerMs }),
       handlers: {
         onMessages: (groupId, messages) => this.groups.get(groupId)?.receive(messages),
         onReadIndex: (groupId, deadlineMs) => this.groups.require(groupId, options.nodeId).readIndexHere(deadlineMs),

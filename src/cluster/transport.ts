@@ -36,6 +36,8 @@ export interface TransportOptions {
   readonly handlers: TransportHandlers;
   readonly faultInjection?: boolean;
   readonly logger?: Logger;
+  /** Simulated one-way latency to a peer (tests and benchmarks only; see wan.ts). */
+  readonly delayToPeerMs?: (peer: NodeId) => number;
 }
 
 export class Transport {
@@ -148,7 +150,13 @@ export class Transport {
         this.reportUnreachable(group, peer);
         continue;
       }
-      link.enqueue(group, bytes);
+      const delayMs = this.options.delayToPeerMs?.(peer) ?? 0;
+      if (delayMs > 0) {
+        // Same delay per peer, so a peer's messages still arrive in the order they were sent.
+        setTimeout(() => this.links.get(peer)?.enqueue(group, bytes), delayMs);
+      } else {
+        link.enqueue(group, bytes);
+      }
     }
   }
 
@@ -156,7 +164,16 @@ export class Transport {
   readIndex(peer: string, group: string, timeoutMs: number): Promise<number> {
     const link = this.requestLink(peer, timeoutMs);
     if (link instanceof TransportError) return Promise.reject(link);
-    return link.unary(this.service.ReadIndex, { fromNode: this.options.nodeId, group }, timeoutMs).then((response) => response.index);
+    const delayMs = this.options.delayToPeerMs?.(peer) ?? 0;
+    const ask = (): Promise<number> => link.unary(this.service.ReadIndex, { fromNode: this.options.nodeId, group }, timeoutMs).then((response) => response.index);
+    if (delayMs <= 0) return ask();
+    const wait = (): Promise<void> => new Promise((resolveWait) => setTimeout(resolveWait, delayMs));
+    return wait()
+      .then(ask)
+      .then(async (index) => {
+        await wait();
+        return index;
+      });
   }
 
   /** Streams a snapshot to `peer`. A failure leaves nothing to resume: the caller retries the

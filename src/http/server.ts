@@ -29,6 +29,8 @@ export interface NodeServerOptions {
   readonly metrics?: NodeMetrics;
   /** Sends requests for apps this node does not host to a node that does (cluster nodes). */
   readonly forwarding?: AppForwarding;
+  /** Simulated round trip to the client that sent `req` (wide-area simulation only). */
+  readonly clientRoundTripMs?: (req: IncomingMessage) => number;
 }
 
 /** How a node answers for an app it does not host. */
@@ -183,6 +185,8 @@ export class NodeServer {
       if (this.closing) res.setHeader('Connection', 'close');
       req.url = originForm(req.url);
       const url = req.url;
+      const roundTripMs = this.options.clientRoundTripMs?.(req) ?? 0;
+      if (roundTripMs > 0) await new Promise((resolveDelay) => setTimeout(resolveDelay, roundTripMs));
       if (url.startsWith('/_') || url === '/metrics') {
         status = await this.handleNodeEndpoint(url, req, res);
         return;

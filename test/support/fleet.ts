@@ -22,6 +22,8 @@ export interface FleetOptions {
   readonly heartbeat?: string;
   readonly suspectAfter?: string;
   readonly downAfter?: string;
+  /** Extra flags for every node (e.g. --simulate-wan default). */
+  readonly nodeArgs?: readonly string[];
 }
 
 export interface CtlResult {
@@ -94,7 +96,7 @@ export class Fleet {
     const [httpPort, grpcPort] = (await freePorts(2)) as [number, number];
     const dataDir = join(this.rootDir, spec.id);
     const controls = this.control.map((member) => `127.0.0.1:${member.httpPort}`).join(',');
-    const args = ['--id', spec.id, '--region', spec.region, ...(spec.zone === undefined ? [] : ['--zone', spec.zone]), '--data', dataDir, '--http', String(httpPort), '--grpc', String(grpcPort), '--control', controls, '--fault-injection'];
+    const args = ['--id', spec.id, '--region', spec.region, ...(spec.zone === undefined ? [] : ['--zone', spec.zone]), '--data', dataDir, '--http', String(httpPort), '--grpc', String(grpcPort), '--control', controls, '--fault-injection', ...(this.options.nodeArgs ?? [])];
     const node = new ClusterNode(spec.id, httpPort, grpcPort, dataDir, args);
     this.nodes.push(node);
     this.specs.set(spec.id, spec);
