@@ -15,7 +15,8 @@ import { clientRegionHeader, delay, type WanSimulation } from './wan.js';
 export const forwardedByHeader = 'x-lockstep-forwarded-by';
 /** Headers that describe one connection, not the request (RFC 9110 7.6.1). */
 const hopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate', 'host', clientRegionHeader]);
-/** How often every other node's round trip is measured. */
+/** How often every other node's round trip is measured (by /_health probes only: a forwarded
+ *  request's time includes the work it asked for, which says nothing of the distance). */
 const probeIntervalMs = 5_000;
 const probeTimeoutMs = 2_000;
 /** Weight of a new round-trip sample in the moving average. */
@@ -103,7 +104,6 @@ export class Forwarder {
 
   /** Proxies the request to `target` and streams its answer back; returns the status. */
   async forward(req: IncomingMessage, res: ServerResponse, target: ForwardTarget): Promise<number> {
-    const started = performance.now();
     const method = (req.method ?? 'GET').toUpperCase();
     const hasBody = method !== 'GET' && method !== 'HEAD';
     const oneWayMs = this.oneWayTo(target.region);
@@ -116,7 +116,6 @@ export class Forwarder {
       bodyTimeout: 0, // SSE streams stay open
     });
     await delay(oneWayMs);
-    this.sample(target.id, performance.now() - started);
     const headers: Record<string, string | string[]> = {};
     for (const [name, value] of Object.entries(answer.headers)) if (value !== undefined && !hopByHop.has(name)) headers[name] = value;
     headers['X-Lockstep-Forwarded-By'] = this.self.id;
