@@ -141,7 +141,7 @@ function statusText(body: Json): string {
     '',
     table(
       ['REPLICA', 'ROLE', 'LEADER', 'APPLIED'],
-      ((body.replicas ?? []) as Json[]).map((r) => [String(r.node), String(r.role), r.leader === true ? 'yes' : '', String(r.applied)]),
+      ((body.members ?? []) as Json[]).map((r) => [String(r.node), String(r.role), r.leader === true ? 'yes' : '', String(r.applied)]),
     ).trimEnd(),
   ];
   const steps = (body.steps ?? []) as Json[];
@@ -239,7 +239,7 @@ async function main(argv: string[]): Promise<number> {
       let last = '';
       for (;;) {
         const body = await client.expect('GET', `/v1/apps/${encodeURIComponent(app)}`);
-        const text = JSON.stringify({ ...body, replicas: (body.replicas as Json[]).map((r) => ({ ...r, applied: 0 })) });
+        const text = JSON.stringify({ ...body, members: (body.members as Json[]).map((r) => ({ ...r, applied: 0 })) });
         if (text !== last) {
           print(body, statusText);
           last = text;

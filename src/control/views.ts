@@ -48,7 +48,7 @@ export function appSummary(app: AppRecord) {
 export function appStatus(app: AppRecord, reports: NodeReports) {
   const group = reports.group(app.name);
   const leader = group.leader;
-  const replicas = [...group.hosts].sort(([a], [b]) => (a < b ? -1 : 1)).map(([node, report]) => ({
+  const members = [...group.hosts].sort(([a], [b]) => (a < b ? -1 : 1)).map(([node, report]) => ({
     node,
     role: report.voters.includes(node) ? 'voter' : report.learners.includes(node) ? 'learner' : 'joining',
     leader: report.isLeader,
@@ -59,7 +59,8 @@ export function appStatus(app: AppRecord, reports: NodeReports) {
     leader !== undefined &&
     leader.report.voters.join(',') === app.target.voters.join(',') &&
     leader.report.learners.join(',') === app.target.learners.join(',') &&
-    app.activeVersion === app.desiredVersion;
+    app.activeVersion === app.desiredVersion &&
+    app.steps[app.steps.length - 1]?.outcome !== 'started';
   return {
     ...appSummary(app),
     versions: app.versions.map((version) => ({ version: version.version, hash: version.hash, stagedAt: new Date(version.stagedAt).toISOString(), by: version.actor })),
@@ -67,7 +68,8 @@ export function appStatus(app: AppRecord, reports: NodeReports) {
     survival: app.survival,
     target: app.target,
     group: leader === undefined ? null : { leader: leader.node, term: leader.report.term, commit: leader.report.commit, voters: leader.report.voters, learners: leader.report.learners },
-    replicas,
+    /** Every node that reports hosting the app's group, as it reports it. */
+    members,
     converged,
     steps: app.steps.slice(-20).map((step) => ({ index: step.index, at: new Date(step.at).toISOString(), ...step.step, outcome: step.outcome, detail: step.detail })),
   };
