@@ -69,18 +69,19 @@ describe('simulated wide-area latency', () => {
 
   it('commits locally when the leader region holds a voter majority, and a round trip later when it does not', async () => {
     const status = await fleet.ctlJson<{ voters: string[]; group: { leader: string } }>(['status', 'shop']);
+    // The fastest of several writes: the simulated delay is a floor no scheduling luck can beat,
+    // while a loaded machine (the whole suite runs beside this) can slow any single write.
     const measure = async (leader: string): Promise<number> => {
       const times = [];
-      for (let i = 0; i < 7; i++) times.push((await timedPut(fleet.node(leader).base, `commit-${leader}-${i}`)).ms);
-      return median(times);
+      for (let i = 0; i < 15; i++) times.push((await timedPut(fleet.node(leader).base, `commit-${leader}-${i}`)).ms);
+      return Math.min(...times);
     };
     const regions = new Map<string, number>();
     for (const id of status.voters) regions.set(regionOf[id] as string, (regions.get(regionOf[id] as string) ?? 0) + 1);
     const majorityRegion = [...regions].find(([, count]) => count * 2 > status.voters.length)?.[0];
     expect(majorityRegion).toBeDefined();
-    // Lead from the majority region, then from the other one. On a loaded machine both figures
-    // grow, so the check is on their difference: one eu-us round trip (2 x 40 ms), give or take.
-    const p50s = new Map<string, number>();
+    // Lead from the majority region, then from the other one.
+    const fastest = new Map<string, number>();
     for (const region of [majorityRegion, [...regions.keys()].find((r) => r !== majorityRegion)]) {
       const want = status.voters.find((id) => regionOf[id] === region) as string;
       await pollUntil(
@@ -93,13 +94,14 @@ describe('simulated wide-area latency', () => {
         30_000,
         `leadership to move to ${want}`,
       );
-      const p50 = await measure(want);
-      console.log(`wan commit: voters ${status.voters.join(',')}, leader ${want} (${region}), PUT p50 ${p50.toFixed(1)} ms`);
-      p50s.set(region as string, p50);
-      if (region !== majorityRegion) expect(p50).toBeGreaterThanOrEqual(80);
+      const ms = await measure(want);
+      console.log(`wan commit: voters ${status.voters.join(',')}, leader ${want} (${region}), fastest of 15 PUTs ${ms.toFixed(1)} ms`);
+      fastest.set(region as string, ms);
     }
-    const [local, remote] = [...p50s.values()] as [number, number];
-    expect(remote - local).toBeGreaterThanOrEqual(50);
+    // With the leader in the majority region a commit needs no cross-region acknowledgement; from
+    // the other region every commit waits at least one eu-us round trip (2 x 40 ms).
+    expect(fastest.get(majorityRegion as string)).toBeLessThan(80);
+    expect([...fastest].find(([region]) => region !== majorityRegion)?.[1]).toBeGreaterThanOrEqual(80);
   }, 90_000);
 
   it('answers a client that declares a far region one round trip late', async () => {
