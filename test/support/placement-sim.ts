@@ -14,6 +14,7 @@ import type { ControlCommand, NodeLiveness } from '../../src/control/commands.js
 import { describeStep, stepApplied } from '../../src/control/reconciler.js';
 import { ControlState, emptyChanges, type ApplyResult } from '../../src/control/state.js';
 import { quorumOf, voterLossMax } from '../../src/control/survival.js';
+import type { Bundle } from '../../src/model/app-entries.js';
 import type { NodeId } from '../../src/model/ids.js';
 import { seededRandom } from './seeded-random.js';
 
@@ -29,8 +30,6 @@ const entryIntervalMs = 10;
 const passCountMax = 200;
 /** A drawn spec lists 1 region below the first odds, 2 below the second, else 3. */
 const regionCountOdds = [0.3, 0.7] as const;
-
-export const stepKinds = ['addLearner', 'promote', 'remove', 'transferLeader'] as const satisfies readonly MembershipStep['kind'][];
 
 export function layoutNodes(layout: ClusterLayout): { id: NodeId; region: string; zone: string }[] {
   return Object.entries(layout).flatMap(([region, zoneSizes]) =>
@@ -167,7 +166,7 @@ export class PlacementSim {
 
   /** Deploys an app; once placed its group is founded with the target as its membership (a
    *  new group bootstraps there: nothing is moved) and a voter elected. */
-  deploy(name: string, spec: PlacementSpec, bundle: { readonly hash: string; readonly files: Readonly<Record<string, string>> }): ApplyResult {
+  deploy(name: string, spec: PlacementSpec, bundle: Bundle): ApplyResult {
     const result = this.propose({ op: 'app.deploy', name, spec, bundle, allowBreaking: false, expectRevision: undefined }, 'operator');
     if (!result.ok) return result;
     const target = this.state.apps.get(name)!.target;
