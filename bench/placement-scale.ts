@@ -45,6 +45,7 @@ function printLoss(title: string, loss: LossFigures): void {
     ['voters on the lost nodes', loss.lostVoters],
     ['apps with a replica there', loss.affected],
     ['targets changed (of them: apps with nothing there)', `${loss.targetsChanged} (${loss.targetsChangedUnaffected})`],
+    ['apps reported to outlive this loss / of them kept a quorum', `${loss.predictedToSurvive} / ${loss.predictedAndSurvived}`],
     ['apps without a quorum (cannot be repaired by membership changes)', loss.noQuorum],
     ['apps with a shortfall (spec cannot be met; of them with a quorum)', `${loss.shortfall} (${loss.shortfallWithQuorum})`],
     ['repairable apps repaired', `${loss.repaired} / ${loss.repairable}`],

@@ -46,6 +46,7 @@ describe('placement at scale: ControlState over 20 simulated nodes and 100 apps'
   it('reports what every app survives as losing each region, zone and node in turn does, before and after the losses', () => {
     eachReport((report, seed) => {
       for (const phase of [report.initial, report.nodeLoss.after, report.regionLoss.after]) expect(phase.survivalMismatches, seed).toEqual([]);
+      for (const loss of [report.nodeLoss, report.regionLoss]) expect(loss.predictedAndSurvived, `${seed}: apps reported to outlive the loss that kept a quorum`).toBe(loss.predictedToSurvive);
       const { survival } = report.initial;
       expect(survival.region + survival.zone + survival.node + survival.none, seed).toBe(appCount);
     });

@@ -66,6 +66,11 @@ export interface LossFigures {
   /** While the nodes were only suspect: steps taken (0 expected) and targets changed (0). */
   readonly suspectSteps: number;
   readonly suspectTargetsChanged: number;
+  /** Apps whose survival report, before the loss, said they outlive the loss of this much (a
+   *  node, or a region), and of them the ones that kept their quorum: all of them, if the
+   *  reports are right. */
+  readonly predictedToSurvive: number;
+  readonly predictedAndSurvived: number;
   readonly run: ReconcileRun;
   /** Groups with a leader not at their target after the run, apart from the stalled ones. */
   readonly notConverged: readonly string[];
@@ -140,11 +145,11 @@ export function runScenario(config: ScenarioConfig): ScenarioReport {
   const load = voterLoads(sim);
   const lostNode = [...sites.values()].filter((site) => site.eligible).map((site) => site.id).sort((a, b) => (load.get(b) ?? 0) - (load.get(a) ?? 0) || (a < b ? -1 : 1))[0]!;
   const lostNodeVoters = load.get(lostNode) ?? 0;
-  const nodeLoss = loseNodes(sim, config, [lostNode], `loss of ${lostNode}`, problems);
+  const nodeLoss = loseNodes(sim, config, [lostNode], 'node', `loss of ${lostNode}`, problems);
   if (nodeLoss.noQuorum !== 0) problems.push(`loss of ${lostNode}: ${nodeLoss.noQuorum} apps lost their quorum to one node (every app has 3 voters or more)`);
 
   const regionNodes = [...sites.values()].filter((site) => site.region === config.lostRegion && !sim.isDead(site.id)).map((site) => site.id);
-  const regionLoss = loseNodes(sim, config, regionNodes, `loss of region ${config.lostRegion}`, problems);
+  const regionLoss = loseNodes(sim, config, regionNodes, 'region', `loss of region ${config.lostRegion}`, problems);
   const findings = [nodeLoss, regionLoss]
     .filter((loss) => loss.stalled.length !== 0)
     .map((loss) => `${loss.stalled.length} groups with a shortfall stall on a target voter that is down and was never theirs (ControlState keeps the last re-placement's voters when the spec stops fitting), e.g. ${loss.stalled[0]}`);
@@ -182,8 +187,10 @@ function impossibleDeploys(layout: ClusterLayout): { name: string; spec: Placeme
   return [...candidates.filter(({ spec }) => !layoutFits(spec, layout)), { name: '9-lives', spec: { regions: [regions[0]!], replicas: 3, survive: undefined } }];
 }
 
-function loseNodes(sim: PlacementSim, config: ScenarioConfig, lost: readonly NodeId[], label: string, problems: string[]): LossFigures {
+function loseNodes(sim: PlacementSim, config: ScenarioConfig, lost: readonly NodeId[], domain: 'node' | 'region', label: string, problems: string[]): LossFigures {
   const lostSet = new Set(lost);
+  const outlives = (survives: Survival): boolean => (domain === 'region' ? survives === 'region' : survives !== 'none');
+  const predicted = new Set([...sim.state.apps.values()].filter((app) => outlives(app.survival.survives)).map((app) => app.name));
   const targetsBefore = new Map([...sim.state.apps].map(([name, app]) => [name, app.target]));
   const groupsBefore = new Map([...sim.state.apps.keys()].map((name) => [name, sim.membership(name)!]));
 
@@ -230,6 +237,8 @@ function loseNodes(sim: PlacementSim, config: ScenarioConfig, lost: readonly Nod
     votersMovedBeyondLost += dropped - votersThere;
     if (hadThere) repairable.push(name);
   }
+  const predictedAndSurvived = [...predicted].filter((name) => sim.membership(name)!.leader !== '').length;
+  if (predictedAndSurvived !== predicted.size) problems.push(`${label}: ${predicted.size - predictedAndSurvived} of the ${predicted.size} apps reported to outlive it lost their quorum`);
   const shortfallApps = [...sim.state.apps.values()].filter((app) => app.shortfall !== undefined);
   const shortfallWithQuorum = shortfallApps.filter((app) => sim.membership(app.name)!.leader !== '').length;
   const firstShort = shortfallApps[0];
@@ -297,6 +306,8 @@ function loseNodes(sim: PlacementSim, config: ScenarioConfig, lost: readonly Nod
     aboveMinSample,
     suspectSteps,
     suspectTargetsChanged,
+    predictedToSurvive: predicted.size,
+    predictedAndSurvived,
     run,
     notConverged,
     stalled,
