@@ -1,211 +1,24 @@
-// The placement solver at cluster scale, in process and deterministic (seeded): 100 nodes in 5
-// regions, 1,000 apps with mixed specs placed one after another (each sees the voter load the
-// earlier ones left), then the loss of one node and, separately, of one whole region, each
-// healed by re-placing the apps that had a replica there and walking nextStep to the new target.
-// Prints how evenly voters are spread, whether every spec is met, what survives, and what the
-// moves cost. The cluster itself is placement-cluster-model.ts: this file is only the driver.
-// Run: npx tsc -p tsconfig.json && node dist/bench/placement-scale.js [--seed N]
+// Placement and reconciliation at cluster scale (issue 8), in process and deterministic
+// (seeded): the real control state machine over 100 simulated nodes in 5 regions and 1,000 apps
+// with mixed specs, then the loss of the most loaded node and, once the groups have healed, of
+// a whole region. Prints how evenly voters load the nodes, whether every spec is met, what the
+// apps survive, and what the moves cost against the fewest changes possible. The simulation is
+// test/support/placement-scenario.ts (test/control/scale-sim.test.ts runs it smaller).
+// Run: npm run build && node dist/bench/placement-scale.js [--seed N]
 import { parseArgs } from 'node:util';
-import { performance } from 'node:perf_hooks';
-import { membershipMatches, nextStep, place } from '../src/control/placement.js';
-import type { FailureDomain, MembershipStep, Placement, PlacementSpec, Survival } from '../src/control/placement-types.js';
-import { meetsSurvival, quorumOf, survivalOf } from '../src/control/survival.js';
-import type { NodeId } from '../src/model/ids.js';
-import { seededRandom } from '../test/support/seeded-random.js';
-import { SimCluster, type SimApp, type SimNode } from './placement-cluster-model.js';
+import type { ClusterLayout } from '../test/support/placement-sim.js';
+import { runScenario, stepCount, type LossFigures, type PhaseFigures, type ScenarioConfig } from '../test/support/placement-scenario.js';
+import type { LoadFigures } from '../test/support/placement-figures.js';
 
-const APP_COUNT = 1_000;
-const SEED_DEFAULT = 20_261_202;
-/** Per region: zone sizes (nodes per zone), 100 nodes in all. sa's zones are uneven on purpose. */
-const REGION_ZONES: Readonly<Record<string, readonly number[]>> = {
+const seedDefault = 20_261_202;
+/** 100 nodes: per region its zone sizes. sa's zones are uneven on purpose, af has only two. */
+const layout: ClusterLayout = {
   af: [6, 6],
   ap: [10, 10],
   eu: [7, 7, 7, 7],
   sa: [6, 5, 5],
   us: [8, 8, 8],
 };
-/** The load target: no node of a region further than this from the region's mean. */
-const LOAD_DEVIATION_RATIO_MAX = 0.1;
-const LOST_REGION = 'us';
-
-function buildNodes(): SimNode[] {
-  const nodes: SimNode[] = [];
-  for (const [region, zoneSizes] of Object.entries(REGION_ZONES)) {
-    zoneSizes.forEach((size, zoneIndex) => {
-      const zone = `${region}-${String.fromCharCode(97 + zoneIndex)}`;
-      for (let index = 1; index <= size; index++) nodes.push({ id: `${zone}${index}`, region, zone });
-    });
-  }
-  return nodes;
-}
-
-/** Specs as operators might write them, but none the cluster cannot meet: survive zone in a
- *  single region only where it has three zones or more (two zones cannot hold 3 voters apart). */
-function buildSpecs(seed: number): PlacementSpec[] {
-  const random = seededRandom(seed);
-  const regions = Object.keys(REGION_ZONES);
-  const zonesOf = (region: string): number => REGION_ZONES[region]!.length;
-  return Array.from({ length: APP_COUNT }, () => {
-    const draw = random();
-    const regionCount = draw < 0.3 ? 1 : draw < 0.7 ? 2 : 3;
-    const chosen = pickDistinct(regions, regionCount, random).sort();
-    const replicas = random() < 0.6 ? 3 : 5;
-    const surviveDraw = random();
-    let survive: FailureDomain | undefined;
-    if (regionCount === 3 && surviveDraw < 0.4) survive = 'region';
-    else if (surviveDraw < 0.7 && (regionCount > 1 || zonesOf(chosen[0]!) >= 3)) survive = 'zone';
-    return { regions: chosen, replicas, survive };
-  });
-}
-
-/** `count` distinct items, each equally likely (a partial Fisher-Yates shuffle). */
-function pickDistinct<T>(items: readonly T[], count: number, random: () => number): T[] {
-  const pool = [...items];
-  for (let index = 0; index < count; index++) {
-    const swap = index + Math.floor(random() * (pool.length - index));
-    [pool[index], pool[swap]] = [pool[swap]!, pool[index]!];
-  }
-  return pool.slice(0, count);
-}
-
-/** What a spec promises, checked from the outside: count, regions, hosts, survival, evenness. */
-function specProblem(spec: PlacementSpec, placement: Placement, cluster: SimCluster): string | undefined {
-  const nodes = cluster.candidatesFor();
-  const byId = new Map(nodes.map((node) => [node.id, node]));
-  if (placement.voters.length !== spec.replicas) return `${placement.voters.length} voters, not ${spec.replicas}`;
-  const hosts = [...placement.voters, ...placement.learners].sort();
-  const expected = nodes.filter((node) => node.eligible && spec.regions.includes(node.region)).map((node) => node.id).sort();
-  if (hosts.join() !== expected.join()) return 'hosts are not exactly the eligible nodes of its regions';
-  const survival = survivalOf(placement, nodes).survives;
-  if (!meetsSurvival(survival, spec.survive)) return `survives ${survival}, asked ${spec.survive}`;
-  const perRegion = spec.regions.filter((region) => nodes.some((node) => node.region === region && node.eligible))
-    .map((region) => placement.voters.filter((voter) => byId.get(voter)!.region === region).length);
-  if (Math.max(...perRegion) - Math.min(...perRegion) > 1) return `uneven spread over regions: ${perRegion.join('+')}`;
-  return undefined;
-}
-
-interface LoadFigures {
-  readonly scope: string;
-  /** Apps whose spec lists the region: its demand, which the solver cannot move elsewhere. */
-  readonly apps: number | undefined;
-  readonly nodes: number;
-  readonly min: number;
-  readonly mean: number;
-  readonly max: number;
-  readonly deviationRatioMax: number;
-}
-
-function loadFigures(scope: string, apps: number | undefined, loads: readonly number[]): LoadFigures {
-  const mean = loads.reduce((total, load) => total + load, 0) / loads.length;
-  const deviation = Math.max(...loads.map((load) => Math.abs(load - mean)));
-  return { scope, apps, nodes: loads.length, min: Math.min(...loads), mean, max: Math.max(...loads), deviationRatioMax: deviation / mean };
-}
-
-function loadTable(cluster: SimCluster): LoadFigures[] {
-  const live = cluster.nodes().filter((node) => cluster.isEligible(node.id));
-  const rows = [loadFigures('all', undefined, live.map((node) => cluster.voterLoad(node.id)))];
-  for (const region of Object.keys(REGION_ZONES)) {
-    const inRegion = live.filter((node) => node.region === region);
-    const apps = cluster.apps().filter((app) => app.spec.regions.includes(region)).length;
-    if (inRegion.length > 0) rows.push(loadFigures(region, apps, inRegion.map((node) => cluster.voterLoad(node.id))));
-  }
-  return rows;
-}
-
-function placeAll(specs: readonly PlacementSpec[]): { cluster: SimCluster; refused: string[] } {
-  const cluster = new SimCluster(buildNodes());
-  const refused: string[] = [];
-  specs.forEach((spec, index) => {
-    const name = `app${index}`;
-    const result = place(spec, cluster.candidatesFor(name), undefined);
-    if (result.ok) cluster.createApp(name, spec, result.placement);
-    else refused.push(`${name}: ${result.reason}`);
-  });
-  return { cluster, refused };
-}
-
-interface MoveFigures {
-  affected: number;
-  replaced: number;
-  unchanged: number;
-  refused: number;
-  refusedSample: string;
-  quorumLost: number;
-  changes: Record<MembershipStep['kind'], number>;
-  /** Of the removals, those of voters (the rest are learners on lost nodes). */
-  voterRemovals: number;
-  changesPerAppMax: number;
-  votersChangedPerAppMax: number;
-  /** Smallest (voters - target voters) and (live voters - quorum) seen during any move. */
-  voterMarginMin: number;
-  liveMarginMin: number;
-  notReached: number;
-}
-
-/** Loses `lost` nodes, re-places every app that had a replica on one, and walks each to its new
- *  target (caughtUp always true), one app after another so later ones see the new loads. */
-function loseNodes(cluster: SimCluster, lost: readonly NodeId[]): MoveFigures {
-  for (const node of lost) cluster.failNode(node);
-  const lostSet = new Set(lost);
-  const figures: MoveFigures = {
-    affected: 0, replaced: 0, unchanged: 0, refused: 0, refusedSample: '', quorumLost: 0,
-    changes: { addLearner: 0, promote: 0, remove: 0, transferLeader: 0 }, voterRemovals: 0,
-    changesPerAppMax: 0, votersChangedPerAppMax: 0, voterMarginMin: Number.POSITIVE_INFINITY, liveMarginMin: Number.POSITIVE_INFINITY, notReached: 0,
-  };
-  for (const app of cluster.apps()) {
-    const before = app.membership;
-    if (![...before.voters, ...before.learners].some((node) => lostSet.has(node))) continue;
-    figures.affected++;
-    if (before.leader === '') {
-      figures.quorumLost++; // no leader to propose a change: needs a forced recovery, not a move
-      continue;
-    }
-    const result = place(app.spec, cluster.candidatesFor(app.name), before);
-    if (!result.ok) {
-      figures.refused++;
-      figures.refusedSample ||= `${app.name} ${JSON.stringify(app.spec.regions)} survive ${app.spec.survive}: ${result.reason}`;
-      continue;
-    }
-    cluster.setTarget(app.name, result.placement);
-    const changed = result.placement.voters.filter((voter) => !before.voters.includes(voter)).length;
-    figures.votersChangedPerAppMax = Math.max(figures.votersChangedPerAppMax, changed);
-    if (changed === 0) figures.unchanged++;
-    else figures.replaced++;
-    walkToTarget(cluster, app, figures);
-  }
-  return figures;
-}
-
-/** Walks one app's group to its target, one committed step at a time, as the control loop will;
- *  checks at every step that the group keeps the target's voter count and a live quorum. */
-function walkToTarget(cluster: SimCluster, app: SimApp, figures: MoveFigures): void {
-  const start = app.membership;
-  const stepsMax = (start.voters.length + start.learners.length + app.target.voters.length + app.target.learners.length) * 2;
-  let steps = 0;
-  for (let step = nextStep(app.membership, app.target, () => true); step !== undefined && steps < stepsMax; step = nextStep(app.membership, app.target, () => true)) {
-    if (step.kind === 'remove' && app.membership.voters.includes(step.node)) figures.voterRemovals++;
-    cluster.apply(app.name, step);
-    steps++;
-    figures.changes[step.kind]++;
-    const voters = app.membership.voters;
-    figures.voterMarginMin = Math.min(figures.voterMarginMin, voters.length - app.target.voters.length);
-    figures.liveMarginMin = Math.min(figures.liveMarginMin, voters.filter((voter) => cluster.isEligible(voter)).length - quorumOf(voters.length));
-  }
-  if (!membershipMatches(app.membership, app.target)) figures.notReached++;
-  figures.changesPerAppMax = Math.max(figures.changesPerAppMax, steps);
-}
-
-/** What the apps' groups outlive, by where their voters are; a group that still has a voter on a
- *  lost node (its move was refused, or it has no quorum to move) is counted apart as degraded. */
-function survivalLine(cluster: SimCluster): string {
-  const counts: Record<Survival | 'degraded', number> = { region: 0, zone: 0, node: 0, none: 0, degraded: 0 };
-  const nodes = cluster.candidatesFor();
-  for (const app of cluster.apps()) {
-    const degraded = app.membership.voters.some((voter) => !cluster.isEligible(voter));
-    counts[degraded ? 'degraded' : survivalOf(app.membership, nodes).survives]++;
-  }
-  return `survives region ${counts.region}, zone ${counts.zone}, node ${counts.node}, none ${counts.none}; degraded ${counts.degraded}`;
-}
 
 function table(headers: readonly string[], rows: readonly (readonly (string | number)[])[]): string {
   const cells = [headers, ...rows.map((row) => row.map(String))];
@@ -214,64 +27,75 @@ function table(headers: readonly string[], rows: readonly (readonly (string | nu
   return cells.map((row) => row.map(align).join('  ')).join('\n');
 }
 
-function printLoads(title: string, rows: readonly LoadFigures[]): boolean {
+function printPhase(title: string, phase: PhaseFigures, bound: number): void {
   console.log(`\n${title}`);
-  const within = (row: LoadFigures): boolean => row.deviationRatioMax <= LOAD_DEVIATION_RATIO_MAX;
-  console.log(table(['voters/node', 'apps', 'nodes', 'min', 'mean', 'max', 'max dev', `<= ${LOAD_DEVIATION_RATIO_MAX * 100}%`],
-    rows.map((row) => [row.scope, row.apps ?? APP_COUNT, row.nodes, row.min, row.mean.toFixed(1), row.max, `${(row.deviationRatioMax * 100).toFixed(1)}%`, row.scope === 'all' ? '(n/a)' : within(row) ? 'yes' : 'NO'])));
-  return rows.filter((row) => row.scope !== 'all').every(within);
+  const within = (row: LoadFigures): string => (row.scope === 'all' ? '(n/a)' : row.deviationRatioMax <= bound ? 'yes' : 'NO');
+  console.log(table(['voters/node', 'apps', 'nodes', 'min', 'mean', 'max', 'max dev', `<= ${bound * 100}%`],
+    phase.loads.map((row) => [row.scope, row.apps, row.nodes, row.min, row.mean.toFixed(1), row.max, `${(row.deviationRatioMax * 100).toFixed(1)}%`, within(row)])));
+  const { survival } = phase;
+  console.log(`survival reports: region ${survival.region}, zone ${survival.zone}, node ${survival.node}, none ${survival.none}; ` +
+    `${phase.survivalMismatches.length} disagree with the brute-force count; ${phase.unmet.length} targets break their spec; ${phase.shortfall} apps with a shortfall`);
 }
 
-function printMoves(title: string, figures: MoveFigures): boolean {
+function printLoss(title: string, loss: LossFigures): void {
   console.log(`\n${title}`);
-  const { changes } = figures;
+  const { run } = loss;
+  const margin = (value: number): string | number => (value === Number.POSITIVE_INFINITY ? '-' : value);
   console.log(table(['figure', 'value'], [
-    ['apps with a replica there', figures.affected],
-    ['re-placed, voters changed', figures.replaced],
-    ['re-placed, voters kept (learner only)', figures.unchanged],
-    ['refused (spec cannot be met now)', figures.refused],
-    ['quorum lost (needs forced recovery)', figures.quorumLost],
-    ['membership changes', changes.addLearner + changes.promote + changes.remove + changes.transferLeader],
-    ['  addLearner / promote / transferLeader', `${changes.addLearner} / ${changes.promote} / ${changes.transferLeader}`],
-    ['  remove voter / remove learner', `${figures.voterRemovals} / ${changes.remove - figures.voterRemovals}`],
-    ['changes per app, max', figures.changesPerAppMax],
-    ['voters replaced per app, max', figures.votersChangedPerAppMax],
-    ['min voters - target voters during moves', figures.voterMarginMin === Number.POSITIVE_INFINITY ? '-' : figures.voterMarginMin],
-    ['min live voters - quorum during moves', figures.liveMarginMin === Number.POSITIVE_INFINITY ? '-' : figures.liveMarginMin],
-    ['moves that did not reach the target', figures.notReached],
+    ['voters on the lost nodes', loss.lostVoters],
+    ['apps with a replica there', loss.affected],
+    ['targets changed (of them: apps with nothing there)', `${loss.targetsChanged} (${loss.targetsChangedUnaffected})`],
+    ['apps reported to outlive this loss / of them kept a quorum', `${loss.predictedToSurvive} / ${loss.predictedAndSurvived}`],
+    ['apps without a quorum (cannot be repaired by membership changes)', loss.noQuorum],
+    ['apps with a shortfall (spec cannot be met; of them with a quorum)', `${loss.shortfall} (${loss.shortfallWithQuorum})`],
+    ['repairable apps repaired', `${loss.repaired} / ${loss.repairable}`],
+    ['membership changes taken', stepCount(run)],
+    ['  by groups at their target / fewest possible', `${loss.changesTakenConverged} / ${loss.changesMinConverged}`],
+    ['  addLearner / promote / transferLeader', `${run.changes.addLearner} / ${run.changes.promote} / ${run.changes.transferLeader}`],
+    ['  remove voter / remove learner', `${run.voterRemovals} / ${run.changes.remove - run.voterRemovals}`],
+    ['apps above the fewest changes', loss.appsAboveMin],
+    ['live voters moved beyond the lost ones', loss.votersMovedBeyondLost],
+    ['changes per app, max', Math.max(0, ...run.changesByApp.values())],
+    ['min voters - target voters during moves', margin(run.voterMarginMin)],
+    ['min live voters - quorum during moves', margin(run.liveMarginMin)],
+    ['step violations / groups not at target', `${run.violations.length} / ${loss.notConverged.length}`],
+    ['groups stalled on a down voter they never had', loss.stalled.length],
+    ['steps while only suspect', loss.suspectSteps],
+    ['reconciler passes', run.passes],
+    ['apply of the down entries / reconcile, ms', `${loss.livenessApplyMs.toFixed(0)} / ${loss.reconcileMs.toFixed(0)}`],
   ]));
-  if (figures.refusedSample !== '') console.log(`  e.g. ${figures.refusedSample}`);
-  return figures.notReached === 0 && !(figures.voterMarginMin < 0) && !(figures.liveMarginMin < 0);
+  for (const [shape, count] of loss.noQuorumShapes) console.log(`  no quorum: ${count} apps with ${shape}`);
+  if (loss.noQuorumSample !== '') console.log(`  e.g. ${loss.noQuorumSample}`);
+  if (loss.shortfallSample !== '') console.log(`  shortfall e.g. ${loss.shortfallSample}`);
 }
 
 function main(): void {
   const { values } = parseArgs({ options: { seed: { type: 'string' } } });
-  const seed = values.seed === undefined ? SEED_DEFAULT : Number(values.seed);
-  const startedMs = performance.now();
-  const specs = buildSpecs(seed);
-  console.log(`placement scale simulation, seed ${seed}: ${buildNodes().length} nodes in ${Object.keys(REGION_ZONES).length} regions, ${APP_COUNT} apps`);
-
-  const initial = placeAll(specs);
-  const unmet = initial.cluster.apps().map((app) => [app.name, specProblem(app.spec, app.target, initial.cluster)] as const).filter(([, problem]) => problem !== undefined);
-  console.log(`\nspecs: ${initial.cluster.apps().length} placed, ${initial.refused.length} refused, ${unmet.length} placed but not met`);
-  for (const line of [...initial.refused, ...unmet.map(([name, problem]) => `${name}: ${problem}`)].slice(0, 5)) console.log(`  ${line}`);
-  console.log(survivalLine(initial.cluster));
-  let ok = printLoads('voter load after placing all apps', loadTable(initial.cluster)) && initial.refused.length === 0 && unmet.length === 0;
-
-  // The most loaded node goes: the worst case for how much has to move.
-  const nodeLoss = placeAll(specs).cluster;
-  const lostNode = nodeLoss.nodes().map((node) => node.id).sort((a, b) => nodeLoss.voterLoad(b) - nodeLoss.voterLoad(a) || (a < b ? -1 : 1))[0]!;
-  ok = printMoves(`loss of node ${lostNode} (${nodeLoss.voterLoad(lostNode)} voters)`, loseNodes(nodeLoss, [lostNode])) && ok;
-  ok = printLoads(`voter load after healing the loss of ${lostNode}`, loadTable(nodeLoss)) && ok;
-
-  const regionLoss = placeAll(specs).cluster;
-  const lostNodes = regionLoss.nodes().filter((node) => node.region === LOST_REGION).map((node) => node.id);
-  ok = printMoves(`loss of region ${LOST_REGION} (${lostNodes.length} nodes)`, loseNodes(regionLoss, lostNodes)) && ok;
-  console.log(`after the moves: ${survivalLine(regionLoss)}`);
-  printLoads(`voter load after healing the loss of ${LOST_REGION}`, loadTable(regionLoss));
-
-  console.log(`\n${ok ? 'all checks held' : 'SOME CHECKS FAILED'} in ${((performance.now() - startedMs) / 1000).toFixed(2)} s`);
-  if (!ok) process.exitCode = 1;
+  const config: ScenarioConfig = {
+    layout,
+    appCount: 1_000,
+    seed: values.seed === undefined ? seedDefault : Number(values.seed),
+    lostRegion: 'us',
+    loadDeviationRatioMax: { placed: 0.1, healed: 0.1 },
+  };
+  const report = runScenario(config);
+  console.log(`placement scale simulation, seed ${config.seed}: ${report.nodeCount} nodes in ${Object.keys(layout).length} regions, ${config.appCount} apps (ControlState, simulated groups)`);
+  console.log(`specs: ${report.specMix}`);
+  console.log(`deploys: ${report.placed} placed in ${report.deployMs.toFixed(0)} ms, ${report.refused.length} refused; reconciler steps right after: ${report.initialSteps}`);
+  for (const { name, reason } of report.refused) console.log(`  refused ${name}: ${reason}`);
+  printPhase('after the deploys', report.initial, config.loadDeviationRatioMax.placed);
+  printLoss(`loss of node ${report.lostNode} (the most loaded, ${report.lostNodeVoters} voters)`, report.nodeLoss);
+  printPhase(`after healing the loss of ${report.lostNode}`, report.nodeLoss.after, config.loadDeviationRatioMax.healed);
+  printLoss(`then loss of region ${config.lostRegion} (${report.regionLoss.lost.length} nodes)`, report.regionLoss);
+  printPhase(`after healing the loss of ${config.lostRegion}`, report.regionLoss.after, config.loadDeviationRatioMax.healed);
+  console.log(`\n${report.entryCount} control entries applied in ${(report.elapsedMs / 1000).toFixed(2)} s`);
+  for (const finding of report.findings) console.log(`FINDING: ${finding}`);
+  if (report.problems.length === 0) console.log('all checks held');
+  else {
+    console.log(`SOME CHECKS FAILED (seed ${config.seed}):`);
+    for (const problem of report.problems) console.log(`  ${problem}`);
+    process.exitCode = 1;
+  }
 }
 
 main();

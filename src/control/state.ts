@@ -140,17 +140,27 @@ export class ControlState {
 
   /** The nodes as the solver sees them for `app` (its current replicas may stay while suspect). */
   candidates(appName: string | undefined): CandidateNode[] {
-    const app = appName === undefined ? undefined : this.apps.get(appName);
+    return this.candidatesWith(appName, this.voterLoads());
+  }
+
+  /** Voters each node holds over every app's target. */
+  private voterLoads(): Map<NodeId, number> {
     const load = new Map<NodeId, number>();
-    for (const other of this.apps.values()) {
-      if (other.name === appName) continue;
-      for (const voter of other.target.voters) load.set(voter, (load.get(voter) ?? 0) + 1);
-    }
+    for (const app of this.apps.values()) for (const voter of app.target.voters) load.set(voter, (load.get(voter) ?? 0) + 1);
+    return load;
+  }
+
+  /** candidates() given the load over all apps (`voterLoads()`), so that re-placing every app of
+   *  a region counts the load once rather than once per app: the app's own voters are taken off. */
+  private candidatesWith(appName: string | undefined, load: ReadonlyMap<NodeId, number>): CandidateNode[] {
+    const app = appName === undefined ? undefined : this.apps.get(appName);
+    const ownVoters = new Set<NodeId>(app?.target.voters ?? []);
     const holds = new Set<NodeId>(app === undefined ? [] : [...app.target.voters, ...app.target.learners]);
     return sorted(this.nodes.keys()).map((id) => {
       const node = this.nodes.get(id) as NodeRecord;
       const live = node.liveness === 'up' || (node.liveness === 'suspect' && holds.has(id));
-      return { id, region: node.region, zone: node.zone ?? `node:${id}`, eligible: live && node.drain === 'none', voterLoad: load.get(id) ?? 0 };
+      const voterLoad = (load.get(id) ?? 0) - (ownVoters.has(id) ? 1 : 0);
+      return { id, region: node.region, zone: node.zone ?? `node:${id}`, eligible: live && node.drain === 'none', voterLoad };
     });
   }
 
@@ -252,22 +262,28 @@ export class ControlState {
    *  region gets its target recomputed from its spec, keeping what it can. */
   private replaceAround(index: LogIndex, region: string, changes: Changes): void {
     this.bumpRevision(changes);
+    // Each app is placed seeing the others' targets as they stand, re-placed ones included:
+    // the load is counted once here and kept up to date as targets change.
+    const load = this.voterLoads();
     for (const name of [...this.apps.keys()].sort()) {
       const app = this.apps.get(name) as AppRecord;
       if (!app.spec.regions.includes(region)) continue;
-      const result = place(app.spec, this.candidates(name), app.target);
+      const nodes = this.candidatesWith(name, load);
+      const result = place(app.spec, nodes, app.target);
       let next: AppRecord;
       if (result.ok) {
         next = { ...app, target: result.placement, survival: result.survival, shortfall: undefined };
       } else {
         // The spec cannot be met any more: keep the voters that are still eligible (never
         // fewer than a quorum can decide on), drop learners that are gone, and say why.
-        const candidates = new Map(this.candidates(name).map((node) => [node.id, node]));
+        const candidates = new Map(nodes.map((node) => [node.id, node]));
         const learners = app.target.learners.filter((id) => candidates.get(id)?.eligible === true);
         const target = { voters: app.target.voters, learners };
-        next = { ...app, target, survival: survivalOf(target, [...candidates.values()]), shortfall: result.reason };
+        next = { ...app, target, survival: survivalOf(target, nodes), shortfall: result.reason };
       }
       if (samePlacement(next.target, app.target) && next.shortfall === app.shortfall && next.survival.survives === app.survival.survives && next.survival.reason === app.survival.reason) continue;
+      for (const voter of app.target.voters) load.set(voter, (load.get(voter) ?? 0) - 1);
+      for (const voter of next.target.voters) load.set(voter, (load.get(voter) ?? 0) + 1);
       this.apps.set(name, { ...next, updatedIndex: index });
       changes.apps.add(name);
     }
