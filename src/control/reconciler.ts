@@ -11,7 +11,7 @@ import type { LeaderDuty } from '../group/leader-duties.js';
 import type { NodeId } from '../model/ids.js';
 import type { Logger } from '../observability/logger.js';
 import type { ControlPlane } from './control-plane.js';
-import { nextStep } from './placement.js';
+import { membershipMatches, nextStep } from './placement.js';
 import type { Membership, MembershipStep } from './placement-types.js';
 import type { AppRecord } from './state.js';
 
@@ -115,7 +115,7 @@ export class Reconciler implements LeaderDuty {
     }
     const { commit, match } = leader.report;
     const caughtUp = (node: NodeId): boolean => (match?.[node] ?? 0) >= commit - promoteLagEntriesMax;
-    const step = nextStep(actual, app.target, caughtUp);
+    const step = nextStep(actual, app.target, caughtUp) ?? this.leaderPreference(app, actual, caughtUp);
     if (step === undefined) return;
     this.inFlight.set(app.name, { step, startedMs: Date.now(), inherited: false });
     await this.record(app.name, step, 'started', describeStep(step));
@@ -184,6 +184,31 @@ export class Reconciler implements LeaderDuty {
         this.deploying.delete(app.name);
       }
     })();
+  }
+
+  /**
+   * Once the membership matches the target: a leader outside the region that holds the most
+   * voters makes every commit wait for a cross-region acknowledgement, so leadership moves to a
+   * caught-up voter of that region (the one leading the fewest apps), like CockroachDB's lease
+   * preferences. Ties between regions keep the leader where it is.
+   */
+  private leaderPreference(app: AppRecord, actual: Membership, caughtUp: (node: NodeId) => boolean): MembershipStep | undefined {
+    if (!membershipMatches(actual, app.target)) return undefined;
+    const { state } = this.control.machine;
+    const regionOf = (node: NodeId): string | undefined => state.nodes.get(node)?.region;
+    const counts = new Map<string, number>();
+    for (const voter of actual.voters) {
+      const region = regionOf(voter);
+      if (region !== undefined) counts.set(region, (counts.get(region) ?? 0) + 1);
+    }
+    const most = Math.max(0, ...counts.values());
+    const leaderRegion = regionOf(actual.leader);
+    if (leaderRegion !== undefined && (counts.get(leaderRegion) ?? 0) === most) return undefined;
+    const candidates = actual.voters.filter((voter) => voter !== actual.leader && counts.get(regionOf(voter) ?? '') === most && caughtUp(voter) && state.nodes.get(voter)?.liveness === 'up');
+    const leads = (node: NodeId): number => [...state.apps.keys()].filter((name) => this.control.reports.group(name).leader?.node === node).length;
+    candidates.sort((a, b) => leads(a) - leads(b) || (a < b ? -1 : 1));
+    const to = candidates[0];
+    return to === undefined ? undefined : { kind: 'transferLeader', node: actual.leader, to };
   }
 
   /** A draining node that holds no replica any more is drained. */

@@ -7,7 +7,7 @@ import type { Bundle } from '../model/app-entries.js';
 import type { AppVersion, LogIndex, NodeId } from '../model/ids.js';
 import type { ControlCommand, ControlEntry, DrainState, NodeAddresses, NodeLiveness, StepOutcome } from './commands.js';
 import { place, survivalOf } from './placement.js';
-import type { CandidateNode, MembershipStep, Placement, PlacementSpec, SurvivalReport } from './placement-types.js';
+import type { CandidateNode, MembershipStep, Placement, PlacementResult, PlacementSpec, SurvivalReport } from './placement-types.js';
 
 export interface NodeRecord extends NodeAddresses {
   readonly liveness: NodeLiveness;
@@ -274,12 +274,8 @@ export class ControlState {
       if (result.ok) {
         next = { ...app, target: result.placement, survival: result.survival, shortfall: undefined };
       } else {
-        // The spec cannot be met any more: keep the voters that are still eligible (never
-        // fewer than a quorum can decide on), drop learners that are gone, and say why.
-        const candidates = new Map(nodes.map((node) => [node.id, node]));
-        const learners = app.target.learners.filter((id) => candidates.get(id)?.eligible === true);
-        const target = { voters: app.target.voters, learners };
-        next = { ...app, target, survival: survivalOf(target, nodes), shortfall: result.reason };
+        const degraded = degradedPlacement(app.spec, nodes, app.target);
+        next = degraded === undefined ? { ...app, shortfall: result.reason } : { ...app, target: degraded.placement, survival: degraded.survival, shortfall: result.reason };
       }
       if (samePlacement(next.target, app.target) && next.shortfall === app.shortfall && next.survival.survives === app.survival.survives && next.survival.reason === app.survival.reason) continue;
       for (const voter of app.target.voters) load.set(voter, (load.get(voter) ?? 0) - 1);
@@ -293,6 +289,22 @@ export class ControlState {
     this.revision += 1;
     changes.revision = true;
   }
+}
+
+/**
+ * The best a spec that cannot be met any more still allows, from live nodes only: first the full
+ * voter count without the survival requirement, else as many voters as the regions have
+ * eligible nodes. Never a target that names a node which is down: the group could not reach it,
+ * and would wait for it for ever. Undefined when no node of the regions is eligible (the target
+ * stays as it was).
+ */
+export function degradedPlacement(spec: PlacementSpec, nodes: readonly CandidateNode[], current: Placement): Extract<PlacementResult, { ok: true }> | undefined {
+  const relaxed = place({ ...spec, survive: undefined }, nodes, current);
+  if (relaxed.ok) return relaxed;
+  const eligible = nodes.filter((node) => node.eligible && spec.regions.includes(node.region)).length;
+  if (eligible === 0) return undefined;
+  const fewer = place({ ...spec, survive: undefined, replicas: Math.min(spec.replicas, eligible) }, nodes, current);
+  return fewer.ok ? fewer : undefined;
 }
 
 export function samePlacement(a: Placement, b: Placement): boolean {
