@@ -69,6 +69,10 @@ export class Forwarder {
     const hosts = new Set([...entry.voters, ...entry.learners]);
     const candidates = directory.nodes.filter((node) => hosts.has(node.id) && node.id !== this.self.id && (node.state === 'up' || node.state === 'draining'));
     candidates.sort((a, b) => {
+      // A draining node is about to hand its replicas away: only if nothing else hosts the app.
+      const drainingA = a.state === 'draining' ? 1 : 0;
+      const drainingB = b.state === 'draining' ? 1 : 0;
+      if (drainingA !== drainingB) return drainingA - drainingB;
       const rttA = this.rttMs.get(a.id) ?? Number.POSITIVE_INFINITY;
       const rttB = this.rttMs.get(b.id) ?? Number.POSITIVE_INFINITY;
       if (rttA !== rttB) return rttA - rttB;

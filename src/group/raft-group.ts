@@ -91,7 +91,17 @@ interface ProposalMeta {
   readonly startedMs: number;
   /** The leader this proposal went to (this node, or the one it was forwarded to). */
   readonly leaderId: NodeId;
+  /** Leader changes this group had seen when the proposal was made. */
+  readonly leaderEpoch: number;
 }
+
+/**
+ * After a new leader is known, how long proposals that went to the old one may still commit
+ * before they are answered "outcome unknown". Proposals a leader held during a transfer reach
+ * the new leader with its first message and commit within a round or two; proposals a crashed
+ * leader took with it never will, and their clients should learn that well before the deadline.
+ */
+export const leaderChangeGraceMs = 500;
 
 export class RaftGroup<E, R> {
   readonly groupId: GroupId;
@@ -110,6 +120,8 @@ export class RaftGroup<E, R> {
   private readonly incarnation: string;
   private sequence = 0;
   private leaderId: NodeId = NONE;
+  /** Counts leader changes (proposals remember it, to tell which went to an earlier leader). */
+  private leaderEpoch = 0;
   private stopped = false;
 
   constructor(private readonly options: RaftGroupOptions<E, R>) {
@@ -257,7 +269,7 @@ export class RaftGroup<E, R> {
     if (this.proposals.size >= proposalsWaitingMax) throw new NotAppliedError(`too many proposals waiting in group ${this.groupId} (${proposalsWaitingMax})`);
     const key = `${this.nodeId}/${this.incarnation}/${++this.sequence}`;
     const leaderId = this.leaderId;
-    const waiting = this.proposals.wait(key, deadlineMs, { startedMs: performance.now(), leaderId }, () => {
+    const waiting = this.proposals.wait(key, deadlineMs, { startedMs: performance.now(), leaderId, leaderEpoch: this.leaderEpoch }, () => {
       this.options.metrics.proposed('timeout');
       return `proposal not committed within the deadline (leader ${this.leaderId || 'unknown'})`;
     });
@@ -368,17 +380,25 @@ export class RaftGroup<E, R> {
     this.leaderId = leaderId;
     this.options.metrics.leaderChanged();
     this.options.logger.info({ group: this.groupId, leader: leaderId || null }, 'leader changed');
-    if (leaderId !== NONE) this.leaderWaiters.resolveWhere(() => true, undefined);
-    // Proposals that went to a leader that is no longer leading will rarely commit (only if it
-    // replicated them in time), and the client should not wait out the full deadline to learn
-    // that: answer now that the outcome is unknown, so it can retry against the new leader.
-    this.proposals.rejectWhere(
-      (meta) => meta.leaderId !== leaderId,
-      () => {
-        this.options.metrics.proposed('timeout');
-        return new GroupUnavailableError(`the leader changed to ${leaderId || 'none'}; the write may or may not have been applied`);
-      },
-    );
+    this.leaderEpoch += 1;
+    if (leaderId !== NONE) {
+      this.leaderWaiters.resolveWhere(() => true, undefined);
+      // Proposals that went to an earlier leader may still commit: the old leader replicated
+      // them in time, or held them during a transfer and handed them to this leader. Those it
+      // did not will never commit, and their clients should not wait out the full deadline to
+      // learn that: after a grace period, answer that the outcome is unknown.
+      const epoch = this.leaderEpoch;
+      this.options.clock.setTimer(() => {
+        if (this.stopped) return;
+        this.proposals.rejectWhere(
+          (meta) => meta.leaderEpoch < epoch && meta.leaderId !== this.leaderId,
+          () => {
+            this.options.metrics.proposed('timeout');
+            return new GroupUnavailableError(`the leader changed to ${leaderId}; the write may or may not have been applied`);
+          },
+        );
+      }, leaderChangeGraceMs);
+    }
     // A read forwarded to the old leader (paused, dead) would hold every later read until its deadline.
     this.forwardedReads.failAll(() => new GroupUnavailableError('the leader changed during a read'));
     if (leaderId !== this.nodeId) {

@@ -38,6 +38,9 @@ type CampaignKind = 'preElection' | 'election' | 'transfer';
 /** Bound on ReadIndex requests a new leader parks until it has committed an entry of its term. */
 export const READ_INDEX_PARKED_COUNT_MAX = 4096;
 
+/** Proposals held during one leadership transfer, at most; beyond it they are dropped. */
+export const heldProposalsMax = 1024;
+
 export class Raft {
   readonly id: NodeId;
   term: Term = 0;
@@ -61,6 +64,13 @@ export class Raft {
   appendBroadcastPending = false;
   /** ReadIndex requests received before this leader committed an entry of its own term. */
   parkedReadIndexMessages: Message[] = [];
+  /**
+   * Proposals that arrived while leadership was being transferred (local or forwarded). Held,
+   * never appended here: if the transfer fails they are appended by this (still) leader, once it
+   * steps down they go to the new leader as soon as it is known. Either way each is appended at
+   * most once, and a transfer no longer drops the writes that race it.
+   */
+  heldProposals: Message[] = [];
 
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
@@ -220,6 +230,30 @@ export class Raft {
     this.reset(term);
     this.leaderId = leaderId;
     this.role = 'follower';
+    this.forwardHeldProposals();
+  }
+
+  /** A follower that knows its leader sends it the proposals held during a transfer. */
+  private forwardHeldProposals(): void {
+    if (this.heldProposals.length === 0 || this.role !== 'follower' || this.leaderId === NONE) return;
+    const held = this.heldProposals;
+    this.heldProposals = [];
+    for (const message of held) this.msgs.push({ ...message, to: this.leaderId });
+  }
+
+  /** A leader whose transfer ended without handing over appends what it held meanwhile. A
+   *  proposal it can no longer take (backpressure) is dropped, as the network might have. */
+  private appendHeldProposals(): void {
+    if (this.heldProposals.length === 0 || this.role !== 'leader' || this.leadTransferee !== NONE) return;
+    const held = this.heldProposals;
+    this.heldProposals = [];
+    for (const message of held) {
+      try {
+        this.handleProposal(message);
+      } catch (error) {
+        if (!(error instanceof ProposalDroppedError)) throw error;
+      }
+    }
   }
 
   private becomeCandidate(): void {
@@ -253,6 +287,8 @@ export class Raft {
     // and it unblocks ReadIndex (§6.4).
     const appended = this.appendEntries([{ type: 'normal', data: EMPTY_BYTES }]);
     assert(appended, 'empty entry must never be refused');
+    // Elected again before it could hand over what it held during a transfer.
+    this.appendHeldProposals();
   }
 
   // ---- ticks ---------------------------------------------------------------------------
@@ -277,7 +313,10 @@ export class Raft {
       this.electionElapsed = 0;
       if (this.config.checkQuorum) this.step(buildMessage({ type: 'checkQuorum', to: this.id }, this.id, 0));
       // A transfer that did not finish within an election timeout has failed.
-      if (this.role === 'leader' && this.leadTransferee !== NONE) this.leadTransferee = NONE;
+      if (this.role === 'leader' && this.leadTransferee !== NONE) {
+        this.leadTransferee = NONE;
+        this.appendHeldProposals();
+      }
     }
     if (this.role !== 'leader') return;
     if (this.heartbeatElapsed >= this.config.heartbeatTicks) {
@@ -511,7 +550,12 @@ export class Raft {
   private handleProposal(message: Message): void {
     assert(message.entries.length > 0, 'proposal without entries');
     if (!this.trk.progress.has(this.id)) throw new ProposalDroppedError('leader was removed from the configuration');
-    if (this.leadTransferee !== NONE) throw new ProposalDroppedError(`leadership is being transferred to ${this.leadTransferee}`);
+    if (this.leadTransferee !== NONE) {
+      const carriesConfChange = message.entries.some((entry) => entry.type === 'confChange');
+      if (carriesConfChange || this.heldProposals.length >= heldProposalsMax) throw new ProposalDroppedError(`leadership is being transferred to ${this.leadTransferee}`);
+      this.heldProposals.push(message);
+      return;
+    }
     let lastConfIndex = 0;
     const firstIndex = this.raftLog.lastIndex() + 1;
     message.entries.forEach((entry, position) => {
@@ -649,7 +693,10 @@ export class Raft {
       if (this.leadTransferee === transferee) return; // already under way
       this.leadTransferee = NONE;
     }
-    if (transferee === this.id) return;
+    if (transferee === this.id) {
+      this.appendHeldProposals(); // a transfer to the leader itself cancels the one under way
+      return;
+    }
     // The transfer must finish within one election timeout (see tickHeartbeat).
     this.electionElapsed = 0;
     this.leadTransferee = transferee;
@@ -737,16 +784,19 @@ export class Raft {
       case 'app':
         this.electionElapsed = 0;
         this.leaderId = message.from;
+        this.forwardHeldProposals();
         this.handleAppendEntries(message);
         return;
       case 'heartbeat':
         this.electionElapsed = 0;
         this.leaderId = message.from;
+        this.forwardHeldProposals();
         this.handleHeartbeat(message);
         return;
       case 'snap':
         this.electionElapsed = 0;
         this.leaderId = message.from;
+        this.forwardHeldProposals();
         this.handleSnapshot(message);
         return;
       case 'transferLeader':
@@ -881,7 +931,10 @@ export class Raft {
         if (id !== this.id) this.maybeSendAppend(id, false);
       });
     }
-    if (this.leadTransferee !== NONE && !this.trk.isVoter(this.leadTransferee)) this.leadTransferee = NONE;
+    if (this.leadTransferee !== NONE && !this.trk.isVoter(this.leadTransferee)) {
+      this.leadTransferee = NONE;
+      this.appendHeldProposals();
+    }
     return confState;
   }
 

@@ -114,8 +114,8 @@ describe('simulated wide-area latency', () => {
 
   it('answers a client that declares a far region one round trip late', async () => {
     const eu = fleet.node('eu1');
-    const near = await timedPut(eu.base, 'client-near', { 'x-lockstep-client-region': 'eu' });
     const far = await timedPut(eu.base, 'client-far', { 'x-lockstep-client-region': 'ap' });
-    expect(far.ms - near.ms).toBeGreaterThanOrEqual(200);
+    // The eu-ap round trip (2 x 120 ms) is a floor under the answer's time.
+    expect(far.ms).toBeGreaterThanOrEqual(240);
   }, 30_000);
 });

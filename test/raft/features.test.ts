@@ -15,7 +15,7 @@ describe('leader transfer', () => {
     expect(network.leaderIds()).toEqual(['n2']);
   });
 
-  it('catches a lagging transferee up first and refuses proposals meanwhile', () => {
+  it('catches a lagging transferee up first, and hands the proposals made meanwhile to it', () => {
     const network = new Network(['n1', 'n2', 'n3']);
     network.campaign('n1');
     network.isolate('n3');
@@ -25,11 +25,31 @@ describe('leader transfer', () => {
     network.node('n1').transferLeadership('n3');
     network.deliverAll();
     expect(network.node('n1').status().leadTransferee).toBe('n3');
-    expect(() => network.node('n1').propose(text('b'))).toThrow(ProposalDroppedError);
+    // Held, not refused and not appended: the new leader appends it once it leads.
+    network.node('n1').propose(text('b'));
+    network.deliverAll();
+    expect(network.appliedTexts('n2')).toEqual(['a']);
     network.dropIf = () => false;
     network.tickAll(1);
+    network.deliverAll();
     expect(network.leaderIds()).toEqual(['n3']);
-    expect(network.appliedTexts('n3')).toEqual(['a']);
+    expect(network.appliedTexts('n3')).toEqual(['a', 'b']);
+    expect(network.appliedTexts('n1')).toEqual(['a', 'b']);
+  });
+
+  it('appends the proposals held during a transfer that failed, exactly once', () => {
+    const network = new Network(['n1', 'n2', 'n3']);
+    network.campaign('n1');
+    network.isolate('n3');
+    network.propose('n1', 'a');
+    network.node('n1').transferLeadership('n3');
+    network.node('n1').propose(text('b'));
+    network.propose('n2', 'c'); // forwarded to n1 and held there too
+    network.tickAll(10); // the transfer times out
+    network.deliverAll();
+    expect(network.node('n1').status().leadTransferee).toBe('');
+    expect(network.leaderIds()).toEqual(['n1']);
+    expect(network.appliedTexts('n2')).toEqual(['a', 'b', 'c']);
   });
 
   it('gives up a transfer that does not finish within an election timeout', () => {
