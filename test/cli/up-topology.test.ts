@@ -1,0 +1,34 @@
+// upTopology: the processes, ids, zones and ports `lockstep up` derives from its flags, and the
+// flags it refuses (each error names its flag).
+import { describe, expect, it } from 'vitest';
+import { parseUpFlags, upTopology, UpFlagError } from '../../src/cli/up-topology.js';
+
+describe('upTopology', () => {
+  it('numbers nodes per region, gives each its own zone, and hands out ports two by two from the base', () => {
+    const topology = upTopology(parseUpFlags({ regions: 'eu:3,ap', deployRegions: 'eu', basePort: '4000', data: 'd', host: 'localhost' }));
+    expect(topology.control.args).toEqual(['--id', 'c1', '--data', 'd/c1', '--host', 'localhost', '--http', '4000', '--grpc', '4001']);
+    expect(topology.nodes.map((node) => `${node.id} ${node.zone} ${node.httpPort}/${node.grpcPort} ${node.url}`)).toEqual([
+      'eu1 eu-a 4002/4003 http://localhost:4002',
+      'eu2 eu-b 4004/4005 http://localhost:4004',
+      'eu3 eu-c 4006/4007 http://localhost:4006',
+      'ap1 ap-a 4008/4009 http://localhost:4008',
+    ]);
+    expect(topology.nodes[3]?.args).toEqual(['--id', 'ap1', '--region', 'ap', '--zone', 'ap-a', '--data', 'd/ap1', '--host', 'localhost', '--http', '4008', '--grpc', '4009', '--control', 'localhost:4000']);
+    expect(topology.deploy).toEqual({ appDir: 'examples/shop', regions: ['eu'], replicas: 3 });
+  });
+
+  it.each([
+    [{ regions: '' }, /--regions names no region/],
+    [{ regions: 'EU:2' }, /--regions entry 'EU:2'/],
+    [{ regions: 'eu:2,eu:1' }, /--regions names eu twice/],
+    [{ regions: 'eu:27' }, /--regions eu must have 1 to 26 nodes/],
+    [{ regions: 'eu:20,us:20', deployRegions: 'eu' }, /asks for 40 nodes; lockstep up starts at most 32/],
+    [{ deployRegions: 'eu,eu' }, /--deploy-regions names a region twice/],
+    [{ basePort: '0' }, /--base-port must be an integer from 1 to 65524/],
+    [{ basePort: '9x' }, /--base-port/],
+    [{ host: 'a b' }, /--host must be a host name/],
+  ])('refuses %o', (flags, message) => {
+    expect(() => parseUpFlags(flags)).toThrow(UpFlagError);
+    expect(() => parseUpFlags(flags)).toThrow(message);
+  });
+});
