@@ -3,11 +3,10 @@
 // API; `-o json` prints the API's JSON unchanged (documented in the README), `-o table` (the
 // default) a table. Exit codes: 0 success, 1 refused or failed, 2 usage error, 3 control plane
 // unreachable.
-import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { request } from 'undici';
-import { readBundle } from '../app/bundle.js';
-import { parseConfig } from '../app/config.js';
+import { deployRequest, followDeploy } from './app-deploy.js';
+import { ControlClient, ExitError, problemText, sleep, type Json } from './control-client.js';
+import { table } from './text-table.js';
 
 const usage = `usage: clusterctl <command> [options]   (--control <url> or LOCKSTEP_CONTROL, default http://127.0.0.1:9900)
   nodes                          nodes, their region, zone, state and replicas
@@ -23,93 +22,10 @@ options: -o table|json (default table)
 exit codes: 0 success, 1 refused or failed, 2 usage error, 3 control plane unreachable
 `;
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** How long an unreachable or leaderless control plane is retried before exit 3. */
-const unavailableRetryMs = 10_000;
-const retryPauseMs = 300;
-
-class ExitError extends Error {
-  constructor(
-    readonly code: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 function usageError(message: string): never {
   throw new ExitError(2, `${message}\n\n${usage}`);
 }
 
-interface Answer {
-  readonly status: number;
-  readonly body: Record<string, unknown>;
-}
-
-class ControlClient {
-  constructor(readonly baseUrl: string) {}
-
-  /** One request; an unreachable or unavailable control plane (no leader during a failover) is
-   *  retried for a few seconds before clusterctl gives up with exit 3. Every request clusterctl
-   *  makes is safe to repeat (reads, drains, and deploys of the same files and spec). */
-  async call(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Answer> {
-    const deadline = Date.now() + unavailableRetryMs;
-    for (;;) {
-      try {
-        return await this.once(method, path, body);
-      } catch (error) {
-        if (!(error instanceof ExitError) || error.code !== 3 || Date.now() > deadline) throw error;
-        await sleep(retryPauseMs);
-      }
-    }
-  }
-
-  private async once(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Answer> {
-    let response;
-    try {
-      response = await request(`${this.baseUrl}${path}`, {
-        method,
-        headers: { 'content-type': 'application/json' },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        headersTimeout: 80_000,
-        bodyTimeout: 80_000,
-      });
-    } catch (error) {
-      throw new ExitError(3, `cannot reach the control plane at ${this.baseUrl}: ${error instanceof Error ? error.message : String(error)}\n(start one with 'lockstep control' or 'lockstep up', or point --control / LOCKSTEP_CONTROL at it)`);
-    }
-    const text = await response.body.text();
-    let parsed: Record<string, unknown> = {};
-    try {
-      parsed = JSON.parse(text) as Record<string, unknown>;
-    } catch {
-      parsed = { detail: text };
-    }
-    if (response.statusCode === 503) throw new ExitError(3, `the control plane is unavailable: ${String(parsed.detail ?? text)}`);
-    return { status: response.statusCode, body: parsed };
-  }
-
-  async expect(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Record<string, unknown>> {
-    const answer = await this.call(method, path, body);
-    if (answer.status >= 300) throw new ExitError(1, problemText(answer));
-    return answer.body;
-  }
-}
-
-function problemText(answer: Answer): string {
-  const body = answer.body;
-  const errors = Array.isArray(body.errors) ? (body.errors as { field: string; message: string }[]).map((e) => `\n  ${e.field}: ${e.message}`).join('') : '';
-  return `${String(body.title ?? `error ${answer.status}`)}: ${String(body.detail ?? '')}${errors}`;
-}
-
-/** Columns padded to their widest cell. */
-export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)));
-  const line = (cells: readonly string[]): string => cells.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd();
-  return [line(header), ...rows.map(line)].join('\n') + '\n';
-}
-
-type Json = Record<string, unknown>;
 const list = (value: unknown): string => (Array.isArray(value) && value.length > 0 ? value.join(',') : '-');
 
 function nodesTable(body: Json): string {
@@ -292,24 +208,13 @@ async function deploy(
   const replicas = values.replicas === undefined ? 3 : Number(values.replicas);
   if (!Number.isInteger(replicas)) usageError(`--replicas must be an integer, not '${values.replicas ?? ''}'`);
   if (values.survive !== undefined && values.survive !== 'zone' && values.survive !== 'region') usageError(`--survive must be zone or region, not '${values.survive}'`);
-  let bundle;
-  try {
-    bundle = await readBundle(resolve(dir));
-  } catch (error) {
-    throw new ExitError(1, `cannot read the app in ${dir}: ${error instanceof Error ? error.message : String(error)}`);
-  }
-  const name = values.name ?? parseConfig(bundle.files['config.yaml']).name ?? basename(resolve(dir));
-  const body = {
-    regions,
-    replicas,
-    ...(values.survive === undefined ? {} : { survive: values.survive }),
-    bundle: { files: bundle.files },
-    allowBreaking: values['allow-breaking'],
-    ...(values.plan ? { plan: true } : {}),
-    ...(values['plan-id'] === undefined ? {} : { planId: values['plan-id'] }),
-  };
-  const path = `/v1/apps/${encodeURIComponent(name)}`;
-  const answer = await client.call('POST', `${path}/deploy`, body);
+  const request = await deployRequest(
+    dir,
+    { regions, replicas, survive: values.survive, allowBreaking: values['allow-breaking'], plan: values.plan, planId: values['plan-id'] },
+    values.name,
+  );
+  const { name } = request;
+  const answer = await client.call('POST', `${request.appPath}/deploy`, request.body);
   if (answer.status >= 300) throw new ExitError(1, `deploy of ${name} refused: ${problemText(answer)}\nnothing changed`);
   if (values.plan) {
     print(answer.body, planText);
@@ -317,32 +222,16 @@ async function deploy(
   }
   if (output === 'table') process.stdout.write(`deploying ${name}: version ${String(answer.body.version)}, target voters ${list((answer.body.target as Json).voters)}, learners ${list((answer.body.target as Json).learners)}\n`);
   // Follow the membership steps and the version until the app converges.
-  const deadline = Date.now() + timeoutMs;
-  const seenSteps = new Set<string>();
-  const deployIndex = Number(answer.body.index);
-  for (;;) {
-    const status = await client.expect('GET', path);
-    for (const step of (status.steps ?? []) as Json[]) {
-      const key = `${String(step.index)}`;
-      if (Number(step.index) <= deployIndex || seenSteps.has(key)) continue;
-      seenSteps.add(key);
-      if (output === 'table') process.stdout.write(`  ${String(step.outcome).padEnd(7)}  ${String(step.detail)}\n`);
-    }
-    const failure = status.failure as Json | null;
-    if (failure !== null && failure.version === status.desiredVersion) {
-      if (output === 'json') print(status, () => '');
-      throw new ExitError(1, `version ${String(failure.version)} of ${name} was refused by the app: ${String(failure.reason)}`);
-    }
-    if (status.converged === true) {
-      print(status, statusText);
-      return 0;
-    }
-    if (Date.now() > deadline) {
-      if (output === 'json') print(status, () => '');
-      throw new ExitError(1, `${name} did not converge within the timeout; clusterctl status ${name} --watch follows it`);
-    }
-    await sleep(500);
+  const outcome = await followDeploy(client, request, Number(answer.body.index), timeoutMs, (step) => {
+    if (output === 'table') process.stdout.write(`  ${String(step.outcome).padEnd(7)}  ${String(step.detail)}\n`);
+  });
+  if (outcome.kind === 'converged') {
+    print(outcome.status, statusText);
+    return 0;
   }
+  if (output === 'json') print(outcome.status, () => '');
+  if (outcome.kind === 'refused') throw new ExitError(1, `version ${outcome.version} of ${name} was refused by the app: ${outcome.reason}`);
+  throw new ExitError(1, `${name} did not converge within the timeout; clusterctl status ${name} --watch follows it`);
 }
 
 main(process.argv.slice(2)).then(

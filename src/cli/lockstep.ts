@@ -7,8 +7,18 @@ import { runControl } from './control.js';
 import { runDev } from './dev.js';
 import { defaultWanMatrix, parseWanMatrix } from '../cluster/wan.js';
 import { parseControlAddresses, parsePeers, runNode } from './node.js';
+import { runUp } from './up.js';
+import { UpFlagError, parseUpFlags, upDefaults } from './up-topology.js';
 
 const usage = `usage:
+  lockstep up [--regions ${upDefaults.regions}] [--app ${upDefaults.app}] [--deploy-regions ${upDefaults.deployRegions}]
+              [--data ${upDefaults.data}] [--host ${upDefaults.host}] [--base-port ${upDefaults.basePort}]
+              [--simulate-wan [--wan-matrix ${defaultWanMatrix}]]
+      a local cluster as processes: a control plane (HTTP on --base-port, gRPC on the next) and
+      region:count nodes per region (ids eu1, eu2, ..., zones eu-a, eu-b, ..., two ports each
+      from --base-port + 2 on), then the app deployed to --deploy-regions with 3 voters; prints
+      every URL and commands to try; Ctrl-C stops everything; the same --data starts it again;
+      --simulate-wan makes the nodes delay traffic between regions by the matrix (one-way ms)
   lockstep dev <appdir> [--port 9926] [--host 127.0.0.1] [--data <dir>] [--allow-breaking]
       serve one app from a directory on one node, redeploying it on every change;
       --allow-breaking deploys schema changes that are not additive, listing what they break
@@ -85,6 +95,37 @@ async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(usage);
+    return;
+  }
+  if (command === 'up') {
+    const { positionals, values } = parse(rest, {
+      regions: { type: 'string' },
+      app: { type: 'string' },
+      'deploy-regions': { type: 'string' },
+      data: { type: 'string' },
+      host: { type: 'string' },
+      'base-port': { type: 'string' },
+      'simulate-wan': { type: 'boolean', default: false },
+      'wan-matrix': { type: 'string' },
+    });
+    if (positionals.length > 0) fail(`unexpected argument '${positionals[0]}'`);
+    let options;
+    try {
+      options = parseUpFlags({
+        regions: values.regions as string | undefined,
+        app: values.app as string | undefined,
+        deployRegions: values['deploy-regions'] as string | undefined,
+        data: values.data as string | undefined,
+        host: values.host as string | undefined,
+        basePort: values['base-port'] as string | undefined,
+        simulateWan: values['simulate-wan'] === true,
+        wanMatrix: values['wan-matrix'] as string | undefined,
+      });
+    } catch (error) {
+      if (error instanceof UpFlagError) fail(error.message);
+      throw error;
+    }
+    await runUp(options);
     return;
   }
   if (command === 'dev') {

@@ -89,6 +89,27 @@ export async function freePorts(count: number): Promise<number[]> {
   return ports;
 }
 
+/** `count` consecutive ports, all free a moment ago (for a command that takes a base port). */
+export async function freePortRange(count: number): Promise<number> {
+  const rangeStartMin = 20_000;
+  const rangeStartMax = 50_000;
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const base = rangeStartMin + Math.floor(Math.random() * (rangeStartMax - rangeStartMin));
+    const servers = await Promise.all(
+      Array.from({ length: count }, (_unused, i) =>
+        new Promise<ReturnType<typeof createServer> | undefined>((resolveServer) => {
+          const server = createServer();
+          server.once('error', () => resolveServer(undefined));
+          server.listen(base + i, '127.0.0.1', () => resolveServer(server));
+        }),
+      ),
+    );
+    await Promise.all(servers.map((server) => new Promise<void>((done) => (server === undefined ? done() : server.close(() => done())))));
+    if (servers.every((server) => server !== undefined)) return base;
+  }
+  throw new Error(`no ${count} consecutive free ports found`);
+}
+
 export class ClusterNode {
   private child: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();

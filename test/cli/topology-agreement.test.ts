@@ -1,0 +1,210 @@
+// docker-compose.yml and deploy/kubernetes/ describe the cluster `lockstep up` starts with its
+// default flags; no Docker engine or Kubernetes runs here, so this checks the files against
+// upTopology(defaults), the function lockstep up runs.
+//
+// What is compared, per process (the control-plane member and every node):
+// - that it exists, once, and runs the same subcommand (`control` or `node`);
+// - the same flags, by name and in order;
+// - the same values of every flag except these, which differ by design:
+//   - --data: /data, a volume (compose) or a volume claim (Kubernetes), mounted there;
+//   - --host: the name other containers reach the process by (it binds and announces it), the
+//     service's name and hostname in compose, the pod's FQDN (`hostname -f`) in Kubernetes;
+//   - --control: the control service's name and its HTTP port, not lockstep up's host;
+//   - --http and --grpc in Kubernetes: one port pair per StatefulSet, the declared container
+//     ports, as every pod has its own address. Compose keeps lockstep up's ports, equal, and
+//     publishes each HTTP port on the same host port, so what lockstep up prints works there.
+// In Kubernetes the flags are the ones the container's shell wrapper really passes: it is run
+// with sh for every ordinal of each StatefulSet, with `node` and `hostname` replaced by stubs
+// that print what they were given.
+// And the deploy: the same app directory, deploy regions and voter count (compose's `deploy`
+// service, the Kubernetes Job), sent to the control service.
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parse, parseAllDocuments } from 'yaml';
+import { parseUpFlags, upTopology, type UpProcess } from '../../src/cli/up-topology.js';
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const topology = upTopology(parseUpFlags({}));
+const processes: readonly UpProcess[] = [topology.control, ...topology.nodes];
+/** Flags whose values differ by design (see the header). */
+const placeFlags = new Set(['--data', '--host', '--control']);
+const portFlags = new Set(['--http', '--grpc']);
+
+type Yaml = Record<string, any>;
+
+/** `--name value` pairs, in order; every flag of these commands takes a value. */
+function flags(args: readonly string[]): [string, string][] {
+  const pairs: [string, string][] = [];
+  for (let i = 0; i < args.length; i += 2) {
+    const name = args[i] as string;
+    expect(name, `a flag at position ${i} of ${args.join(' ')}`).toMatch(/^--[a-z-]+$/);
+    expect(args[i + 1], `the value of ${name} in ${args.join(' ')}`).toBeDefined();
+    pairs.push([name, args[i + 1] as string]);
+  }
+  return pairs;
+}
+
+/** The checks shared by compose and Kubernetes; returns the flags that differ by design. */
+function expectSameFlags(where: string, expected: UpProcess, command: string, args: readonly string[], comparePorts: boolean): Map<string, string> {
+  expect(command, `${where}: the subcommand`).toBe(expected.command);
+  const actual = flags(args);
+  const wanted = flags(expected.args);
+  expect(actual.map(([name]) => name), `${where}: the flags, in order`).toEqual(wanted.map(([name]) => name));
+  const differing = new Map<string, string>();
+  for (const [index, [name, value]] of actual.entries()) {
+    if (placeFlags.has(name) || (!comparePorts && portFlags.has(name))) differing.set(name, value);
+    else expect(value, `${where}: ${name}`).toBe(wanted[index]?.[1]);
+  }
+  return differing;
+}
+
+function controlHttpPort(): string {
+  return String(topology.control.httpPort);
+}
+
+describe('docker-compose.yml agrees with lockstep up', () => {
+  const compose = parse(readFileSync(join(repoRoot, 'docker-compose.yml'), 'utf8'), { merge: true }) as Yaml;
+  const services = compose.services as Record<string, Yaml>;
+  /** The compose service of a process: `control` for the control plane, the node's id otherwise. */
+  const serviceName = (child: UpProcess): string => (child.command === 'control' ? 'control' : child.id);
+
+  it('has one service per process of lockstep up, and the one-shot deploy', () => {
+    expect(Object.keys(services).sort()).toEqual([...processes.map(serviceName), 'deploy'].sort());
+  });
+
+  it.each(processes.map((child) => [child.id, child] as const))('runs %s with the flags lockstep up gives it', (_id, child) => {
+    const name = serviceName(child);
+    const service = services[name] as Yaml;
+    expect(service.build, `${name} builds deploy/Dockerfile`).toEqual({ context: '.', dockerfile: 'deploy/Dockerfile' });
+    const [command, ...args] = service.command as string[];
+    const differing = expectSameFlags(`compose service ${name}`, child, command as string, args, true);
+    expect(differing.get('--host'), `${name}: --host is the service's name`).toBe(name);
+    expect(service.hostname, `${name}: its hostname`).toBe(name);
+    expect(differing.get('--data')).toBe('/data');
+    expect(service.volumes).toEqual([`${name}:/data`]);
+    if (child.command === 'node') {
+      expect(differing.get('--control'), `${name}: --control`).toBe(`control:${controlHttpPort()}`);
+      expect(service.depends_on).toContain('control');
+    }
+    expect(service.ports, `${name} publishes its HTTP port as lockstep up's`).toEqual([`${child.httpPort}:${child.httpPort}`]);
+  });
+
+  it('deploys the same app to the same regions with the same voters', () => {
+    const deploy = services.deploy as Yaml;
+    expect(deploy.entrypoint).toEqual(['node', 'dist/src/cli/clusterctl.js']);
+    expect(deploy.command).toEqual(['deploy', topology.deploy.appDir, '--regions', topology.deploy.regions.join(','), '--replicas', String(topology.deploy.replicas), '--control', `http://control:${controlHttpPort()}`]);
+    expect([...(deploy.depends_on as string[])].sort()).toEqual(processes.map(serviceName).sort());
+    expect(deploy.restart).toBe('on-failure');
+  });
+
+  it('builds an image whose entrypoint is the lockstep CLI', () => {
+    const dockerfile = readFileSync(join(repoRoot, 'deploy', 'Dockerfile'), 'utf8');
+    expect(dockerfile).toMatch(/^ENTRYPOINT \["node", "dist\/src\/cli\/lockstep\.js"\]$/m);
+  });
+});
+
+describe('deploy/kubernetes/ agrees with lockstep up', () => {
+  const dir = join(repoRoot, 'deploy', 'kubernetes');
+  const files = readdirSync(dir).filter((file) => file.endsWith('.yaml'));
+  const documents = files.flatMap((file) => parseAllDocuments(readFileSync(join(dir, file), 'utf8')).map((document) => document.toJS() as Yaml)).filter((document) => document !== null);
+  const resources = (kind: string): Yaml[] => documents.filter((document) => document.kind === kind);
+  const named = (kind: string, name: string): Yaml => {
+    const found = resources(kind).filter((resource) => resource.metadata?.name === name);
+    expect(found, `one ${kind} ${name}`).toHaveLength(1);
+    return found[0] as Yaml;
+  };
+  const stubs = mkdtempSync(join(tmpdir(), 'lockstep-k8s-stubs-'));
+  // `node` prints its arguments one a line; `hostname -f` the pod's FQDN in namespace lockstep.
+  writeFileSync(join(stubs, 'node'), '#!/bin/sh\nfor arg in "$@"; do printf \'%s\\n\' "$arg"; done\n');
+  writeFileSync(join(stubs, 'hostname'), '#!/bin/sh\n[ "$1" = -f ] && echo "$HOSTNAME.$STUB_SUBDOMAIN.lockstep.svc.cluster.local" || echo "$HOSTNAME"\n');
+  for (const stub of ['node', 'hostname']) chmodSync(join(stubs, stub), 0o755);
+  afterAll(() => rmSync(stubs, { recursive: true, force: true }));
+
+  /** What the container of `set`'s pod with this ordinal runs: its arguments after `node`. */
+  function podArgs(set: Yaml, ordinal: number): string[] {
+    const container = set.spec.template.spec.containers[0] as Yaml;
+    expect(container.command).toEqual(['sh', '-c']);
+    const run = spawnSync('/bin/sh', ['-c', container.args[0] as string], {
+      env: { PATH: `${stubs}:/usr/bin:/bin`, HOSTNAME: `${set.metadata.name as string}-${ordinal}`, STUB_SUBDOMAIN: set.spec.serviceName as string },
+      encoding: 'utf8',
+    });
+    expect(run.status, `the wrapper of ${set.metadata.name as string}-${ordinal}: ${run.stderr}`).toBe(0);
+    return run.stdout.trimEnd().split('\n');
+  }
+
+  function containerPort(set: Yaml, name: string): string {
+    const ports = set.spec.template.spec.containers[0].ports as { name: string; containerPort: number }[];
+    return String(ports.find((port) => port.name === name)?.containerPort);
+  }
+
+  /** The StatefulSet's Service is headless, selects its pods, and offers the container's ports. */
+  function expectHeadlessService(set: Yaml): Yaml {
+    const service = named('Service', set.spec.serviceName as string);
+    expect(service.spec.clusterIP).toBe('None');
+    expect(service.spec.publishNotReadyAddresses).toBe(true);
+    expect(set.spec.template.metadata.labels).toMatchObject(service.spec.selector as Yaml);
+    expect(set.spec.selector.matchLabels).toEqual(service.spec.selector);
+    const ports = (service.spec.ports as { name: string; port: number }[]).map((port) => `${port.name}:${port.port}`);
+    expect(ports.sort()).toEqual(['grpc', 'http'].map((name) => `${name}:${containerPort(set, name)}`).sort());
+    const mounts = set.spec.template.spec.containers[0].volumeMounts as { name: string; mountPath: string }[];
+    expect(mounts).toEqual([{ name: 'data', mountPath: '/data' }]);
+    expect((set.spec.volumeClaimTemplates as Yaml[]).map((claim) => claim.metadata.name)).toEqual(['data']);
+    return service;
+  }
+
+  const controlSet = named('StatefulSet', 'control');
+  const controlAddress = (): string => `${controlSet.metadata.name as string}-0.${controlSet.spec.serviceName as string}:${containerPort(controlSet, 'http')}`;
+
+  function expectPod(set: Yaml, ordinal: number, expected: UpProcess): void {
+    const where = `pod ${set.metadata.name as string}-${ordinal}`;
+    const [script, command, ...args] = podArgs(set, ordinal);
+    expect(script, `${where} runs the lockstep CLI`).toBe('dist/src/cli/lockstep.js');
+    const differing = expectSameFlags(where, expected, command as string, args, false);
+    expect(differing.get('--data')).toBe('/data');
+    expect(differing.get('--host'), `${where}: --host is the pod's FQDN`).toBe(`${set.metadata.name as string}-${ordinal}.${set.spec.serviceName as string}.lockstep.svc.cluster.local`);
+    expect(differing.get('--http')).toBe(containerPort(set, 'http'));
+    expect(differing.get('--grpc')).toBe(containerPort(set, 'grpc'));
+    if (expected.command === 'node') expect(differing.get('--control'), `${where}: --control`).toBe(controlAddress());
+  }
+
+  it('lists every file in the kustomization, into one namespace', () => {
+    const kustomization = parse(readFileSync(join(dir, 'kustomization.yaml'), 'utf8')) as Yaml;
+    expect([...(kustomization.resources as string[])].sort()).toEqual(files.filter((file) => file !== 'kustomization.yaml').sort());
+    expect(named('Namespace', kustomization.namespace as string)).toBeDefined();
+  });
+
+  it('runs one control-plane member with the flags lockstep up gives it', () => {
+    expect(controlSet.spec.replicas).toBe(1);
+    expectHeadlessService(controlSet);
+    expectPod(controlSet, 0, topology.control);
+  });
+
+  it('has a StatefulSet per region with its node count, and no other', () => {
+    const regions = [...new Set(topology.nodes.map((node) => node.region as string))];
+    const nodeSets = resources('StatefulSet').filter((set) => set.metadata.name !== 'control');
+    expect(nodeSets.map((set) => set.metadata.name as string).sort()).toEqual([...regions].sort());
+    for (const region of regions) {
+      expect(named('StatefulSet', region).spec.replicas, `replicas of ${region}`).toBe(topology.nodes.filter((node) => node.region === region).length);
+    }
+  });
+
+  it.each(topology.nodes.map((node) => [node.id, node] as const))('runs %s with the flags lockstep up gives it', (id, node) => {
+    const set = named('StatefulSet', node.region as string);
+    expectHeadlessService(set);
+    const ordinal = topology.nodes.filter((other) => other.region === node.region).indexOf(node);
+    expect(ordinal, `${id} in its region`).toBeGreaterThanOrEqual(0);
+    expectPod(set, ordinal, node);
+  });
+
+  it('deploys the same app to the same regions with the same voters, in a Job', () => {
+    const job = named('Job', 'deploy-shop');
+    const container = job.spec.template.spec.containers[0] as Yaml;
+    expect(container.command).toEqual(['node', 'dist/src/cli/clusterctl.js']);
+    expect(container.args).toEqual(['deploy', topology.deploy.appDir, '--regions', topology.deploy.regions.join(','), '--replicas', String(topology.deploy.replicas), '--control', `http://${controlAddress()}`]);
+    expect(job.spec.template.spec.restartPolicy).toBe('OnFailure');
+  });
+});
