@@ -161,7 +161,7 @@ export class ControlApi {
       await control.readPoint();
       const app = control.machine.view().apps.find((candidate) => candidate.name === parts[2]);
       if (app === undefined) throw new Problem('not-found', { detail: `no app '${parts[2] ?? ''}'; clusterctl apps lists them` });
-      return json(res, 200, appStatus(app, control.reports));
+      return json(res, 200, appStatus(app, control.reports, (node) => control.machine.state.nodes.get(node)?.region));
     }
     if (parts[1] === 'apps' && parts.length === 4 && parts[3] === 'deploy') {
       only('POST');

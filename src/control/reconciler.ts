@@ -14,6 +14,7 @@ import type { ControlPlane } from './control-plane.js';
 import { membershipMatches, nextStep } from './placement.js';
 import type { Membership, MembershipStep } from './placement-types.js';
 import type { AppRecord } from './state.js';
+import { leaderWellPlaced } from './views.js';
 
 /** How often the leader compares every app with its target. */
 const passIntervalMs = 300;
@@ -196,15 +197,8 @@ export class Reconciler implements LeaderDuty {
     if (!membershipMatches(actual, app.target)) return undefined;
     const { state } = this.control.machine;
     const regionOf = (node: NodeId): string | undefined => state.nodes.get(node)?.region;
-    const counts = new Map<string, number>();
-    for (const voter of actual.voters) {
-      const region = regionOf(voter);
-      if (region !== undefined) counts.set(region, (counts.get(region) ?? 0) + 1);
-    }
-    const most = Math.max(0, ...counts.values());
-    const leaderRegion = regionOf(actual.leader);
-    if (leaderRegion !== undefined && (counts.get(leaderRegion) ?? 0) === most) return undefined;
-    const candidates = actual.voters.filter((voter) => voter !== actual.leader && counts.get(regionOf(voter) ?? '') === most && caughtUp(voter) && state.nodes.get(voter)?.liveness === 'up');
+    if (leaderWellPlaced(actual.voters, actual.leader, regionOf)) return undefined;
+    const candidates = actual.voters.filter((voter) => voter !== actual.leader && leaderWellPlaced(actual.voters, voter, regionOf) && caughtUp(voter) && state.nodes.get(voter)?.liveness === 'up');
     const leads = (node: NodeId): number => [...state.apps.keys()].filter((name) => this.control.reports.group(name).leader?.node === node).length;
     candidates.sort((a, b) => leads(a) - leads(b) || (a < b ? -1 : 1));
     const to = candidates[0];

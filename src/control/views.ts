@@ -45,7 +45,18 @@ export function appSummary(app: AppRecord) {
   };
 }
 
-export function appStatus(app: AppRecord, reports: NodeReports) {
+/** Whether the leader is in a region holding the most voters (where the reconciler keeps it). */
+export function leaderWellPlaced(voters: readonly NodeId[], leader: NodeId, regionOf: (node: NodeId) => string | undefined): boolean {
+  const counts = new Map<string, number>();
+  for (const voter of voters) {
+    const region = regionOf(voter);
+    if (region !== undefined) counts.set(region, (counts.get(region) ?? 0) + 1);
+  }
+  const region = regionOf(leader);
+  return region !== undefined && (counts.get(region) ?? 0) === Math.max(0, ...counts.values());
+}
+
+export function appStatus(app: AppRecord, reports: NodeReports, regionOf: (node: NodeId) => string | undefined) {
   const group = reports.group(app.name);
   const leader = group.leader;
   const members = [...group.hosts].sort(([a], [b]) => (a < b ? -1 : 1)).map(([node, report]) => ({
@@ -60,7 +71,8 @@ export function appStatus(app: AppRecord, reports: NodeReports) {
     leader.report.voters.join(',') === app.target.voters.join(',') &&
     leader.report.learners.join(',') === app.target.learners.join(',') &&
     app.activeVersion === app.desiredVersion &&
-    app.steps[app.steps.length - 1]?.outcome !== 'started';
+    app.steps[app.steps.length - 1]?.outcome !== 'started' &&
+    leaderWellPlaced(leader.report.voters, leader.node, regionOf);
   return {
     ...appSummary(app),
     versions: app.versions.map((version) => ({ version: version.version, hash: version.hash, stagedAt: new Date(version.stagedAt).toISOString(), by: version.actor })),
@@ -70,6 +82,7 @@ export function appStatus(app: AppRecord, reports: NodeReports) {
     group: leader === undefined ? null : { leader: leader.node, term: leader.report.term, commit: leader.report.commit, voters: leader.report.voters, learners: leader.report.learners },
     /** Every node that reports hosting the app's group, as it reports it. */
     members,
+    /** Membership, version and leader placement match the target, and no step is in flight. */
     converged,
     steps: app.steps.slice(-20).map((step) => ({ index: step.index, at: new Date(step.at).toISOString(), ...step.step, outcome: step.outcome, detail: step.detail })),
   };
