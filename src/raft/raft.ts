@@ -65,12 +65,17 @@ export class Raft {
   /** ReadIndex requests received before this leader committed an entry of its own term. */
   parkedReadIndexMessages: Message[] = [];
   /**
-   * Proposals that arrived while leadership was being transferred (local or forwarded). Held,
-   * never appended here: if the transfer fails they are appended by this (still) leader, once it
-   * steps down they go to the new leader as soon as it is known. Either way each is appended at
-   * most once, and a transfer no longer drops the writes that race it.
+   * Proposals that arrived while leadership was being transferred (local or forwarded), or
+   * forwarded ones that reached this node while it knew no leader (it just stepped down, or an
+   * election is on). Held, never appended while held: a leader whose transfer failed appends
+   * them, a follower sends them to its leader as soon as it knows one, a node elected leader
+   * appends them. Each is appended at most once, so the writes that race a leader change are
+   * not dropped. Held ones not placed within two election timeouts are dropped (their proposers
+   * have given up by then).
    */
-  heldProposals: Message[] = [];
+  heldProposals: { readonly message: Message; readonly heldAtTick: number }[] = [];
+  /** Ticks since start (ages held proposals). */
+  private ticks = 0;
 
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
@@ -238,7 +243,7 @@ export class Raft {
     if (this.heldProposals.length === 0 || this.role !== 'follower' || this.leaderId === NONE) return;
     const held = this.heldProposals;
     this.heldProposals = [];
-    for (const message of held) this.msgs.push({ ...message, to: this.leaderId });
+    for (const { message } of held) this.msgs.push({ ...message, to: this.leaderId });
   }
 
   /** A leader whose transfer ended without handing over appends what it held meanwhile. A
@@ -247,7 +252,7 @@ export class Raft {
     if (this.heldProposals.length === 0 || this.role !== 'leader' || this.leadTransferee !== NONE) return;
     const held = this.heldProposals;
     this.heldProposals = [];
-    for (const message of held) {
+    for (const { message } of held) {
       try {
         this.handleProposal(message);
       } catch (error) {
@@ -294,8 +299,20 @@ export class Raft {
   // ---- ticks ---------------------------------------------------------------------------
 
   tick(): void {
+    this.ticks++;
+    if (this.heldProposals.length > 0) {
+      const oldest = this.ticks - 2 * this.config.electionTicks;
+      this.heldProposals = this.heldProposals.filter((held) => held.heldAtTick > oldest);
+    }
     if (this.role === 'leader') this.tickHeartbeat();
     else this.tickElection();
+  }
+
+  /** Holds a forwarded proposal that reached a node without a known leader (see heldProposals). */
+  private holdForwarded(message: Message): boolean {
+    if (this.steppingLocalProposal || this.heldProposals.length >= heldProposalsMax) return false;
+    this.heldProposals.push({ message, heldAtTick: this.ticks });
+    return true;
   }
 
   private tickElection(): void {
@@ -553,7 +570,7 @@ export class Raft {
     if (this.leadTransferee !== NONE) {
       const carriesConfChange = message.entries.some((entry) => entry.type === 'confChange');
       if (carriesConfChange || this.heldProposals.length >= heldProposalsMax) throw new ProposalDroppedError(`leadership is being transferred to ${this.leadTransferee}`);
-      this.heldProposals.push(message);
+      this.heldProposals.push({ message, heldAtTick: this.ticks });
       return;
     }
     let lastConfIndex = 0;
@@ -732,6 +749,7 @@ export class Raft {
     const myVoteResponse = this.role === 'preCandidate' ? 'preVoteResp' : 'voteResp';
     switch (message.type) {
       case 'prop':
+        if (this.holdForwarded(message)) return;
         this.withDroppedProposalsReported(message, () => {
           throw new ProposalDroppedError('no leader (election in progress)');
         });
@@ -775,6 +793,7 @@ export class Raft {
   private stepFollower(message: Message): void {
     switch (message.type) {
       case 'prop':
+        if (this.leaderId === NONE && this.holdForwarded(message)) return;
         this.withDroppedProposalsReported(message, () => {
           if (this.leaderId === NONE) throw new ProposalDroppedError('no leader');
           if (this.config.disableProposalForwarding) throw new ProposalDroppedError('not the leader and forwarding is disabled');
