@@ -9,7 +9,7 @@
 //   npm run build && node dist/bench/wan-commit.js [--requests 100]
 import { parseArgs } from 'node:util';
 import { pollUntil, shopAppDir } from '../test/support/cluster.js';
-import { Fleet } from '../test/support/fleet.js';
+import { Fleet, nodesOf } from '../test/support/fleet.js';
 
 const regionOf: Record<string, string> = { eu1: 'eu', eu2: 'eu', us1: 'us', us2: 'us', ap1: 'ap' };
 
@@ -30,13 +30,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({ options: { requests: { type: 'string', default: '100' } } });
   const requests = Number(values.requests);
   const fleet = await Fleet.start({
-    nodes: [
-      { id: 'eu1', region: 'eu', zone: 'eu-a' },
-      { id: 'eu2', region: 'eu', zone: 'eu-b' },
-      { id: 'us1', region: 'us', zone: 'us-a' },
-      { id: 'us2', region: 'us', zone: 'us-b' },
-      { id: 'ap1', region: 'ap', zone: 'ap-a' },
-    ],
+    nodes: nodesOf('eu:2,us:2,ap:1'),
     nodeArgs: ['--simulate-wan', 'default'],
   });
   try {

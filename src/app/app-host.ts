@@ -57,6 +57,15 @@ export interface AppHostOptions {
   readonly group: AppGroupSettings;
 }
 
+/** How far this replica got with a staged version (what it reports to the control plane). */
+export interface VersionVerdict {
+  readonly version: number;
+  readonly hash: string;
+  readonly phase: 'preparing' | 'prepared' | 'failed';
+  /** Why it failed (load error, a breaking schema change the deploy did not allow). */
+  readonly reason?: string;
+}
+
 export type DeployOutcome =
   | { readonly status: 'unchanged'; readonly version: number }
   | { readonly status: 'activated'; readonly version: number; readonly index: LogIndex; readonly additive: readonly string[] }
@@ -87,6 +96,8 @@ export class AppHost implements ChangeSource {
   private readonly prepared = new Map<number, Promise<AppRuntime>>();
   /** The prepared versions that finished loading, for switching synchronously at apply time. */
   private readonly loaded = new Map<number, AppRuntime>();
+  /** This replica's verdict on each staged version it prepared (or is preparing). */
+  private readonly verdicts = new Map<number, VersionVerdict>();
   private active: AppRuntime | undefined;
   private readonly runtimeWaiters: DeadlineWaiters<number, void>;
   private runtimeWaitSequence = 0;
@@ -139,7 +150,43 @@ export class AppHost implements ChangeSource {
     const host = new AppHost(options);
     const { activeVersion } = host.appliedState();
     if (activeVersion !== 0) host.activate(activeVersion, await host.prepare(activeVersion));
+    // Versions staged before a restart and neither activated nor aborted yet: judge them again.
+    for (const { value } of host.store.versions.getRange({})) if (value.status === 'staged') host.judge(value.version);
     return host;
+  }
+
+  /** Staged versions not yet activated or aborted, with this replica's verdict on each. */
+  stagedVerdicts(): VersionVerdict[] {
+    const verdicts: VersionVerdict[] = [];
+    for (const { value } of this.store.versions.getRange({ start: this.appliedState().activeVersion + 1 })) {
+      if (value.status !== 'staged') continue;
+      verdicts.push(this.verdicts.get(value.version) ?? { version: value.version, hash: value.bundle.hash, phase: 'preparing' });
+    }
+    return verdicts;
+  }
+
+  /** Prepares a staged version and records whether this replica could serve it: it loads, and
+   *  its schema change from the active version is additive (or the deploy allowed it). */
+  private judge(version: number): void {
+    const record = this.store.versions.get(version);
+    if (record === undefined || this.verdicts.get(version)?.phase === 'prepared') return;
+    const hash = record.bundle.hash;
+    this.verdicts.set(version, { version, hash, phase: 'preparing' });
+    this.prepare(version).then(
+      (runtime) => {
+        const current = this.active;
+        const breaking = current === undefined ? [] : diffSchemas(current.schema, runtime.schema).breaking;
+        const verdict: VersionVerdict =
+          breaking.length > 0 && record.allowBreaking !== true
+            ? { version, hash, phase: 'failed', reason: `breaking schema change: ${breaking.map((change) => change.description).join('; ')} (deploy with --allow-breaking to accept it)` }
+            : { version, hash, phase: 'prepared' };
+        this.verdicts.set(version, verdict);
+      },
+      (error: unknown) => {
+        this.verdicts.set(version, { version, hash, phase: 'failed', reason: error instanceof Error ? error.message : String(error) });
+        this.options.logger.warn({ err: error, app: this.name, version }, 'version failed to prepare');
+      },
+    );
   }
 
   /**
@@ -238,11 +285,36 @@ export class AppHost implements ChangeSource {
     return run;
   }
 
+  /**
+   * The first phase of a fleet-wide switch, driven by the control plane: stages the bundle (or
+   * finds it already staged and not yet decided, so a retried request stages nothing twice).
+   * Every replica prepares it when it applies the Stage entry and reports its verdict.
+   */
+  async stage(bundle: Bundle, allowBreaking: boolean): Promise<{ readonly version: number; readonly index: LogIndex }> {
+    for (const { value } of this.store.versions.getRange({ start: this.appliedState().activeVersion + 1 })) {
+      if (value.status === 'staged' && value.bundle.hash === bundle.hash) return { version: value.version, index: value.stagedIndex };
+    }
+    const version = this.appliedState().lastVersion + 1;
+    const proposal = await this.expectOk(this.propose({ kind: 'stage', version, bundle, ...(allowBreaking ? { allowBreaking: true } : {}) }), 'stage');
+    return { version, index: proposal.index };
+  }
+
+  /** The second phase: activates a staged version if the activation epoch is still `epoch`
+   *  (compare-and-set: a stale or concurrent switch fails). Resolves with what apply said. */
+  async activateStaged(version: number, epoch: number): Promise<Proposal> {
+    return this.propose({ kind: 'activate', version, epoch });
+  }
+
+  /** Gives up a staged version: nothing changes anywhere. */
+  async abortStaged(version: number): Promise<Proposal> {
+    return this.propose({ kind: 'abort', version });
+  }
+
   private async deployNow(bundle: Bundle, allowBreaking: boolean): Promise<DeployOutcome> {
     const current = this.active;
     if (current !== undefined && current.hash === bundle.hash) return { status: 'unchanged', version: current.version };
     const version = this.appliedState().lastVersion + 1;
-    await this.expectOk(this.propose({ kind: 'stage', version, bundle }), 'stage');
+    await this.expectOk(this.propose({ kind: 'stage', version, bundle, ...(allowBreaking ? { allowBreaking: true } : {}) }), 'stage');
     let additive: string[] = [];
     try {
       const runtime = await this.prepare(version);
@@ -307,6 +379,8 @@ export class AppHost implements ChangeSource {
       this.prepared.delete(version);
       this.loaded.delete(version);
     }
+    const { activeVersion } = this.appliedState();
+    for (const version of [...this.verdicts.keys()]) if (version < activeVersion) this.verdicts.delete(version);
   }
 
   private activate(version: number, runtime: AppRuntime): void {
@@ -319,9 +393,7 @@ export class AppHost implements ChangeSource {
   private onApplied(outcomes: readonly DurableOutcome[], previous: AppliedState): void {
     const state = this.appliedState();
     // Replicas prepare every staged version as soon as they apply its Stage entry.
-    for (let version = previous.lastVersion + 1; version <= state.lastVersion; version++) {
-      this.prepare(version).catch((error: unknown) => this.options.logger.warn({ err: error, app: this.name, version }, 'version failed to prepare'));
-    }
+    for (let version = previous.lastVersion + 1; version <= state.lastVersion; version++) this.judge(version);
     const snapshotInstalled = outcomes.some((outcome) => outcome.fromSnapshot);
     if (state.activeVersion !== previous.activeVersion || (snapshotInstalled && this.active?.version !== state.activeVersion)) {
       this.switchActive(state.activeVersion);

@@ -60,11 +60,28 @@ export type DeployOutcome =
 
 /** Follows the app after a deploy the control plane accepted at log index `deployIndex`;
  *  `onStep` sees each membership step recorded after it, once. */
-export async function followDeploy(client: ControlClient, request: DeployRequest, deployIndex: number, timeoutMs: number, onStep: (step: Json) => void): Promise<DeployOutcome> {
+export async function followDeploy(
+  client: ControlClient,
+  request: DeployRequest,
+  deployIndex: number,
+  timeoutMs: number,
+  onStep: (step: Json) => void,
+  /** Each replica's verdict on the version being rolled out, when it changes. */
+  onReplica: (node: string, verdict: Json) => void = () => undefined,
+): Promise<DeployOutcome> {
   const deadline = Date.now() + timeoutMs;
   const seenSteps = new Set<number>();
+  const seenVerdicts = new Map<string, string>();
   for (;;) {
     const status = await client.expect('GET', request.appPath);
+    for (const member of (status.members ?? []) as Json[]) {
+      const verdict = member.rollout as Json | null;
+      if (verdict === null) continue;
+      const text = `${String(verdict.phase)} ${String(verdict.reason ?? '')}`;
+      if (seenVerdicts.get(String(member.node)) === text) continue;
+      seenVerdicts.set(String(member.node), text);
+      onReplica(String(member.node), verdict);
+    }
     for (const step of (status.steps ?? []) as Json[]) {
       const index = Number(step.index);
       if (index <= deployIndex || seenSteps.has(index)) continue;

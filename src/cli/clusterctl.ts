@@ -12,6 +12,8 @@ const usage = `usage: clusterctl <command> [options]   (--control <url> or LOCKS
   nodes                          nodes, their region, zone, state and replicas
   apps                           apps, their placement, versions and what failure they survive
   status <app> [--watch]         one app: target and actual replicas, versions, recent steps
+  history <app>                  every rollout of the app: version, who, when, outcome, reason
+  abort <app>                    abort the app's rollout in progress (nothing changes anywhere)
   deploy <dir> --regions eu,us [--replicas 3] [--survive zone|region] [--name <app>]
                [--plan] [--plan-id <id>] [--allow-breaking] [--timeout 120s]
                                  place (or re-place) an app and deploy its code; --plan only
@@ -54,10 +56,18 @@ function statusText(body: Json): string {
     `target: voters ${list((body.target as Json).voters)}; learners ${list((body.target as Json).learners)}`,
     group === null ? 'group: no leader reported yet' : `group: leader ${String(group.leader)} term ${String(group.term)} commit ${String(group.commit)}; voters ${list(group.voters)}; learners ${list(group.learners)}`,
     `converged: ${body.converged === true ? 'yes' : 'no'}`,
+    body.rollout === null || body.rollout === undefined ? 'rollout: none in progress' : `rollout: version ${String((body.rollout as Json).version)} by ${String((body.rollout as Json).by)} since ${String((body.rollout as Json).startedAt)}`,
     '',
     table(
-      ['REPLICA', 'ROLE', 'LEADER', 'APPLIED'],
-      ((body.members ?? []) as Json[]).map((r) => [String(r.node), String(r.role), r.leader === true ? 'yes' : '', String(r.applied)]),
+      ['REPLICA', 'ROLE', 'LEADER', 'APPLIED', 'SERVING', 'ROLLOUT'],
+      ((body.members ?? []) as Json[]).map((r) => [
+        String(r.node),
+        String(r.role),
+        r.leader === true ? 'yes' : '',
+        String(r.applied),
+        r.activeVersionHash === null ? '-' : String(r.activeVersionHash).slice(0, 12),
+        r.rollout === null ? '-' : String((r.rollout as Json).phase),
+      ]),
     ).trimEnd(),
   ];
   const steps = (body.steps ?? []) as Json[];
@@ -66,6 +76,15 @@ function statusText(body: Json): string {
     for (const step of steps.slice(-10)) lines.push(`  ${String(step.at)}  ${String(step.outcome).padEnd(7)}  ${String(step.detail)}`);
   }
   return lines.join('\n') + '\n';
+}
+
+function historyText(body: Json): string {
+  const rows = [...((body.history ?? []) as Json[]), ...(body.rollout === null || body.rollout === undefined ? [] : [body.rollout as Json])];
+  if (rows.length === 0) return `${String(body.app)}: no rollouts yet\n`;
+  return table(
+    ['VERSION', 'BUNDLE', 'BY', 'STARTED', 'OUTCOME', 'REASON'],
+    rows.map((r) => [String(r.version), String(r.hash).slice(0, 12), String(r.by), String(r.startedAt), r.outcome === null ? 'in progress' : String(r.outcome), r.reason === null ? '' : String(r.reason)]),
+  );
 }
 
 function planText(body: Json): string {
@@ -160,9 +179,23 @@ async function main(argv: string[]): Promise<number> {
           print(body, statusText);
           last = text;
         }
-        if (!values.watch || body.converged === true) return body.failure === null ? 0 : 1;
+        if (!values.watch) return 0;
+        if (body.converged === true) return body.failure === null ? 0 : 1;
         await sleep(1_000);
       }
+    }
+    case 'history': {
+      const app = positional('app name');
+      const body = await client.expect('GET', `/v1/apps/${encodeURIComponent(app)}`);
+      const history = { app, rollout: body.rollout, history: body.history };
+      print(history, historyText);
+      return 0;
+    }
+    case 'abort': {
+      const app = positional('app name');
+      const body = await client.expect('POST', `/v1/apps/${encodeURIComponent(app)}/abort`);
+      print(body, () => `${app}: abort of the rollout in progress requested; clusterctl status ${app} --watch follows it\n`);
+      return 0;
     }
     case 'deploy':
       return deploy(client, positional('app directory'), values, output, timeoutMs, print);
@@ -222,9 +255,23 @@ async function deploy(
   }
   if (output === 'table') process.stdout.write(`deploying ${name}: version ${String(answer.body.version)}, target voters ${list((answer.body.target as Json).voters)}, learners ${list((answer.body.target as Json).learners)}\n`);
   // Follow the membership steps and the version until the app converges.
-  const outcome = await followDeploy(client, request, Number(answer.body.index), timeoutMs, (step) => {
-    if (output === 'table') process.stdout.write(`  ${String(step.outcome).padEnd(7)}  ${String(step.detail)}\n`);
-  });
+  const outcome = await followDeploy(
+    client,
+    request,
+    Number(answer.body.index),
+    timeoutMs,
+    (step) => {
+      if (output === 'table') process.stdout.write(`  ${String(step.outcome).padEnd(7)}  ${String(step.detail)}\n`);
+    },
+    (node, verdict) => {
+      if (output === 'table') process.stdout.write(`  ${node.padEnd(8)} ${String(verdict.phase)}${verdict.reason === undefined || verdict.reason === null ? '' : `: ${String(verdict.reason)}`}\n`);
+    },
+  );
+  const verdicts = answer.body.rollout === true ? ((((outcome.status.history ?? []) as Json[]).find((rollout) => rollout.version === answer.body.version)?.verdicts ?? null) as Record<string, Json> | null) : null;
+  if (output === 'table' && verdicts !== null) {
+    process.stdout.write(`replicas' verdicts on version ${String(answer.body.version)}:\n`);
+    for (const [node, verdict] of Object.entries(verdicts)) process.stdout.write(`  ${node.padEnd(8)} ${String(verdict.phase)}${verdict.reason === undefined ? '' : `: ${String(verdict.reason)}`}\n`);
+  }
   if (outcome.kind === 'converged') {
     print(outcome.status, statusText);
     return 0;

@@ -6,6 +6,7 @@ import { NodeHost, type ClusterTiming } from '../cluster/node-host.js';
 import { ControlApi } from '../control/api.js';
 import { ControlPlane, controlGroupId } from '../control/control-plane.js';
 import type { LivenessTiming } from '../control/liveness.js';
+import type { RolloutTiming } from '../control/rollout.js';
 import { createLogger } from '../observability/logger.js';
 import { ClusterMetrics, NodeMetrics } from '../observability/metrics.js';
 import { lockDataDir } from '../storage/data-dir-lock.js';
@@ -20,6 +21,7 @@ export interface ControlOptions {
   readonly peers: ReadonlyMap<string, string>;
   readonly timing: ClusterTiming;
   readonly liveness: LivenessTiming;
+  readonly rollout: RolloutTiming;
 }
 
 export async function runControl(options: ControlOptions): Promise<void> {
@@ -58,6 +60,7 @@ export async function runControl(options: ControlOptions): Promise<void> {
     host,
     timing: options.timing,
     liveness: options.liveness,
+    rollout: options.rollout,
     logger,
     metrics: clusterMetrics.forGroup(controlGroupId),
     onFatal,

@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { defaultTiming } from '../cluster/node-host.js';
 import { defaultLivenessTiming } from '../control/liveness.js';
+import { defaultRolloutTiming } from '../control/rollout.js';
 import { runControl } from './control.js';
 import { runDev } from './dev.js';
 import { defaultWanMatrix, parseWanMatrix } from '../cluster/wan.js';
@@ -35,9 +36,11 @@ const usage = `usage:
       (default: ${defaultWanMatrix}), and answers clients that send X-Lockstep-Client-Region late
   lockstep control --id <id> --data <dir> --http <port> --grpc <port> [--host 127.0.0.1]
                    [--peers id=host:port,...] [--heartbeat 1s] [--suspect-after 5s]
-                   [--down-after 5m]
+                   [--down-after 5m] [--prepare-timeout 60s]
       one member of the control plane (alone, or one of 3 given the same --peers); a node
-      silent for --suspect-after is suspect, for --down-after down (its replicas move)
+      silent for --suspect-after is suspect, for --down-after down (its replicas move); a
+      rollout whose replicas have not all prepared the new version within --prepare-timeout
+      is aborted
 `;
 
 function fail(message: string): never {
@@ -219,6 +222,7 @@ async function main(argv: string[]): Promise<void> {
       heartbeat: { type: 'string', default: `${defaultLivenessTiming.heartbeatIntervalMs}ms` },
       'suspect-after': { type: 'string', default: `${defaultLivenessTiming.suspectAfterMs}ms` },
       'down-after': { type: 'string', default: `${defaultLivenessTiming.downAfterMs}ms` },
+      'prepare-timeout': { type: 'string', default: `${defaultRolloutTiming.prepareTimeoutMs}ms` },
     });
     if (positionals.length > 0) fail(`unexpected argument '${positionals[0]}'`);
     for (const required of ['id', 'data', 'http', 'grpc'] as const) if (values[required] === undefined) fail(`control needs --${required}`);
@@ -240,6 +244,7 @@ async function main(argv: string[]): Promise<void> {
       peers,
       timing: defaultTiming,
       liveness: { heartbeatIntervalMs, suspectAfterMs, downAfterMs },
+      rollout: { prepareTimeoutMs: duration('prepare-timeout', values['prepare-timeout'] as string, 3_600_000) },
     });
     return;
   }

@@ -114,11 +114,27 @@ export async function handleAdmin(node: NodeHost, faultInjection: boolean, req: 
       propose({ changes: [{ type: 'removeNode', nodeId: id }], transition: 'auto' });
       return send(res, 202, { proposed: 'removeNode', id });
     }
-    case 'deploy': {
+    case 'stage': {
       if (!group.isLeader()) notLeader();
       const bundle = requireBundle(body, 'bundle');
-      const outcome = await node.deployBundle(app.record.name, bundle, body.allowBreaking === true);
-      return send(res, 200, { hash: bundle.hash, ...outcome });
+      const staged = await app.host.stage(bundle, body.allowBreaking === true);
+      return send(res, 200, { hash: bundle.hash, ...staged });
+    }
+    case 'activate':
+    case 'abort': {
+      if (!group.isLeader()) notLeader();
+      const version = body.version;
+      if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) throw new Problem('invalid', { errors: [{ field: 'version', message: 'must be a staged version number' }] });
+      let proposal;
+      if (operation === 'activate') {
+        const epoch = body.epoch;
+        if (typeof epoch !== 'number' || !Number.isInteger(epoch) || epoch < 0) throw new Problem('invalid', { errors: [{ field: 'epoch', message: 'must be the activation epoch the switch was decided at' }] });
+        proposal = await app.host.activateStaged(version, epoch);
+      } else {
+        proposal = await app.host.abortStaged(version);
+      }
+      if (!proposal.result.ok) throw new Problem('conflict', { detail: `${operation} of version ${version} refused: ${'detail' in proposal.result ? String(proposal.result.detail) : JSON.stringify(proposal.result)}` });
+      return send(res, 200, { [operation === 'activate' ? 'activated' : 'aborted']: version, index: proposal.index });
     }
     case 'transfer': {
       const to = requireNodeId(body, 'to');

@@ -29,6 +29,17 @@ export interface GroupReport {
   readonly match: Readonly<Record<NodeId, number>> | undefined;
   readonly activeVersion: number;
   readonly activeHash: string | undefined;
+  /** The group's activation epoch (an Activate must name it). */
+  readonly epoch: number;
+  /** Staged versions not yet activated or aborted, with this replica's verdict on each. */
+  readonly staged: readonly StagedVerdict[];
+}
+
+export interface StagedVerdict {
+  readonly version: number;
+  readonly hash: string;
+  readonly phase: 'preparing' | 'prepared' | 'failed';
+  readonly reason?: string;
 }
 
 export interface HeartbeatRequest {

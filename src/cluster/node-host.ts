@@ -13,7 +13,6 @@ import type { LeaderDuty } from '../group/leader-duties.js';
 import { GroupRegistry, type HostedGroup } from '../group/registry.js';
 import { defaultGroupTiming, type GroupTiming } from '../group/timing.js';
 import type { GroupTransport } from '../group/types.js';
-import type { Bundle } from '../model/app-entries.js';
 import type { GroupId } from '../model/ids.js';
 import type { Logger } from '../observability/logger.js';
 import type { ClusterMetrics } from '../observability/metrics.js';
@@ -197,13 +196,6 @@ export class NodeHost {
     this.options.logger.info({ app: name }, 'left the app group');
   }
 
-  /** Deploys a bundle the control plane sent, while this node leads the app's group. */
-  async deployBundle(name: string, bundle: Bundle, allowBreaking: boolean): Promise<Awaited<ReturnType<AppHost['deploy']>>> {
-    const app = this.apps.get(name);
-    if (app === undefined) throw new Error(`this node hosts no app '${name}'`);
-    return app.host.deploy(bundle, { allowBreaking });
-  }
-
   /** How each hosted group stands, for the control plane. */
   groupReports(): GroupReport[] {
     return [...this.apps.values()].map(({ record, host, group }) => {
@@ -221,6 +213,8 @@ export class NodeHost {
         match: status.progress === undefined ? undefined : Object.fromEntries([...status.progress].map(([id, progress]) => [id, progress.match])),
         activeVersion: host.appliedState().activeVersion,
         activeHash: runtime?.hash,
+        epoch: host.appliedState().epoch,
+        staged: host.stagedVerdicts(),
       };
     });
   }

@@ -163,6 +163,12 @@ export class ControlApi {
       if (app === undefined) throw new Problem('not-found', { detail: `no app '${parts[2] ?? ''}'; clusterctl apps lists them` });
       return json(res, 200, appStatus(app, control.reports, (node) => control.machine.state.nodes.get(node)?.region));
     }
+    if (parts[1] === 'apps' && parts.length === 4 && parts[3] === 'abort') {
+      only('POST');
+      const outcome = await control.propose({ op: 'app.abortRollout', name: parts[2] as string }, 'operator');
+      if (!outcome.result.ok) throw new Problem(control.machine.state.apps.has(parts[2] as string) ? 'conflict' : 'not-found', { detail: outcome.result.reason });
+      return json(res, 202, { app: parts[2], abortRequested: true, index: outcome.index });
+    }
     if (parts[1] === 'apps' && parts.length === 4 && parts[3] === 'deploy') {
       only('POST');
       return this.deploy(parts[2] as string, await jsonBody(req), res);
@@ -204,10 +210,13 @@ export class ControlApi {
     const outcome = await control.propose({ op: 'app.deploy', name, spec, bundle, allowBreaking, expectRevision }, 'operator');
     if (!outcome.result.ok) {
       const stale = outcome.result.reason.startsWith('the plan was made');
-      throw new Problem(stale ? 'precondition-failed' : 'conflict', { type: stale ? 'plan-stale' : 'placement-refused', detail: outcome.result.reason });
+      const racing = outcome.result.reason.includes('is being rolled out');
+      throw new Problem(stale ? 'precondition-failed' : 'conflict', { type: stale ? 'plan-stale' : racing ? 'rollout-in-progress' : 'placement-refused', detail: outcome.result.reason });
     }
     const app = control.machine.state.apps.get(name);
-    return json(res, 202, { app: name, version: outcome.result.version, index: outcome.index, revision: outcome.result.revision, target: app?.target, survival: app?.survival });
+    // A new version starts a rollout (stage, prepare everywhere, activate); a placement change alone does not.
+    const rollout = app?.rollout?.startedIndex === outcome.index;
+    return json(res, 202, { app: name, version: outcome.result.version, rollout, index: outcome.index, revision: outcome.result.revision, target: app?.target, survival: app?.survival });
   }
 
   private async heartbeat(body: Record<string, unknown>): Promise<unknown> {

@@ -9,6 +9,12 @@ import type { AppVersion, NodeId } from '../model/ids.js';
 import type { MembershipStep, PlacementSpec } from './placement-types.js';
 
 export type NodeLiveness = 'up' | 'suspect' | 'down';
+
+/** A replica's verdict on a staged version, as the control plane recorded it. */
+export interface ReplicaVerdict {
+  readonly phase: 'preparing' | 'prepared' | 'failed' | 'no report';
+  readonly reason?: string;
+}
 export type DrainState = 'none' | 'draining' | 'drained';
 export type StepOutcome = 'started' | 'done' | 'failed';
 
@@ -43,8 +49,26 @@ export type ControlCommand =
   /** The app's group has elected its first leader: later joiners never bootstrap it. */
   | { readonly op: 'app.founded'; readonly name: string }
   /** The app's group activated (or refused) a version the control plane asked for. */
-  | { readonly op: 'app.activated'; readonly name: string; readonly version: AppVersion; readonly hash: string }
-  | { readonly op: 'app.deployFailed'; readonly name: string; readonly version: AppVersion; readonly reason: string }
+  | {
+      readonly op: 'app.activated';
+      readonly name: string;
+      readonly version: AppVersion;
+      readonly hash: string;
+      /** Each replica's verdict when the switch was decided (absent: found already active). */
+      readonly verdicts?: Readonly<Record<NodeId, ReplicaVerdict>>;
+    }
+  | {
+      readonly op: 'app.deployFailed';
+      readonly name: string;
+      readonly version: AppVersion;
+      readonly reason: string;
+      readonly verdicts?: Readonly<Record<NodeId, ReplicaVerdict>>;
+    }
+  /** The rollout of `version` staged it in the app's group as the group's version `appVersion`;
+   *  every replica now prepares it and reports its verdict. */
+  | { readonly op: 'app.rolloutStaged'; readonly name: string; readonly version: AppVersion; readonly appVersion: AppVersion }
+  /** An operator asks to abort the rollout in progress. */
+  | { readonly op: 'app.abortRollout'; readonly name: string }
   /** A membership step of an app's group, as the reconciler takes it. */
   | {
       readonly op: 'app.step';
@@ -71,6 +95,8 @@ const ops = new Set<ControlCommand['op']>([
   'app.founded',
   'app.activated',
   'app.deployFailed',
+  'app.rolloutStaged',
+  'app.abortRollout',
   'app.step',
 ]);
 

@@ -16,6 +16,7 @@ import { controlEntryCodec, type ControlCommand, type ControlEntry } from './com
 import { LivenessMonitor, type LivenessTiming } from './liveness.js';
 import { ControlMachine } from './machine.js';
 import { Reconciler } from './reconciler.js';
+import type { RolloutTiming } from './rollout.js';
 import { NodeReports } from './reports.js';
 import type { ApplyResult } from './state.js';
 
@@ -31,6 +32,7 @@ export interface ControlPlaneOptions {
   readonly host: NodeHost;
   readonly timing: GroupTiming;
   readonly liveness: LivenessTiming;
+  readonly rollout: RolloutTiming;
   readonly logger: Logger;
   readonly metrics: RaftGroupMetrics;
   readonly onFatal: (error: unknown, context: string) => void;
@@ -67,7 +69,7 @@ export class ControlPlane {
     });
     options.host.hostGroup(this.group);
     this.liveness = new LivenessMonitor(this, options.liveness, options.logger);
-    this.reconciler = new Reconciler(this, options.logger);
+    this.reconciler = new Reconciler(this, options.rollout, options.logger);
     this.group.duties.add({
       name: 'control leader',
       start: () => {

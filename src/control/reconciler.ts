@@ -13,7 +13,9 @@ import type { Logger } from '../observability/logger.js';
 import type { ControlPlane } from './control-plane.js';
 import { membershipMatches, nextStep } from './placement.js';
 import type { Membership, MembershipStep } from './placement-types.js';
+import { RolloutDriver, type RolloutTiming } from './rollout.js';
 import type { AppRecord } from './state.js';
+import type { GroupReport } from '../cluster/control-protocol.js';
 import { leaderWellPlaced } from './views.js';
 
 /** How often the leader compares every app with its target. */
@@ -22,8 +24,6 @@ const passIntervalMs = 300;
 const stepTimeoutMs = 15_000;
 /** Calls to a node's admin API. */
 const adminTimeoutMs = 10_000;
-/** A deploy compiles and loads code on the node: give it longer. */
-const deployTimeoutMs = 60_000;
 
 interface InFlight {
   readonly step: MembershipStep;
@@ -54,12 +54,15 @@ export class Reconciler implements LeaderDuty {
   private timer: NodeJS.Timeout | undefined;
   private passing = false;
   private readonly inFlight = new Map<string, InFlight>();
-  private readonly deploying = new Set<string>();
+  private readonly rollouts: RolloutDriver;
 
   constructor(
     private readonly control: ControlPlane,
+    rolloutTiming: RolloutTiming,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.rollouts = new RolloutDriver(control, rolloutTiming, logger);
+  }
 
   start(): void {
     // Steps a previous leader started and did not see finish: check them like our own.
@@ -102,7 +105,7 @@ export class Reconciler implements LeaderDuty {
       return;
     }
     const actual: Membership = { voters: leader.report.voters, learners: leader.report.learners, leader: leader.node };
-    await this.reconcileVersion(app, leader.node, leader.report.activeHash);
+    this.reconcileVersion(app, leader);
     const pending = this.inFlight.get(app.name);
     if (pending !== undefined) {
       if (stepApplied(pending.step, actual)) {
@@ -158,33 +161,16 @@ export class Reconciler implements LeaderDuty {
     await postJson(`${baseUrl}${path}`, body, timeoutMs);
   }
 
-  /** Makes the group run the desired version: the app's leader stages and activates it. */
-  private async reconcileVersion(app: AppRecord, leaderNode: NodeId, activeHash: string | undefined): Promise<void> {
-    const desired = app.versions.find((version) => version.version === app.desiredVersion);
-    if (desired === undefined) return;
-    if (activeHash === desired.hash) {
-      if (app.activeVersion !== desired.version) await this.control.propose({ op: 'app.activated', name: app.name, version: desired.version, hash: desired.hash }, 'control:reconciler');
+  /** Makes the group run the desired version: the rollout in progress moves one step, or, with
+   *  none in progress, a version already active in the group is recorded as active. */
+  private reconcileVersion(app: AppRecord, leader: { readonly node: NodeId; readonly report: GroupReport }): void {
+    if (app.rollout !== undefined) {
+      this.rollouts.drive(app, leader);
       return;
     }
-    if (app.failure?.version === desired.version || this.deploying.has(app.name)) return;
-    const bundle = this.control.machine.state.bundles.get(desired.hash);
-    const url = this.control.machine.state.nodes.get(leaderNode)?.httpUrl;
-    if (bundle === undefined || url === undefined) return;
-    this.deploying.add(app.name);
-    void (async () => {
-      try {
-        const outcome = await postJson(`${url}/_admin/${encodeURIComponent(app.name)}/deploy`, { bundle: { files: bundle.files }, allowBreaking: desired.allowBreaking }, deployTimeoutMs);
-        if (outcome.status === 'aborted') {
-          await this.control.propose({ op: 'app.deployFailed', name: app.name, version: desired.version, reason: String(outcome.reason) }, 'control:reconciler');
-        } else {
-          await this.control.propose({ op: 'app.activated', name: app.name, version: desired.version, hash: desired.hash }, 'control:reconciler');
-        }
-      } catch (error) {
-        this.logger.warn({ err: error, app: app.name, version: desired.version }, 'deploy to the app leader failed; retrying');
-      } finally {
-        this.deploying.delete(app.name);
-      }
-    })();
+    const desired = app.versions.find((version) => version.version === app.desiredVersion);
+    if (desired === undefined || leader.report.activeHash !== desired.hash || app.activeVersion === desired.version) return;
+    void this.control.propose({ op: 'app.activated', name: app.name, version: desired.version, hash: desired.hash }, 'control:reconciler').catch(() => undefined);
   }
 
   /**

@@ -5,7 +5,7 @@
 // target; the reconciler (on the leader) only moves each app's group towards its target.
 import type { Bundle } from '../model/app-entries.js';
 import type { AppVersion, LogIndex, NodeId } from '../model/ids.js';
-import type { ControlCommand, ControlEntry, DrainState, NodeAddresses, NodeLiveness, StepOutcome } from './commands.js';
+import type { ControlCommand, ControlEntry, DrainState, NodeAddresses, NodeLiveness, ReplicaVerdict, StepOutcome } from './commands.js';
 import { place, survivalOf } from './placement.js';
 import type { CandidateNode, MembershipStep, Placement, PlacementResult, PlacementSpec, SurvivalReport } from './placement-types.js';
 
@@ -33,6 +33,25 @@ export interface StepRecord {
   readonly detail: string;
 }
 
+/** The switch of an app's fleet from one version to the next (stage, prepare everywhere,
+ *  activate once every replica prepared; abort on a failure or the deadline). */
+export interface RolloutRecord {
+  readonly version: AppVersion;
+  readonly hash: string;
+  readonly actor: string;
+  readonly startedAt: number;
+  readonly startedIndex: LogIndex;
+  /** The group's own number for the staged version, once staged. */
+  readonly appVersion: AppVersion | undefined;
+  readonly abortRequested: boolean;
+  /** Set once it ended. */
+  readonly outcome?: 'activated' | 'aborted';
+  readonly endedAt?: number;
+  readonly reason?: string;
+  /** Each replica's verdict when the outcome was decided. */
+  readonly verdicts?: Readonly<Record<NodeId, ReplicaVerdict>>;
+}
+
 export interface AppRecord {
   readonly name: string;
   readonly spec: PlacementSpec;
@@ -53,6 +72,10 @@ export interface AppRecord {
   readonly shortfall: string | undefined;
   /** The most recent membership steps, oldest first (bounded). */
   readonly steps: readonly StepRecord[];
+  /** The rollout in progress, if any. */
+  readonly rollout: RolloutRecord | undefined;
+  /** Ended rollouts, oldest first (bounded). */
+  readonly history: readonly RolloutRecord[];
   readonly createdAt: number;
   readonly updatedIndex: LogIndex;
 }
@@ -72,6 +95,8 @@ export interface Changes {
 
 /** Membership steps kept per app. */
 export const stepsKeptMax = 50;
+/** Ended rollouts kept per app. */
+export const historyKeptMax = 50;
 /** Versions (and their bundles) kept per app. */
 export const versionsKeptMax = 10;
 export const appNamePattern = /^[A-Za-z][A-Za-z0-9_-]{0,62}$/;
@@ -126,10 +151,22 @@ export class ControlState {
         return this.updateApp(index, command.name, changes, (app) => (app.founded ? undefined : { ...app, founded: true }));
       case 'app.activated':
         return this.updateApp(index, command.name, changes, (app) =>
-          app.activeVersion === command.version ? undefined : { ...app, activeVersion: command.version, failure: app.failure?.version === command.version ? undefined : app.failure },
+          app.activeVersion === command.version && app.rollout?.version !== command.version
+            ? undefined
+            : endRollout({ ...app, activeVersion: command.version, failure: app.failure !== undefined && app.failure.version > command.version ? app.failure : undefined }, command.version, 'activated', undefined, entry.at, command.verdicts),
         );
       case 'app.deployFailed':
-        return this.updateApp(index, command.name, changes, (app) => ({ ...app, failure: { version: command.version, reason: command.reason } }));
+        return this.updateApp(index, command.name, changes, (app) => endRollout({ ...app, failure: { version: command.version, reason: command.reason } }, command.version, 'aborted', command.reason, entry.at, command.verdicts));
+      case 'app.rolloutStaged':
+        return this.updateApp(index, command.name, changes, (app) =>
+          app.rollout === undefined || app.rollout.version !== command.version ? undefined : { ...app, rollout: { ...app.rollout, appVersion: command.appVersion } },
+        );
+      case 'app.abortRollout': {
+        const app = this.apps.get(command.name);
+        if (app === undefined) return refuse(`no app ${command.name}`);
+        if (app.rollout === undefined) return refuse(`no rollout of ${command.name} is in progress`);
+        return this.updateApp(index, command.name, changes, (current) => (current.rollout === undefined ? undefined : { ...current, rollout: { ...current.rollout, abortRequested: true } }));
+      }
       case 'app.step':
         return this.updateApp(index, command.name, changes, (app) => ({
           ...app,
@@ -202,6 +239,10 @@ export class ControlState {
       return refuse(`the plan was made at revision ${command.expectRevision}; the placement state is at revision ${this.revision} now: plan again`);
     }
     const existing = this.apps.get(command.name);
+    const inProgress = existing?.rollout;
+    if (inProgress !== undefined && inProgress.hash !== command.bundle.hash) {
+      return refuse(`version ${inProgress.version} of ${command.name} (deployed by ${inProgress.actor} at ${new Date(inProgress.startedAt).toISOString()}) is being rolled out; wait for it to finish, or clusterctl abort ${command.name}`);
+    }
     const result = place(command.spec, this.candidates(command.name), existing?.target);
     if (!result.ok) return refuse(result.reason);
     const versions = existing?.versions ?? [];
@@ -233,6 +274,11 @@ export class ControlState {
       survival: result.survival,
       shortfall: undefined,
       steps: existing?.steps ?? [],
+      rollout:
+        desiredVersion !== (existing?.desiredVersion ?? 0)
+          ? { version: desiredVersion, hash: command.bundle.hash, actor: entry.actor, startedAt: entry.at, startedIndex: index, appVersion: undefined, abortRequested: false }
+          : existing?.rollout,
+      history: existing?.history ?? [],
       createdAt: existing?.createdAt ?? entry.at,
       updatedIndex: index,
     };
@@ -289,6 +335,14 @@ export class ControlState {
     this.revision += 1;
     changes.revision = true;
   }
+}
+
+/** The app with its rollout of `version` ended (moved to the history); unchanged otherwise. */
+function endRollout(app: AppRecord, version: AppVersion, outcome: 'activated' | 'aborted', reason: string | undefined, at: number, verdicts: Readonly<Record<NodeId, ReplicaVerdict>> | undefined): AppRecord {
+  const rollout = app.rollout;
+  if (rollout === undefined || rollout.version !== version) return app;
+  const ended: RolloutRecord = { ...rollout, outcome, endedAt: at, ...(reason === undefined ? {} : { reason }), ...(verdicts === undefined ? {} : { verdicts }) };
+  return { ...app, rollout: undefined, history: [...app.history, ended].slice(-historyKeptMax) };
 }
 
 /**

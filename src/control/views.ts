@@ -3,7 +3,8 @@
 import type { NodeId } from '../model/ids.js';
 import type { Placement } from './placement-types.js';
 import type { NodeReports } from './reports.js';
-import type { AppRecord, ControlState, NodeRecord } from './state.js';
+import { verdictsOf } from './rollout.js';
+import type { AppRecord, ControlState, NodeRecord, RolloutRecord } from './state.js';
 
 export type NodeState = 'up' | 'suspect' | 'down' | 'draining' | 'drained';
 export type ReplicaRole = 'voter' | 'learner' | 'none';
@@ -65,6 +66,8 @@ export function appStatus(app: AppRecord, reports: NodeReports, regionOf: (node:
     leader: report.isLeader,
     applied: report.applied,
     activeVersionHash: report.activeHash ?? null,
+    /** This replica's verdict on the version being rolled out (null: no rollout, or no report yet). */
+    rollout: app.rollout === undefined ? null : (verdictsOf(app.rollout, [node], () => report).get(node) ?? null),
   }));
   const converged =
     leader !== undefined &&
@@ -84,7 +87,25 @@ export function appStatus(app: AppRecord, reports: NodeReports, regionOf: (node:
     members,
     /** Membership, version and leader placement match the target, and no step is in flight. */
     converged,
+    rollout: app.rollout === undefined ? null : rolloutJson(app.rollout),
+    history: app.history.slice(-20).map(rolloutJson),
     steps: app.steps.slice(-20).map((step) => ({ index: step.index, at: new Date(step.at).toISOString(), ...step.step, outcome: step.outcome, detail: step.detail })),
+  };
+}
+
+function rolloutJson(rollout: RolloutRecord) {
+  return {
+    version: rollout.version,
+    hash: rollout.hash,
+    by: rollout.actor,
+    startedAt: new Date(rollout.startedAt).toISOString(),
+    stagedAs: rollout.appVersion ?? null,
+    abortRequested: rollout.abortRequested,
+    outcome: rollout.outcome ?? null,
+    endedAt: rollout.endedAt === undefined ? null : new Date(rollout.endedAt).toISOString(),
+    reason: rollout.reason ?? null,
+    /** Each replica's verdict when the outcome was decided (null while in progress). */
+    verdicts: rollout.verdicts ?? null,
   };
 }
 

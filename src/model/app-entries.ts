@@ -43,6 +43,9 @@ export interface StageEntry {
   readonly kind: 'stage';
   readonly version: AppVersion;
   readonly bundle: Bundle;
+  /** The deploy accepts a breaking schema change: replicas prepare it rather than refuse it.
+   *  Absent in entries written before the two-phase switch (false). */
+  readonly allowBreaking?: boolean;
 }
 
 export interface ActivateEntry {

@@ -241,7 +241,7 @@ export class StateMachine {
     if (entry.version !== expected) {
       return invalid(`stage of version ${entry.version}, but the next version is ${expected}`);
     }
-    const record: VersionRecord = { version: entry.version, status: 'staged', bundle: entry.bundle, stagedIndex: index };
+    const record: VersionRecord = { version: entry.version, status: 'staged', bundle: entry.bundle, stagedIndex: index, ...(entry.allowBreaking === true ? { allowBreaking: true } : {}) };
     this.store.versions.putSync(entry.version, record);
     this.store.meta.putSync('lastVersion', entry.version);
     this.pending = { ...this.pending, lastVersion: entry.version };

@@ -24,6 +24,8 @@ export interface VersionRecord {
   readonly bundle: Bundle;
   /** Log index of the Stage entry. */
   readonly stagedIndex: LogIndex;
+  /** The Stage entry allowed a breaking schema change. */
+  readonly allowBreaking?: boolean;
 }
 
 /** Index keys are [attribute value, record id]; a value is never null (nulls are not indexed). */

@@ -3,7 +3,7 @@
 // takes it again), and finishes the move. The app keeps its three voters in eu/us throughout.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pollUntil, shopAppDir } from '../support/cluster.js';
-import { Fleet } from '../support/fleet.js';
+import { Fleet, nodesOf } from '../support/fleet.js';
 
 interface StatusJson {
   readonly voters: string[];
@@ -19,12 +19,7 @@ describe('control plane: a leader killed mid-move', () => {
   beforeAll(async () => {
     fleet = await Fleet.start({
       controlMembers: 3,
-      nodes: [
-        { id: 'eu1', region: 'eu', zone: 'eu-a' },
-        { id: 'eu2', region: 'eu', zone: 'eu-b' },
-        { id: 'us1', region: 'us', zone: 'us-a' },
-        { id: 'us2', region: 'us', zone: 'us-b' },
-      ],
+      nodes: nodesOf('eu:2,us:2'),
     });
     const deploy = await fleet.ctl(['deploy', shopAppDir, '--regions', 'eu,us', '--timeout', '90s']);
     if (deploy.code !== 0) throw new Error(`deploy failed: ${deploy.stdout}\n${deploy.stderr}\n${fleet.describeOutput()}`);

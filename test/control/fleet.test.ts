@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pollUntil, shopAppDir, type ClusterNode } from '../support/cluster.js';
 import { openEventStream, openWebSocket } from '../support/change-stream.js';
-import { Fleet } from '../support/fleet.js';
+import { Fleet, nodesOf } from '../support/fleet.js';
 
 interface AppStatusJson {
   readonly name: string;
@@ -33,13 +33,7 @@ describe('control plane: placement on a fleet in three regions', () => {
 
   beforeAll(async () => {
     fleet = await Fleet.start({
-      nodes: [
-        { id: 'eu1', region: 'eu', zone: 'eu-a' },
-        { id: 'eu2', region: 'eu', zone: 'eu-b' },
-        { id: 'us1', region: 'us', zone: 'us-a' },
-        { id: 'us2', region: 'us', zone: 'us-b' },
-        { id: 'ap1', region: 'ap', zone: 'ap-a' },
-      ],
+      nodes: nodesOf('eu:2,us:2,ap:1'),
       suspectAfter: '2s',
       downAfter: '6s',
     });

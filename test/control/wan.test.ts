@@ -5,7 +5,7 @@
 // client that declares its region is answered one round trip late.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pollUntil, shopAppDir } from '../support/cluster.js';
-import { Fleet } from '../support/fleet.js';
+import { Fleet, nodesOf } from '../support/fleet.js';
 
 const regionOf: Record<string, string> = { eu1: 'eu', eu2: 'eu', us1: 'us', us2: 'us', ap1: 'ap' };
 
@@ -31,13 +31,7 @@ describe('simulated wide-area latency', () => {
 
   beforeAll(async () => {
     fleet = await Fleet.start({
-      nodes: [
-        { id: 'eu1', region: 'eu', zone: 'eu-a' },
-        { id: 'eu2', region: 'eu', zone: 'eu-b' },
-        { id: 'us1', region: 'us', zone: 'us-a' },
-        { id: 'us2', region: 'us', zone: 'us-b' },
-        { id: 'ap1', region: 'ap', zone: 'ap-a' },
-      ],
+      nodes: nodesOf('eu:2,us:2,ap:1'),
       nodeArgs: ['--simulate-wan', 'default'],
     });
     const deploy = await fleet.ctl(['deploy', shopAppDir, '--regions', 'eu,us', '--timeout', '90s']);

@@ -15,6 +15,17 @@ export interface NodeSpec {
   readonly zone?: string;
 }
 
+/** Nodes `eu1`, `eu2`, ... per `region:count` (each in a zone of its own: eu-a, eu-b, ...),
+ *  as lockstep up names them. */
+export function nodesOf(layout: string): NodeSpec[] {
+  const specs: NodeSpec[] = [];
+  for (const part of layout.split(',')) {
+    const [region, count] = part.split(':') as [string, string | undefined];
+    for (let i = 0; i < Number(count ?? 1); i++) specs.push({ id: `${region}${i + 1}`, region, zone: `${region}-${String.fromCharCode(97 + i)}` });
+  }
+  return specs;
+}
+
 export interface FleetOptions {
   readonly nodes: readonly NodeSpec[];
   /** Control-plane members (1 or 3). */
@@ -24,6 +35,8 @@ export interface FleetOptions {
   readonly downAfter?: string;
   /** Extra flags for every node (e.g. --simulate-wan default). */
   readonly nodeArgs?: readonly string[];
+  /** Extra flags for every control-plane member (e.g. --prepare-timeout 5s). */
+  readonly controlArgs?: readonly string[];
 }
 
 export interface CtlResult {
@@ -85,7 +98,7 @@ export class Fleet {
       const grpcPort = ports[i * 2 + 1] as number;
       const dataDir = join(this.rootDir, id);
       const args = ['--id', id, '--data', dataDir, '--http', String(httpPort), '--grpc', String(grpcPort), ...peers];
-      args.push('--heartbeat', this.options.heartbeat ?? '300ms', '--suspect-after', this.options.suspectAfter ?? '2s', '--down-after', this.options.downAfter ?? '60s');
+      args.push('--heartbeat', this.options.heartbeat ?? '300ms', '--suspect-after', this.options.suspectAfter ?? '2s', '--down-after', this.options.downAfter ?? '60s', ...(this.options.controlArgs ?? []));
       this.control.push(new ClusterNode(id, httpPort, grpcPort, dataDir, args, 'control'));
     }
     await Promise.all(this.control.map((member) => member.start()));

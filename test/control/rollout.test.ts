@@ -1,0 +1,129 @@
+// The two-phase switch on real processes: a control plane and four nodes (three voters and a
+// learner). A new version is staged into the app's log, every replica prepares it and reports,
+// and it is activated only once all have; a version that fails to load on the replicas is
+// aborted and the previous one keeps serving everywhere; of two concurrent deploys exactly one
+// wins; a replica that is down during prepare makes the rollout abort at the prepare deadline.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { editAppFile, writeApp } from '../support/app-files.js';
+import { pollUntil } from '../support/cluster.js';
+import { Fleet, nodesOf } from '../support/fleet.js';
+
+interface StatusJson {
+  readonly activeVersion: number;
+  readonly desiredVersion: number;
+  readonly converged: boolean;
+  readonly failure: { version: number; reason: string } | null;
+  readonly rollout: { version: number } | null;
+  readonly history: { version: number; outcome: string; reason: string | null; by: string }[];
+  readonly members: { node: string; activeVersionHash: string | null }[];
+}
+
+const schema = `type Note @table {
+  id: ID @primaryKey
+  text: String!
+}
+`;
+const resources = (greeting: string): string => `import { Resource } from 'lockstep';
+export class Hello extends Resource {
+  async get() {
+    return { greeting: '${greeting}' };
+  }
+}
+`;
+
+describe('two-phase rollout through the control plane', () => {
+  let fleet: Fleet;
+  let appDir: string;
+
+  async function greetings(): Promise<Map<string, { greeting: string; version: string | null }>> {
+    const seen = new Map<string, { greeting: string; version: string | null }>();
+    for (const node of fleet.nodes.filter((candidate) => candidate.isRunning())) {
+      const response = await fetch(`${node.base}/notes/Hello/`, { headers: { 'x-lockstep-consistency': 'linearizable' }, signal: AbortSignal.timeout(10_000) });
+      const body = (await response.json()) as { greeting: string };
+      seen.set(node.id, { greeting: body.greeting, version: response.headers.get('x-lockstep-version') });
+    }
+    return seen;
+  }
+
+  beforeAll(async () => {
+    fleet = await Fleet.start({
+      nodes: nodesOf('eu:2,us:2'),
+      controlArgs: ['--prepare-timeout', '6s'],
+    });
+    appDir = writeApp('rollout', { 'schema.graphql': schema, 'config.yaml': 'name: notes\n', 'resources.ts': resources('v1') });
+    const first = await fleet.ctl(['deploy', appDir, '--regions', 'eu,us', '--timeout', '90s']);
+    if (first.code !== 0) throw new Error(`first deploy failed: ${first.stdout}\n${first.stderr}\n${fleet.describeOutput()}`);
+  }, 150_000);
+
+  afterAll(async () => {
+    await fleet?.close();
+  }, 60_000);
+
+  it('activates a new version once every replica prepared it, and every replica serves it', async () => {
+    editAppFile(appDir, 'resources.ts', () => resources('v2'));
+    const deploy = await fleet.ctl(['deploy', appDir, '--regions', 'eu,us', '--timeout', '60s']);
+    expect(deploy.code, `${deploy.stdout}\n${deploy.stderr}`).toBe(0);
+    // The verdicts the switch was decided on: every replica, voters and the learner, prepared.
+    for (const node of ['eu1', 'eu2', 'us1', 'us2']) expect(deploy.stdout).toMatch(new RegExp(`${node}\\s+prepared`));
+    const status = await fleet.ctlJson<StatusJson>(['status', 'notes']);
+    expect(status.activeVersion).toBe(2);
+    expect(status.rollout).toBeNull();
+    expect(status.history.map((rollout) => `${rollout.version}:${rollout.outcome}`)).toEqual(['1:activated', '2:activated']);
+    const served = await greetings();
+    expect([...served.values()].map((answer) => answer.greeting)).toEqual(['v2', 'v2', 'v2', 'v2']);
+  }, 90_000);
+
+  it('aborts a version that fails to load on the replicas: the previous one keeps serving everywhere', async () => {
+    editAppFile(appDir, 'resources.ts', () => `${resources('v3')}\nthrow new Error('v3 cannot start');\n`);
+    const deploy = await fleet.ctl(['deploy', appDir, '--regions', 'eu,us', '--timeout', '60s']);
+    expect(deploy.code).toBe(1);
+    expect(deploy.stderr).toMatch(/could not prepare it: .*v3 cannot start/);
+    const status = await fleet.ctlJson<StatusJson>(['status', 'notes']);
+    expect(status.activeVersion).toBe(2);
+    expect(status.failure?.version).toBe(3);
+    expect(status.history.at(-1)).toMatchObject({ version: 3, outcome: 'aborted' });
+    const served = await greetings();
+    expect([...served.values()].map((answer) => answer.greeting)).toEqual(['v2', 'v2', 'v2', 'v2']);
+    const history = await fleet.ctl(['history', 'notes']);
+    expect(history.code).toBe(0);
+    expect(history.stdout).toMatch(/3\s+\S+\s+operator\s+\S+\s+aborted\s+.*v3 cannot start/);
+  }, 90_000);
+
+  it('lets exactly one of two concurrent deploys win; the other exits 1 naming the winner', async () => {
+    const a = writeApp('rollout-a', { 'schema.graphql': schema, 'config.yaml': 'name: notes\n', 'resources.ts': resources('v4a') });
+    const b = writeApp('rollout-b', { 'schema.graphql': schema, 'config.yaml': 'name: notes\n', 'resources.ts': resources('v4b') });
+    const [first, second] = await Promise.all([fleet.ctl(['deploy', a, '--regions', 'eu,us', '--timeout', '60s']), fleet.ctl(['deploy', b, '--regions', 'eu,us', '--timeout', '60s'])]);
+    const codes = [first.code, second.code].sort();
+    expect(codes, `${first.stdout}${first.stderr}\n${second.stdout}${second.stderr}`).toEqual([0, 1]);
+    const loser = first.code === 1 ? first : second;
+    expect(loser.stderr).toMatch(/is being rolled out/);
+    const winner = first.code === 0 ? 'v4a' : 'v4b';
+    const served = await greetings();
+    expect([...served.values()].map((answer) => answer.greeting)).toEqual([winner, winner, winner, winner]);
+  }, 120_000);
+
+  it('aborts at the prepare deadline when a replica is down, and changes nothing', async () => {
+    const learner = fleet.node('us2');
+    await learner.kill();
+    editAppFile(appDir, 'resources.ts', () => resources('v5'));
+    const deploy = await fleet.ctl(['deploy', appDir, '--regions', 'eu,us', '--timeout', '60s']);
+    expect(deploy.code).toBe(1);
+    expect(deploy.stderr).toMatch(/not prepared within 6000 ms by .*us2/);
+    const before = await fleet.ctlJson<StatusJson>(['status', 'notes']);
+    expect(before.rollout).toBeNull();
+    const served = await greetings();
+    expect(new Set([...served.values()].map((answer) => answer.greeting)).size).toBe(1);
+    expect([...served.values()][0]?.greeting).toMatch(/^v4[ab]$/);
+    // Back up, the replica serves the active version, not the aborted one.
+    await learner.start();
+    const answer = await pollUntil(
+      async () => {
+        const response = await fetch(`${learner.base}/notes/Hello/`, { headers: { 'x-lockstep-consistency': 'linearizable' } }).catch(() => undefined);
+        return response?.status === 200 ? ((await response.json()) as { greeting: string }) : undefined;
+      },
+      30_000,
+      'us2 to serve again',
+    );
+    expect(answer.greeting).toMatch(/^v4[ab]$/);
+  }, 120_000);
+});
