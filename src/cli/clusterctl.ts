@@ -8,7 +8,7 @@ import { deployRequest, followDeploy } from './app-deploy.js';
 import { ControlClient, ExitError, problemText, sleep, type Json } from './control-client.js';
 import { table } from './text-table.js';
 
-const usage = `usage: clusterctl <command> [options]   (--control <url> or LOCKSTEP_CONTROL, default http://127.0.0.1:9900)
+const usage = `usage: clusterctl <command> [options]   (--control <url>[,<url>...] or LOCKSTEP_CONTROL, default http://127.0.0.1:9900)
   nodes                          nodes, their region, zone, state and replicas
   apps                           apps, their placement, versions and what failure they survive
   status <app> [--watch]         one app: target and actual replicas, versions, recent steps
@@ -134,9 +134,13 @@ async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parsed;
   const output = values.output;
   if (output !== 'table' && output !== 'json') usageError(`-o must be table or json, not '${output}'`);
-  const baseUrl = (values.control ?? process.env.LOCKSTEP_CONTROL ?? 'http://127.0.0.1:9900').replace(/\/$/, '');
-  if (!/^https?:\/\/[^/\s]+$/.test(baseUrl)) usageError(`--control must be a URL such as http://127.0.0.1:9900, not '${baseUrl}'`);
-  const client = new ControlClient(baseUrl);
+  const baseUrls = (values.control ?? process.env.LOCKSTEP_CONTROL ?? 'http://127.0.0.1:9900')
+    .split(',')
+    .map((url) => url.trim().replace(/\/$/, ''))
+    .filter((url) => url !== '');
+  for (const baseUrl of baseUrls) if (!/^https?:\/\/[^/\s]+$/.test(baseUrl)) usageError(`--control must be a URL such as http://127.0.0.1:9900 (or several, comma-separated), not '${baseUrl}'`);
+  if (baseUrls.length === 0) usageError('--control names no URL');
+  const client = new ControlClient(baseUrls);
   const print = (body: Json, render: (body: Json) => string): void => {
     process.stdout.write(output === 'json' ? `${JSON.stringify(body, null, 2)}\n` : render(body));
   };

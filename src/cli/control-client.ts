@@ -30,10 +30,22 @@ export interface Answer {
 }
 
 export class ControlClient {
-  constructor(readonly baseUrl: string) {}
+  private readonly baseUrls: readonly string[];
+  private current = 0;
+
+  /** One or more members' URLs (any member answers; an unreachable one is passed over). */
+  constructor(baseUrls: string | readonly string[]) {
+    this.baseUrls = typeof baseUrls === 'string' ? [baseUrls] : baseUrls;
+    if (this.baseUrls.length === 0) throw new Error('no control-plane URL');
+  }
+
+  get baseUrl(): string {
+    return this.baseUrls[this.current % this.baseUrls.length] as string;
+  }
 
   /** One request; an unreachable or unavailable control plane (no leader during a failover) is
-   *  retried for a few seconds before it gives up with exit 3. Every request the tools make is
+   *  retried for a few seconds, on the next member when several are known, before it gives up
+   *  with exit 3. Every request the tools make is
    *  safe to repeat (reads, drains, and deploys of the same files and spec). */
   async call(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Answer> {
     const deadline = Date.now() + unavailableRetryMs;
@@ -42,6 +54,7 @@ export class ControlClient {
         return await this.once(method, path, body);
       } catch (error) {
         if (!(error instanceof ExitError) || error.code !== 3 || Date.now() > deadline) throw error;
+        this.current += 1; // the next member, if there are several
         await sleep(retryPauseMs);
       }
     }

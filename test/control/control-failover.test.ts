@@ -1,7 +1,9 @@
 // A three-member control plane whose leader is killed in the middle of a move: the new leader
 // finds the step the old one started in the control log, sees the app group applied it (or
 // takes it again), and finishes the move. The app keeps its three voters in eu/us throughout.
+// Killed between the stage and the activate of a rollout, the new leader finishes the rollout.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { editAppFile, writeApp } from '../support/app-files.js';
 import { pollUntil, shopAppDir } from '../support/cluster.js';
 import { Fleet, nodesOf } from '../support/fleet.js';
 
@@ -75,5 +77,47 @@ describe('control plane: a leader killed mid-move', () => {
       'the restarted member to know the leader',
     );
     expect(health.leader).not.toBeNull();
+  }, 180_000);
+
+  it('resumes a rollout when the control-plane leader dies between stage and activate', async () => {
+    const appDir = writeApp('failover-rollout', {
+      'schema.graphql': 'type Note @table {\n  id: ID @primaryKey\n  text: String!\n}\n',
+      'config.yaml': 'name: notes\n',
+      'resources.ts': "import { Resource } from 'lockstep';\nexport class Hello extends Resource {\n  async get() {\n    return { greeting: 'v1' };\n  }\n}\n",
+    });
+    const first = await fleet.ctl(['deploy', appDir, '--regions', 'eu,us', '--timeout', '90s']);
+    expect(first.code, first.stderr).toBe(0);
+    // Version 2 takes 3 s to load on every replica (a top-level await), which holds the rollout
+    // between its stage and its activate long enough to kill the leader there.
+    editAppFile(appDir, 'resources.ts', (text) => `await new Promise((resolve) => setTimeout(resolve, 3000));\n${text.replace("'v1'", "'v2'")}`);
+    const deploy = fleet.ctl(['deploy', appDir, '--regions', 'eu,us', '--timeout', '90s']);
+    // Staged (the group has the version) and not yet activated: kill the control-plane leader.
+    await pollUntil(
+      async () => {
+        const status = await fleet.ctlJson<{ rollout: { stagedAs: number | null } | null }>(['status', 'notes']).catch(() => undefined);
+        return status?.rollout?.stagedAs !== null && status?.rollout?.stagedAs !== undefined ? true : undefined;
+      },
+      30_000,
+      'the rollout to be staged',
+    );
+    const leader = await fleet.controlLeader();
+    await leader.kill();
+    const outcome = await deploy;
+    expect(outcome.code, `${outcome.stdout}\n${outcome.stderr}`).toBe(0);
+    const status = await fleet.ctlJson<{ activeVersion: number; history: { version: number; outcome: string }[] }>(['status', 'notes']);
+    expect(status.activeVersion).toBe(2);
+    expect(status.history.map((rollout) => `${rollout.version}:${rollout.outcome}`)).toEqual(['1:activated', '2:activated']);
+    for (const node of fleet.nodes) {
+      const answer = await pollUntil(
+        async () => {
+          const response = await fetch(`${node.base}/notes/Hello/`, { headers: { 'x-lockstep-consistency': 'linearizable' } });
+          return response.status === 200 ? ((await response.json()) as { greeting: string }) : undefined;
+        },
+        30_000,
+        `${node.id} to serve notes`,
+      );
+      expect(answer.greeting).toBe('v2');
+    }
+    await leader.start();
   }, 180_000);
 });

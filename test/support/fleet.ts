@@ -126,7 +126,8 @@ export class Fleet {
   /** Runs clusterctl against this fleet's control plane. */
   ctl(args: readonly string[], timeoutMs = 120_000): Promise<CtlResult> {
     return new Promise((resolveRun, reject) => {
-      const child = spawn(process.execPath, [clusterctlPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOCKSTEP_CONTROL: this.controlUrl } });
+      const members = this.control.filter((member) => member.isRunning()).map((member) => member.base);
+      const child = spawn(process.execPath, [clusterctlPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOCKSTEP_CONTROL: (members.length > 0 ? members : [this.controlUrl]).join(',') } });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
