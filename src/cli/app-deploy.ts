@@ -62,7 +62,7 @@ export type DeployOutcome =
  *  `onStep` sees each membership step recorded after it, once. */
 export async function followDeploy(
   client: ControlClient,
-  request: DeployRequest,
+  request: Pick<DeployRequest, 'appPath'>,
   deployIndex: number,
   timeoutMs: number,
   onStep: (step: Json) => void,

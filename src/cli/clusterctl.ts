@@ -14,6 +14,8 @@ const usage = `usage: clusterctl <command> [options]   (--control <url>[,<url>..
   status <app> [--watch]         one app: target and actual replicas, versions, recent steps
   history <app>                  every rollout of the app: version, who, when, outcome, reason
   abort <app>                    abort the app's rollout in progress (nothing changes anywhere)
+  rollback <app> [--to <version>]  roll back to an earlier version's code (default: the one
+                                 active before), staged and prepared everywhere like a deploy
   deploy <dir> --regions eu,us [--replicas 3] [--survive zone|region] [--name <app>]
                [--plan] [--plan-id <id>] [--allow-breaking] [--timeout 120s]
                                  place (or re-place) an app and deploy its code; --plan only
@@ -83,7 +85,14 @@ function historyText(body: Json): string {
   if (rows.length === 0) return `${String(body.app)}: no rollouts yet\n`;
   return table(
     ['VERSION', 'BUNDLE', 'BY', 'STARTED', 'OUTCOME', 'REASON'],
-    rows.map((r) => [String(r.version), String(r.hash).slice(0, 12), String(r.by), String(r.startedAt), r.outcome === null ? 'in progress' : String(r.outcome), r.reason === null ? '' : String(r.reason)]),
+    rows.map((r) => [
+      r.rollbackTo === null || r.rollbackTo === undefined ? String(r.version) : `${String(r.version)} (rollback to ${String(r.rollbackTo)})`,
+      String(r.hash).slice(0, 12),
+      String(r.by),
+      String(r.startedAt),
+      r.outcome === null ? 'in progress' : String(r.outcome),
+      r.reason === null ? '' : String(r.reason),
+    ]),
   );
 }
 
@@ -126,6 +135,7 @@ async function main(argv: string[]): Promise<number> {
         'allow-breaking': { type: 'boolean', default: false },
         timeout: { type: 'string', default: '120s' },
         'no-wait': { type: 'boolean', default: false },
+        to: { type: 'string' },
       },
     });
   } catch (error) {
@@ -194,6 +204,25 @@ async function main(argv: string[]): Promise<number> {
       const history = { app, rollout: body.rollout, history: body.history };
       print(history, historyText);
       return 0;
+    }
+    case 'rollback': {
+      const app = positional('app name');
+      const to = values.to === undefined ? undefined : Number(values.to);
+      if (to !== undefined && (!Number.isInteger(to) || to < 1)) usageError(`--to must be a version number, not '${values.to ?? ''}'`);
+      const appPath = `/v1/apps/${encodeURIComponent(app)}`;
+      const answer = await client.call('POST', `${appPath}/rollback`, to === undefined ? {} : { to });
+      if (answer.status >= 300) throw new ExitError(1, `rollback of ${app} refused: ${problemText(answer)}\nnothing changed`);
+      if (output === 'table') process.stdout.write(`rolling ${app} back to the code of version ${String(answer.body.rollbackTo)} (as version ${String(answer.body.version)})\n`);
+      const outcome = await followDeploy(client, { appPath }, Number(answer.body.index), timeoutMs, () => undefined, (node, verdict) => {
+        if (output === 'table') process.stdout.write(`  ${node.padEnd(8)} ${String(verdict.phase)}${verdict.reason === undefined || verdict.reason === null ? '' : `: ${String(verdict.reason)}`}\n`);
+      });
+      if (outcome.kind === 'converged') {
+        print(outcome.status, statusText);
+        return 0;
+      }
+      if (output === 'json') print(outcome.status, () => '');
+      if (outcome.kind === 'refused') throw new ExitError(1, `the rollback of ${app} was aborted: ${outcome.reason}`);
+      throw new ExitError(1, `${app} did not converge within the timeout; clusterctl status ${app} --watch follows it`);
     }
     case 'abort': {
       const app = positional('app name');

@@ -163,6 +163,10 @@ export class ControlApi {
       if (app === undefined) throw new Problem('not-found', { detail: `no app '${parts[2] ?? ''}'; clusterctl apps lists them` });
       return json(res, 200, appStatus(app, control.reports, (node) => control.machine.state.nodes.get(node)?.region));
     }
+    if (parts[1] === 'apps' && parts.length === 4 && parts[3] === 'rollback') {
+      only('POST');
+      return this.rollback(parts[2] as string, await jsonBody(req), res);
+    }
     if (parts[1] === 'apps' && parts.length === 4 && parts[3] === 'abort') {
       only('POST');
       const outcome = await control.propose({ op: 'app.abortRollout', name: parts[2] as string }, 'operator');
@@ -217,6 +221,23 @@ export class ControlApi {
     // A new version starts a rollout (stage, prepare everywhere, activate); a placement change alone does not.
     const rollout = app?.rollout?.startedIndex === outcome.index;
     return json(res, 202, { app: name, version: outcome.result.version, rollout, index: outcome.index, revision: outcome.result.revision, target: app?.target, survival: app?.survival });
+  }
+
+  /** Rolls back to `to`, or by default to the version that was active before the current one. */
+  private async rollback(name: string, body: Record<string, unknown>, res: ServerResponse): Promise<void> {
+    const { control } = this.options;
+    const app = control.machine.state.apps.get(name);
+    if (app === undefined) throw new Problem('not-found', { detail: `no app '${name}'; clusterctl apps lists them` });
+    let to = body.to;
+    if (to === undefined) {
+      const activated = app.history.filter((rollout) => rollout.outcome === 'activated' && rollout.version !== app.activeVersion);
+      to = activated[activated.length - 1]?.version;
+      if (to === undefined) throw new Problem('conflict', { detail: `${name} has no earlier activated version to roll back to` });
+    }
+    if (typeof to !== 'number' || !Number.isInteger(to) || to < 1) throw new Problem('invalid', { errors: [{ field: 'to', message: 'must be a version number (clusterctl history lists them)' }] });
+    const outcome = await control.propose({ op: 'app.rollback', name, to }, 'operator');
+    if (!outcome.result.ok) throw new Problem('conflict', { type: outcome.result.reason.includes('is being rolled out') ? 'rollout-in-progress' : 'rollback-refused', detail: outcome.result.reason });
+    return json(res, 202, { app: name, version: outcome.result.version, rollbackTo: to, rollout: true, index: outcome.index });
   }
 
   private async heartbeat(body: Record<string, unknown>): Promise<unknown> {

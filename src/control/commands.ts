@@ -69,6 +69,9 @@ export type ControlCommand =
   | { readonly op: 'app.rolloutStaged'; readonly name: string; readonly version: AppVersion; readonly appVersion: AppVersion }
   /** An operator asks to abort the rollout in progress. */
   | { readonly op: 'app.abortRollout'; readonly name: string }
+  /** Roll the app back to the code of an earlier version: a rollout of that bundle, like any
+   *  other (staged, prepared everywhere, activated), recorded as a rollback. */
+  | { readonly op: 'app.rollback'; readonly name: string; readonly to: AppVersion }
   /** A membership step of an app's group, as the reconciler takes it. */
   | {
       readonly op: 'app.step';
@@ -97,6 +100,7 @@ const ops = new Set<ControlCommand['op']>([
   'app.deployFailed',
   'app.rolloutStaged',
   'app.abortRollout',
+  'app.rollback',
   'app.step',
 ]);
 

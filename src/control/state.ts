@@ -44,6 +44,8 @@ export interface RolloutRecord {
   /** The group's own number for the staged version, once staged. */
   readonly appVersion: AppVersion | undefined;
   readonly abortRequested: boolean;
+  /** A rollback: the version whose code this rollout brings back. */
+  readonly rollbackTo?: AppVersion;
   /** Set once it ended. */
   readonly outcome?: 'activated' | 'aborted';
   readonly endedAt?: number;
@@ -161,6 +163,8 @@ export class ControlState {
         return this.updateApp(index, command.name, changes, (app) =>
           app.rollout === undefined || app.rollout.version !== command.version ? undefined : { ...app, rollout: { ...app.rollout, appVersion: command.appVersion } },
         );
+      case 'app.rollback':
+        return this.rollback(index, entry, command.name, command.to, changes);
       case 'app.abortRollout': {
         const app = this.apps.get(command.name);
         if (app === undefined) return refuse(`no app ${command.name}`);
@@ -286,6 +290,31 @@ export class ControlState {
     changes.apps.add(app.name);
     this.bumpRevision(changes);
     return { ok: true, version: desiredVersion, revision: this.revision };
+  }
+
+  private rollback(index: LogIndex, entry: ControlEntry, name: string, to: AppVersion, changes: Changes): ApplyResult {
+    const refuse = (reason: string): ApplyResult => ({ ok: false, reason, revision: this.revision });
+    const app = this.apps.get(name);
+    if (app === undefined) return refuse(`no app ${name}`);
+    if (app.rollout !== undefined) return refuse(`version ${app.rollout.version} of ${name} (deployed by ${app.rollout.actor}) is being rolled out; wait for it to finish, or clusterctl abort ${name}`);
+    const target = app.versions.find((version) => version.version === to);
+    if (target === undefined) return refuse(`${name} has no version ${to} to roll back to (kept: ${app.versions.map((version) => version.version).join(', ')})`);
+    if (to === app.activeVersion) return refuse(`version ${to} of ${name} is the active one`);
+    if (!this.bundles.has(target.hash)) return refuse(`the code of version ${to} of ${name} is no longer kept`);
+    const version = (app.versions[app.versions.length - 1]?.version ?? 0) + 1;
+    // Going back may undo schema changes (attributes or tables added since): the version ran
+    // on this data before, so the change is accepted rather than refused as breaking.
+    const versions = [...app.versions, { version, hash: target.hash, stagedAt: entry.at, actor: entry.actor, allowBreaking: true }].slice(-versionsKeptMax);
+    this.apps.set(name, {
+      ...app,
+      versions,
+      desiredVersion: version,
+      failure: undefined,
+      rollout: { version, hash: target.hash, actor: entry.actor, startedAt: entry.at, startedIndex: index, appVersion: undefined, abortRequested: false, rollbackTo: to },
+      updatedIndex: index,
+    });
+    changes.apps.add(name);
+    return { ok: true, version, revision: this.revision };
   }
 
   private bundleUsedElsewhere(hash: string, except: string): boolean {

@@ -101,6 +101,8 @@ function rolloutJson(rollout: RolloutRecord) {
     startedAt: new Date(rollout.startedAt).toISOString(),
     stagedAs: rollout.appVersion ?? null,
     abortRequested: rollout.abortRequested,
+    /** A rollback: the version whose code it brings back (null: a deploy). */
+    rollbackTo: rollout.rollbackTo ?? null,
     outcome: rollout.outcome ?? null,
     endedAt: rollout.endedAt === undefined ? null : new Date(rollout.endedAt).toISOString(),
     reason: rollout.reason ?? null,

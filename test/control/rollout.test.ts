@@ -2,7 +2,8 @@
 // learner). A new version is staged into the app's log, every replica prepares it and reports,
 // and it is activated only once all have; a version that fails to load on the replicas is
 // aborted and the previous one keeps serving everywhere; of two concurrent deploys exactly one
-// wins; a replica that is down during prepare makes the rollout abort at the prepare deadline.
+// wins; a replica that is down during prepare makes the rollout abort at the prepare deadline;
+// a rollback is a rollout of an earlier version's code through the same two phases.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { editAppFile, writeApp } from '../support/app-files.js';
 import { pollUntil } from '../support/cluster.js';
@@ -126,4 +127,24 @@ describe('two-phase rollout through the control plane', () => {
     );
     expect(answer.greeting).toMatch(/^v4[ab]$/);
   }, 120_000);
+
+  it('rolls back to an earlier version through the same two phases, and back again by default', async () => {
+    const before = await greetings();
+    const current = [...before.values()][0]?.greeting as string;
+    const rollback = await fleet.ctl(['rollback', 'notes', '--to', '2', '--timeout', '60s']);
+    expect(rollback.code, `${rollback.stdout}\n${rollback.stderr}`).toBe(0);
+    expect(rollback.stdout).toMatch(/rolling notes back to the code of version 2/);
+    const served = await greetings();
+    expect([...served.values()].map((answer) => answer.greeting)).toEqual(['v2', 'v2', 'v2', 'v2']);
+    const history = await fleet.ctl(['history', 'notes']);
+    expect(history.stdout).toMatch(/\(rollback to 2\)\s+\S+\s+operator\s+\S+\s+activated/);
+    // Without --to: the version active before this one.
+    const back = await fleet.ctl(['rollback', 'notes', '--timeout', '60s']);
+    expect(back.code, `${back.stdout}\n${back.stderr}`).toBe(0);
+    const again = await greetings();
+    expect([...again.values()].map((answer) => answer.greeting)).toEqual([current, current, current, current]);
+    const refused = await fleet.ctl(['rollback', 'notes', '--to', '99']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/no version 99/);
+  }, 150_000);
 });
