@@ -80,6 +80,21 @@ function statusText(body: Json): string {
   return lines.join('\n') + '\n';
 }
 
+/** The verdicts a rollout's outcome was decided on, where they differ from what was shown live
+ *  (a rollout can end between two polls). */
+function printDecidedVerdicts(status: Json, version: number, printed: ReadonlyMap<string, string>): void {
+  const verdicts = (((status.history ?? []) as Json[]).find((rollout) => rollout.version === version)?.verdicts ?? null) as Record<string, Json> | null;
+  if (verdicts === null) return;
+  for (const [node, verdict] of Object.entries(verdicts)) {
+    const line = verdictLine(node, verdict);
+    if (printed.get(node) !== line) process.stdout.write(line);
+  }
+}
+
+function verdictLine(node: string, verdict: Json): string {
+  return `  ${node.padEnd(8)} ${String(verdict.phase)}${verdict.reason === undefined || verdict.reason === null ? '' : `: ${String(verdict.reason)}`}\n`;
+}
+
 function historyText(body: Json): string {
   const rows = [...((body.history ?? []) as Json[]), ...(body.rollout === null || body.rollout === undefined ? [] : [body.rollout as Json])];
   if (rows.length === 0) return `${String(body.app)}: no rollouts yet\n`;
@@ -213,9 +228,13 @@ async function main(argv: string[]): Promise<number> {
       const answer = await client.call('POST', `${appPath}/rollback`, to === undefined ? {} : { to });
       if (answer.status >= 300) throw new ExitError(1, `rollback of ${app} refused: ${problemText(answer)}\nnothing changed`);
       if (output === 'table') process.stdout.write(`rolling ${app} back to the code of version ${String(answer.body.rollbackTo)} (as version ${String(answer.body.version)})\n`);
+      const printed = new Map<string, string>();
       const outcome = await followDeploy(client, { appPath }, Number(answer.body.index), timeoutMs, () => undefined, (node, verdict) => {
-        if (output === 'table') process.stdout.write(`  ${node.padEnd(8)} ${String(verdict.phase)}${verdict.reason === undefined || verdict.reason === null ? '' : `: ${String(verdict.reason)}`}\n`);
+        const line = verdictLine(node, verdict);
+        printed.set(node, line);
+        if (output === 'table') process.stdout.write(line);
       });
+      if (output === 'table') printDecidedVerdicts(outcome.status, Number(answer.body.version), printed);
       if (outcome.kind === 'converged') {
         print(outcome.status, statusText);
         return 0;
@@ -288,6 +307,7 @@ async function deploy(
   }
   if (output === 'table') process.stdout.write(`deploying ${name}: version ${String(answer.body.version)}, target voters ${list((answer.body.target as Json).voters)}, learners ${list((answer.body.target as Json).learners)}\n`);
   // Follow the membership steps and the version until the app converges.
+  const printed = new Map<string, string>();
   const outcome = await followDeploy(
     client,
     request,
@@ -297,20 +317,18 @@ async function deploy(
       if (output === 'table') process.stdout.write(`  ${String(step.outcome).padEnd(7)}  ${String(step.detail)}\n`);
     },
     (node, verdict) => {
-      if (output === 'table') process.stdout.write(`  ${node.padEnd(8)} ${String(verdict.phase)}${verdict.reason === undefined || verdict.reason === null ? '' : `: ${String(verdict.reason)}`}\n`);
+      const line = verdictLine(node, verdict);
+      printed.set(node, line);
+      if (output === 'table') process.stdout.write(line);
     },
   );
-  const verdicts = answer.body.rollout === true ? ((((outcome.status.history ?? []) as Json[]).find((rollout) => rollout.version === answer.body.version)?.verdicts ?? null) as Record<string, Json> | null) : null;
-  if (output === 'table' && verdicts !== null) {
-    process.stdout.write(`replicas' verdicts on version ${String(answer.body.version)}:\n`);
-    for (const [node, verdict] of Object.entries(verdicts)) process.stdout.write(`  ${node.padEnd(8)} ${String(verdict.phase)}${verdict.reason === undefined ? '' : `: ${String(verdict.reason)}`}\n`);
-  }
+  if (output === 'table' && answer.body.rollout === true) printDecidedVerdicts(outcome.status, Number(answer.body.version), printed);
   if (outcome.kind === 'converged') {
     print(outcome.status, statusText);
     return 0;
   }
   if (output === 'json') print(outcome.status, () => '');
-  if (outcome.kind === 'refused') throw new ExitError(1, `version ${outcome.version} of ${name} was refused by the app: ${outcome.reason}`);
+  if (outcome.kind === 'refused') throw new ExitError(1, `version ${outcome.version} of ${name} was aborted, and the active version keeps serving: ${outcome.reason}`);
   throw new ExitError(1, `${name} did not converge within the timeout; clusterctl status ${name} --watch follows it`);
 }
 

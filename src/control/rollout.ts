@@ -48,6 +48,16 @@ export function verdictsOf(rollout: RolloutRecord, members: readonly NodeId[], r
   return verdicts;
 }
 
+/** "eu1, us2 could not prepare it: <reason>", one clause per distinct reason. */
+function failureReason(failed: readonly (readonly [NodeId, StagedVerdict | undefined])[]): string {
+  const byReason = new Map<string, NodeId[]>();
+  for (const [node, verdict] of failed) {
+    const reason = verdict?.reason ?? 'failed';
+    byReason.set(reason, [...(byReason.get(reason) ?? []), node]);
+  }
+  return [...byReason].map(([reason, nodes]) => `${nodes.join(', ')} could not prepare it: ${reason}`).join('; ');
+}
+
 export class RolloutDriver {
   /** Apps with a request to a node in flight (one at a time per app). */
   private readonly busy = new Set<string>();
@@ -90,7 +100,7 @@ export class RolloutDriver {
     const pending = [...verdicts].filter(([, verdict]) => verdict?.phase !== 'prepared');
     let abortReason: string | undefined;
     if (rollout.abortRequested) abortReason = 'aborted by an operator';
-    else if (failed.length > 0) abortReason = failed.map(([node, verdict]) => `${node} could not prepare it: ${verdict?.reason ?? 'failed'}`).join('; ');
+    else if (failed.length > 0) abortReason = failureReason(failed);
     else if (pending.length > 0 && Date.now() - rollout.startedAt > this.timing.prepareTimeoutMs) {
       abortReason = `not prepared within ${this.timing.prepareTimeoutMs} ms by ${pending.map(([node, verdict]) => `${node} (${verdict?.phase ?? 'no report'})`).join(', ')}`;
     }
