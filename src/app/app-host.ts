@@ -98,6 +98,10 @@ export class AppHost implements ChangeSource {
   private readonly loaded = new Map<number, AppRuntime>();
   /** This replica's verdict on each staged version it prepared (or is preparing). */
   private readonly verdicts = new Map<number, VersionVerdict>();
+  /** Requests this replica answered with the active version since it became active here, and
+   *  how many of them failed on the server's side (5xx other than 503): the control plane
+   *  watches a new version's error rate with them. */
+  private served = { version: 0, hash: '', requests: 0, errors: 0 };
   private active: AppRuntime | undefined;
   private readonly runtimeWaiters: DeadlineWaiters<number, void>;
   private runtimeWaitSequence = 0;
@@ -381,6 +385,22 @@ export class AppHost implements ChangeSource {
     }
     const { activeVersion } = this.appliedState();
     for (const version of [...this.verdicts.keys()]) if (version < activeVersion) this.verdicts.delete(version);
+  }
+
+  /** Counts one answered request against the version that answered it. */
+  recordAnswer(status: number): void {
+    const runtime = this.active;
+    if (runtime === undefined) return;
+    if (this.served.version !== runtime.version || this.served.hash !== runtime.hash) this.served = { version: runtime.version, hash: runtime.hash, requests: 0, errors: 0 };
+    this.served.requests += 1;
+    if (status >= 500 && status !== 503) this.served.errors += 1;
+  }
+
+  /** What the active version has answered on this replica (see recordAnswer). */
+  servedByActive(): { readonly version: number; readonly hash: string; readonly requests: number; readonly errors: number } {
+    const runtime = this.active;
+    if (runtime === undefined) return { version: 0, hash: '', requests: 0, errors: 0 };
+    return this.served.hash === runtime.hash ? { ...this.served } : { version: runtime.version, hash: runtime.hash, requests: 0, errors: 0 };
   }
 
   private activate(version: number, runtime: AppRuntime): void {

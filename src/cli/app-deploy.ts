@@ -19,6 +19,9 @@ export interface DeploySpec {
   readonly plan?: boolean | undefined;
   /** Apply the plan printed under this id, if nothing changed since. */
   readonly planId?: string | undefined;
+  /** Watch the new version's error rate this long after activation (clusterctl --validate-for). */
+  readonly validateForMs?: number | undefined;
+  readonly maxErrorRate?: number | undefined;
 }
 
 export interface DeployRequest {
@@ -49,6 +52,8 @@ export async function deployRequest(dir: string, spec: DeploySpec, name?: string
       allowBreaking: spec.allowBreaking,
       ...(spec.plan === true ? { plan: true } : {}),
       ...(spec.planId === undefined ? {} : { planId: spec.planId }),
+      ...(spec.validateForMs === undefined ? {} : { validateForMs: spec.validateForMs }),
+      ...(spec.maxErrorRate === undefined ? {} : { maxErrorRate: spec.maxErrorRate }),
     },
   };
 }
@@ -68,6 +73,8 @@ export async function followDeploy(
   onStep: (step: Json) => void,
   /** Each replica's verdict on the version being rolled out, when it changes. */
   onReplica: (node: string, verdict: Json) => void = () => undefined,
+  /** The version whose rollout this deploy started (undefined: it started none). */
+  version?: number,
 ): Promise<DeployOutcome> {
   const deadline = Date.now() + timeoutMs;
   const seenSteps = new Set<number>();
@@ -88,9 +95,13 @@ export async function followDeploy(
       seenSteps.add(index);
       onStep(step);
     }
+    // The rollout this deploy started (if it started one) decides: aborted or rolled back after
+    // its validation is a refusal even once the app has converged again on the old code.
+    const ended = version === undefined ? undefined : ((status.history ?? []) as Json[]).find((rollout) => rollout.version === version);
+    if (ended !== undefined && ended.outcome !== 'activated') return { kind: 'refused', status, version: Number(ended.version), reason: String(ended.reason) };
     const failure = status.failure as Json | null;
-    if (failure !== null && failure.version === status.desiredVersion) return { kind: 'refused', status, version: Number(failure.version), reason: String(failure.reason) };
-    if (status.converged === true) return { kind: 'converged', status };
+    if (version === undefined && failure !== null && failure.version === status.desiredVersion) return { kind: 'refused', status, version: Number(failure.version), reason: String(failure.reason) };
+    if (status.converged === true && (version === undefined || ended !== undefined)) return { kind: 'converged', status };
     if (Date.now() > deadline) return { kind: 'timeout', status };
     await sleep(followPollMs);
   }

@@ -18,8 +18,11 @@ const usage = `usage: clusterctl <command> [options]   (--control <url>[,<url>..
                                  active before), staged and prepared everywhere like a deploy
   deploy <dir> --regions eu,us [--replicas 3] [--survive zone|region] [--name <app>]
                [--plan] [--plan-id <id>] [--allow-breaking] [--timeout 120s]
+               [--validate-for 30s [--max-error-rate 0.01]]
                                  place (or re-place) an app and deploy its code; --plan only
-                                 shows what would change and prints a plan id
+                                 shows what would change and prints a plan id; --validate-for
+                                 watches the new version's server errors after activation and
+                                 rolls it back above --max-error-rate
   drain <node> [--no-wait]       move the node's replicas away, then mark it drained
   undrain <node>                 let the node hold replicas again
 options: -o table|json (default table)
@@ -78,6 +81,18 @@ function statusText(body: Json): string {
     for (const step of steps.slice(-10)) lines.push(`  ${String(step.at)}  ${String(step.outcome).padEnd(7)}  ${String(step.detail)}`);
   }
   return lines.join('\n') + '\n';
+}
+
+function durationMs(flag: string, text: string): number {
+  const match = /^(\d+)(ms|s|m)?$/.exec(text);
+  if (match === null) usageError(`--${flag} must be a duration such as 30s or 2m, not '${text}'`);
+  return Number(match[1]) * (match[2] === 'm' ? 60_000 : match[2] === 'ms' ? 1 : 1_000);
+}
+
+function fraction(flag: string, text: string): number {
+  const value = Number(text);
+  if (!/^\d*\.?\d+$/.test(text) || !(value >= 0 && value < 1)) usageError(`--${flag} must be a fraction from 0 up to 1 (0.01 is 1 %), not '${text}'`);
+  return value;
 }
 
 /** The verdicts a rollout's outcome was decided on, where they differ from what was shown live
@@ -151,6 +166,8 @@ async function main(argv: string[]): Promise<number> {
         timeout: { type: 'string', default: '120s' },
         'no-wait': { type: 'boolean', default: false },
         to: { type: 'string' },
+        'validate-for': { type: 'string' },
+        'max-error-rate': { type: 'string' },
       },
     });
   } catch (error) {
@@ -229,11 +246,19 @@ async function main(argv: string[]): Promise<number> {
       if (answer.status >= 300) throw new ExitError(1, `rollback of ${app} refused: ${problemText(answer)}\nnothing changed`);
       if (output === 'table') process.stdout.write(`rolling ${app} back to the code of version ${String(answer.body.rollbackTo)} (as version ${String(answer.body.version)})\n`);
       const printed = new Map<string, string>();
-      const outcome = await followDeploy(client, { appPath }, Number(answer.body.index), timeoutMs, () => undefined, (node, verdict) => {
-        const line = verdictLine(node, verdict);
-        printed.set(node, line);
-        if (output === 'table') process.stdout.write(line);
-      });
+      const outcome = await followDeploy(
+        client,
+        { appPath },
+        Number(answer.body.index),
+        timeoutMs,
+        () => undefined,
+        (node, verdict) => {
+          const line = verdictLine(node, verdict);
+          printed.set(node, line);
+          if (output === 'table') process.stdout.write(line);
+        },
+        Number(answer.body.version),
+      );
       if (output === 'table') printDecidedVerdicts(outcome.status, Number(answer.body.version), printed);
       if (outcome.kind === 'converged') {
         print(outcome.status, statusText);
@@ -283,7 +308,18 @@ async function main(argv: string[]): Promise<number> {
 async function deploy(
   client: ControlClient,
   dir: string,
-  values: { regions?: string | undefined; replicas?: string | undefined; survive?: string | undefined; name?: string | undefined; plan: boolean; 'plan-id'?: string | undefined; 'allow-breaking': boolean; watch: boolean },
+  values: {
+    regions?: string | undefined;
+    replicas?: string | undefined;
+    survive?: string | undefined;
+    name?: string | undefined;
+    plan: boolean;
+    'plan-id'?: string | undefined;
+    'allow-breaking': boolean;
+    watch: boolean;
+    'validate-for'?: string | undefined;
+    'max-error-rate'?: string | undefined;
+  },
   output: string,
   timeoutMs: number,
   print: (body: Json, render: (body: Json) => string) => void,
@@ -295,7 +331,16 @@ async function deploy(
   if (values.survive !== undefined && values.survive !== 'zone' && values.survive !== 'region') usageError(`--survive must be zone or region, not '${values.survive}'`);
   const request = await deployRequest(
     dir,
-    { regions, replicas, survive: values.survive, allowBreaking: values['allow-breaking'], plan: values.plan, planId: values['plan-id'] },
+    {
+      regions,
+      replicas,
+      survive: values.survive,
+      allowBreaking: values['allow-breaking'],
+      plan: values.plan,
+      planId: values['plan-id'],
+      validateForMs: values['validate-for'] === undefined ? undefined : durationMs('validate-for', values['validate-for']),
+      maxErrorRate: values['max-error-rate'] === undefined ? undefined : fraction('max-error-rate', values['max-error-rate']),
+    },
     values.name,
   );
   const { name } = request;
@@ -321,6 +366,7 @@ async function deploy(
       printed.set(node, line);
       if (output === 'table') process.stdout.write(line);
     },
+    answer.body.rollout === true ? Number(answer.body.version) : undefined,
   );
   if (output === 'table' && answer.body.rollout === true) printDecidedVerdicts(outcome.status, Number(answer.body.version), printed);
   if (outcome.kind === 'converged') {
@@ -328,7 +374,7 @@ async function deploy(
     return 0;
   }
   if (output === 'json') print(outcome.status, () => '');
-  if (outcome.kind === 'refused') throw new ExitError(1, `version ${outcome.version} of ${name} was aborted, and the active version keeps serving: ${outcome.reason}`);
+  if (outcome.kind === 'refused') throw new ExitError(1, `version ${outcome.version} of ${name} ${/^validation failed/.test(outcome.reason) ? 'was rolled back' : 'was aborted, and the active version keeps serving'}: ${outcome.reason}`);
   throw new ExitError(1, `${name} did not converge within the timeout; clusterctl status ${name} --watch follows it`);
 }
 

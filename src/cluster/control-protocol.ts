@@ -33,6 +33,9 @@ export interface GroupReport {
   readonly epoch: number;
   /** Staged versions not yet activated or aborted, with this replica's verdict on each. */
   readonly staged: readonly StagedVerdict[];
+  /** Requests the active version answered here since it became active, and server errors
+   *  among them (5xx other than 503). */
+  readonly served: { readonly hash: string; readonly requests: number; readonly errors: number };
 }
 
 export interface StagedVerdict {

@@ -215,6 +215,7 @@ export class NodeHost {
         activeHash: runtime?.hash,
         epoch: host.appliedState().epoch,
         staged: host.stagedVerdicts(),
+        served: host.servedByActive(),
       };
     });
   }

@@ -17,7 +17,10 @@ import type { ControlPlane } from './control-plane.js';
 import { appStatus, appSummary, nodeSummary, planChanges } from './views.js';
 import { place } from './placement.js';
 import type { FailureDomain, PlacementSpec } from './placement-types.js';
-import { appNamePattern } from './state.js';
+import { appNamePattern, defaultMaxErrorRate } from './state.js';
+
+/** The longest validation window a deploy may ask for. */
+const validateForMsMax = 24 * 3_600_000;
 
 const bodyBytesMax = bundleBytesMax * 2;
 const nodeIdPattern = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
@@ -211,7 +214,13 @@ export class ControlApi {
       if (match[2] !== bundle.hash.slice(0, 12)) throw new Problem('precondition-failed', { detail: 'the plan was made for other app files: plan again' });
       expectRevision = Number(match[1]);
     }
-    const outcome = await control.propose({ op: 'app.deploy', name, spec, bundle, allowBreaking, expectRevision }, 'operator');
+    const validateForMs = body.validateForMs ?? 0;
+    if (typeof validateForMs !== 'number' || !Number.isInteger(validateForMs) || validateForMs < 0 || validateForMs > validateForMsMax) {
+      throw new Problem('invalid', { errors: [{ field: 'validateForMs', message: `must be milliseconds from 0 to ${validateForMsMax}` }] });
+    }
+    const maxErrorRate = body.maxErrorRate ?? defaultMaxErrorRate;
+    if (typeof maxErrorRate !== 'number' || !(maxErrorRate >= 0 && maxErrorRate < 1)) throw new Problem('invalid', { errors: [{ field: 'maxErrorRate', message: 'must be a fraction from 0 up to (not including) 1' }] });
+    const outcome = await control.propose({ op: 'app.deploy', name, spec, bundle, allowBreaking, expectRevision, validateForMs, maxErrorRate }, 'operator');
     if (!outcome.result.ok) {
       const stale = outcome.result.reason.startsWith('the plan was made');
       const racing = outcome.result.reason.includes('is being rolled out');

@@ -45,6 +45,10 @@ export type ControlCommand =
       readonly bundle: Bundle;
       readonly allowBreaking: boolean;
       readonly expectRevision: number | undefined;
+      /** After activation, watch the new version's error rate this long (0: do not). */
+      readonly validateForMs?: number;
+      /** A server-error rate above this during validation rolls the version back. */
+      readonly maxErrorRate?: number;
     }
   /** The app's group has elected its first leader: later joiners never bootstrap it. */
   | { readonly op: 'app.founded'; readonly name: string }
@@ -69,6 +73,11 @@ export type ControlCommand =
   | { readonly op: 'app.rolloutStaged'; readonly name: string; readonly version: AppVersion; readonly appVersion: AppVersion }
   /** An operator asks to abort the rollout in progress. */
   | { readonly op: 'app.abortRollout'; readonly name: string }
+  /** The validation window of an activated version passed (`detail` gives the figures). */
+  | { readonly op: 'app.validated'; readonly name: string; readonly version: AppVersion; readonly detail: string }
+  /** The activated version's error rate broke the threshold: it is rolled back (a rollout of
+   *  the version active before it), recorded with the reason. */
+  | { readonly op: 'app.validationFailed'; readonly name: string; readonly version: AppVersion; readonly reason: string }
   /** Roll the app back to the code of an earlier version: a rollout of that bundle, like any
    *  other (staged, prepared everywhere, activated), recorded as a rollback. */
   | { readonly op: 'app.rollback'; readonly name: string; readonly to: AppVersion }
@@ -101,6 +110,8 @@ const ops = new Set<ControlCommand['op']>([
   'app.rolloutStaged',
   'app.abortRollout',
   'app.rollback',
+  'app.validated',
+  'app.validationFailed',
   'app.step',
 ]);
 

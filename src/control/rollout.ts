@@ -75,6 +75,10 @@ export class RolloutDriver {
     const url = this.control.machine.state.nodes.get(leader.node)?.httpUrl;
     if (url === undefined) return;
     const base = `${url}/_admin/${encodeURIComponent(app.name)}`;
+    if (rollout.activatedAt !== undefined) {
+      this.validate(app, rollout, rollout.activatedAt, [...leader.report.voters, ...leader.report.learners]);
+      return;
+    }
     if (leader.report.activeHash === rollout.hash) {
       // Activated (by this leader's request whose answer was lost, or before a failover).
       this.run(app.name, () => this.control.propose({ op: 'app.activated', name: app.name, version: rollout.version, hash: rollout.hash }, 'control:rollout'));
@@ -130,6 +134,31 @@ export class RolloutDriver {
       }
       await this.control.propose({ op: 'app.activated', name: app.name, version: rollout.version, hash: rollout.hash, verdicts: recorded(verdicts) }, 'control:rollout');
     });
+  }
+
+  /** The validation window of an activated version: its server-error rate over every replica,
+   *  against the threshold; a breach rolls it back, the end of the window ends the rollout. */
+  private validate(app: AppRecord, rollout: RolloutRecord, activatedAt: number, members: readonly NodeId[]): void {
+    let requests = 0;
+    let errors = 0;
+    const failing: string[] = [];
+    for (const member of members) {
+      const served = this.control.reports.report(member, app.name)?.served;
+      if (served === undefined || served.hash !== rollout.hash) continue;
+      requests += served.requests;
+      errors += served.errors;
+      if (served.errors > 0) failing.push(`${member} ${served.errors}/${served.requests}`);
+    }
+    const maxErrorRate = rollout.maxErrorRate ?? 0;
+    const figures = `${errors} of ${requests} requests failed (${requests === 0 ? 0 : ((100 * errors) / requests).toFixed(1)} %)`;
+    if (errors > 0 && errors / Math.max(1, requests) > maxErrorRate) {
+      const reason = `validation failed: ${figures}, over the ${(100 * maxErrorRate).toFixed(1)} % threshold (${failing.join(', ')}); rolled back to version ${rollout.previousVersion ?? 0}`;
+      this.logger.warn({ app: app.name, version: rollout.version, reason }, 'validation failed');
+      this.run(app.name, () => this.control.propose({ op: 'app.validationFailed', name: app.name, version: rollout.version, reason }, 'control:validation'));
+      return;
+    }
+    if (Date.now() - activatedAt < (rollout.validateForMs ?? 0)) return;
+    this.run(app.name, () => this.control.propose({ op: 'app.validated', name: app.name, version: rollout.version, detail: `validated for ${rollout.validateForMs ?? 0} ms: ${figures}` }, 'control:validation'));
   }
 
   private async endAborted(app: AppRecord, rollout: RolloutRecord, reason: string, verdicts: Record<NodeId, ReplicaVerdict>): Promise<void> {

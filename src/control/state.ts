@@ -46,8 +46,15 @@ export interface RolloutRecord {
   readonly abortRequested: boolean;
   /** A rollback: the version whose code this rollout brings back. */
   readonly rollbackTo?: AppVersion;
+  /** The version active when the rollout started (what a failed validation rolls back to). */
+  readonly previousVersion?: AppVersion;
+  /** Watch the error rate this long after activation (0 or absent: no validation). */
+  readonly validateForMs?: number;
+  readonly maxErrorRate?: number;
+  /** When the version was activated, while its validation window runs. */
+  readonly activatedAt?: number;
   /** Set once it ended. */
-  readonly outcome?: 'activated' | 'aborted';
+  readonly outcome?: 'activated' | 'aborted' | 'rolledBack';
   readonly endedAt?: number;
   readonly reason?: string;
   /** Each replica's verdict when the outcome was decided. */
@@ -97,6 +104,8 @@ export interface Changes {
 
 /** Membership steps kept per app. */
 export const stepsKeptMax = 50;
+/** The server-error rate above which a validated version is rolled back, unless the deploy says. */
+export const defaultMaxErrorRate = 0.01;
 /** Ended rollouts kept per app. */
 export const historyKeptMax = 50;
 /** Versions (and their bundles) kept per app. */
@@ -152,11 +161,23 @@ export class ControlState {
       case 'app.founded':
         return this.updateApp(index, command.name, changes, (app) => (app.founded ? undefined : { ...app, founded: true }));
       case 'app.activated':
+        return this.updateApp(index, command.name, changes, (app) => {
+          if (app.activeVersion === command.version && app.rollout?.version !== command.version) return undefined;
+          const active = { ...app, activeVersion: command.version, failure: app.failure !== undefined && app.failure.version > command.version ? app.failure : undefined };
+          const rollout = app.rollout;
+          if (rollout !== undefined && rollout.version === command.version && (rollout.validateForMs ?? 0) > 0) {
+            // Active everywhere now; the rollout ends when its validation window does.
+            if (rollout.activatedAt !== undefined) return undefined;
+            return { ...active, rollout: { ...rollout, activatedAt: entry.at, ...(command.verdicts === undefined ? {} : { verdicts: command.verdicts }) } };
+          }
+          return endRollout(active, command.version, 'activated', undefined, entry.at, command.verdicts);
+        });
+      case 'app.validated':
         return this.updateApp(index, command.name, changes, (app) =>
-          app.activeVersion === command.version && app.rollout?.version !== command.version
-            ? undefined
-            : endRollout({ ...app, activeVersion: command.version, failure: app.failure !== undefined && app.failure.version > command.version ? app.failure : undefined }, command.version, 'activated', undefined, entry.at, command.verdicts),
+          app.rollout?.version !== command.version || app.rollout.activatedAt === undefined ? undefined : endRollout(app, command.version, 'activated', command.detail, entry.at, app.rollout.verdicts),
         );
+      case 'app.validationFailed':
+        return this.validationFailed(index, entry, command.name, command.version, command.reason, changes);
       case 'app.deployFailed':
         return this.updateApp(index, command.name, changes, (app) => endRollout({ ...app, failure: { version: command.version, reason: command.reason } }, command.version, 'aborted', command.reason, entry.at, command.verdicts));
       case 'app.rolloutStaged':
@@ -280,7 +301,17 @@ export class ControlState {
       steps: existing?.steps ?? [],
       rollout:
         desiredVersion !== (existing?.desiredVersion ?? 0)
-          ? { version: desiredVersion, hash: command.bundle.hash, actor: entry.actor, startedAt: entry.at, startedIndex: index, appVersion: undefined, abortRequested: false }
+          ? {
+              version: desiredVersion,
+              hash: command.bundle.hash,
+              actor: entry.actor,
+              startedAt: entry.at,
+              startedIndex: index,
+              appVersion: undefined,
+              abortRequested: false,
+              previousVersion: existing?.activeVersion ?? 0,
+              ...(command.validateForMs !== undefined && command.validateForMs > 0 ? { validateForMs: command.validateForMs, maxErrorRate: command.maxErrorRate ?? defaultMaxErrorRate } : {}),
+            }
           : existing?.rollout,
       history: existing?.history ?? [],
       createdAt: existing?.createdAt ?? entry.at,
@@ -290,6 +321,23 @@ export class ControlState {
     changes.apps.add(app.name);
     this.bumpRevision(changes);
     return { ok: true, version: desiredVersion, revision: this.revision };
+  }
+
+  /** The version failed its validation: its rollout ends rolled back, and a rollback to the
+   *  version active before it starts at once. */
+  private validationFailed(index: LogIndex, entry: ControlEntry, name: string, version: AppVersion, reason: string, changes: Changes): ApplyResult {
+    const app = this.apps.get(name);
+    const rollout = app?.rollout;
+    if (app === undefined || rollout === undefined || rollout.version !== version || rollout.activatedAt === undefined) return { ok: false, reason: `version ${version} of ${name} is not being validated`, revision: this.revision };
+    const ended = endRollout({ ...app, failure: { version, reason } }, version, 'rolledBack', reason, entry.at, rollout.verdicts);
+    this.apps.set(name, { ...ended, updatedIndex: index });
+    changes.apps.add(name);
+    const previous = rollout.previousVersion ?? 0;
+    if (previous === 0) return { ok: true, detail: 'no earlier version to roll back to', revision: this.revision };
+    const started = this.rollback(index, entry, name, previous, changes);
+    const failed = this.apps.get(name);
+    if (failed !== undefined) this.apps.set(name, { ...failed, failure: { version, reason } });
+    return started;
   }
 
   private rollback(index: LogIndex, entry: ControlEntry, name: string, to: AppVersion, changes: Changes): ApplyResult {
@@ -367,7 +415,7 @@ export class ControlState {
 }
 
 /** The app with its rollout of `version` ended (moved to the history); unchanged otherwise. */
-function endRollout(app: AppRecord, version: AppVersion, outcome: 'activated' | 'aborted', reason: string | undefined, at: number, verdicts: Readonly<Record<NodeId, ReplicaVerdict>> | undefined): AppRecord {
+function endRollout(app: AppRecord, version: AppVersion, outcome: 'activated' | 'aborted' | 'rolledBack', reason: string | undefined, at: number, verdicts: Readonly<Record<NodeId, ReplicaVerdict>> | undefined): AppRecord {
   const rollout = app.rollout;
   if (rollout === undefined || rollout.version !== version) return app;
   const ended: RolloutRecord = { ...rollout, outcome, endedAt: at, ...(reason === undefined ? {} : { reason }), ...(verdicts === undefined ? {} : { verdicts }) };

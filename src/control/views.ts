@@ -75,6 +75,7 @@ export function appStatus(app: AppRecord, reports: NodeReports, regionOf: (node:
     leader.report.learners.join(',') === app.target.learners.join(',') &&
     app.activeVersion === app.desiredVersion &&
     app.steps[app.steps.length - 1]?.outcome !== 'started' &&
+    app.rollout === undefined &&
     leaderWellPlaced(leader.report.voters, leader.node, regionOf);
   return {
     ...appSummary(app),
@@ -85,7 +86,8 @@ export function appStatus(app: AppRecord, reports: NodeReports, regionOf: (node:
     group: leader === undefined ? null : { leader: leader.node, term: leader.report.term, commit: leader.report.commit, voters: leader.report.voters, learners: leader.report.learners },
     /** Every node that reports hosting the app's group, as it reports it. */
     members,
-    /** Membership, version and leader placement match the target, and no step is in flight. */
+    /** Membership, version and leader placement match the target, no step is in flight and no
+     *  rollout is in progress (validation included). */
     converged,
     rollout: app.rollout === undefined ? null : rolloutJson(app.rollout),
     history: app.history.slice(-20).map(rolloutJson),
@@ -103,6 +105,9 @@ function rolloutJson(rollout: RolloutRecord) {
     abortRequested: rollout.abortRequested,
     /** A rollback: the version whose code it brings back (null: a deploy). */
     rollbackTo: rollout.rollbackTo ?? null,
+    validateForMs: rollout.validateForMs ?? null,
+    /** While its validation window runs: when the version was activated. */
+    activatedAt: rollout.activatedAt === undefined ? null : new Date(rollout.activatedAt).toISOString(),
     outcome: rollout.outcome ?? null,
     endedAt: rollout.endedAt === undefined ? null : new Date(rollout.endedAt).toISOString(),
     reason: rollout.reason ?? null,

@@ -212,6 +212,7 @@ export class NodeServer {
     } finally {
       this.inFlight--;
       if (app !== '') {
+        host?.recordAnswer(status);
         const labels = { app, table, method: req.method ?? 'GET', status: String(status) };
         this.metrics.requests.inc(labels);
         this.metrics.requestSeconds.observe(labels, (performance.now() - started) / 1000);

@@ -3,7 +3,9 @@
 // and it is activated only once all have; a version that fails to load on the replicas is
 // aborted and the previous one keeps serving everywhere; of two concurrent deploys exactly one
 // wins; a replica that is down during prepare makes the rollout abort at the prepare deadline;
-// a rollback is a rollout of an earlier version's code through the same two phases.
+// a rollback is a rollout of an earlier version's code through the same two phases; a version
+// whose server-error rate breaks the threshold in its validation window is rolled back by the
+// control plane itself.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { editAppFile, writeApp } from '../support/app-files.js';
 import { pollUntil } from '../support/cluster.js';
@@ -146,5 +148,50 @@ describe('two-phase rollout through the control plane', () => {
     const refused = await fleet.ctl(['rollback', 'notes', '--to', '99']);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/no version 99/);
+  }, 150_000);
+
+  /** GETs of the greeting through every node until `until` settles; returns the statuses. */
+  async function loadUntil<T>(until: Promise<T>): Promise<{ result: T; statuses: number[] }> {
+    let done = false;
+    const statuses: number[] = [];
+    const load = (async () => {
+      while (!done) {
+        for (const node of fleet.nodes.filter((candidate) => candidate.isRunning())) {
+          const response = await fetch(`${node.base}/notes/Hello/`, { signal: AbortSignal.timeout(10_000) }).catch(() => undefined);
+          if (response !== undefined) {
+            statuses.push(response.status);
+            await response.text();
+          }
+        }
+        await new Promise((resolveSleep) => setTimeout(resolveSleep, 50));
+      }
+    })();
+    const result = await until;
+    done = true;
+    await load;
+    return { result, statuses };
+  }
+
+  it('keeps a version whose validation window passes, and records the figures', async () => {
+    editAppFile(appDir, 'resources.ts', () => resources('v6'));
+    const { result: deploy, statuses } = await loadUntil(fleet.ctl(['deploy', appDir, '--regions', 'eu,us', '--validate-for', '3s', '--timeout', '60s']));
+    expect(deploy.code, `${deploy.stdout}\n${deploy.stderr}`).toBe(0);
+    expect(statuses.filter((status) => status >= 500 && status !== 503)).toEqual([]);
+    const status = await fleet.ctlJson<StatusJson>(['status', 'notes']);
+    expect(status.history.at(-1)).toMatchObject({ outcome: 'activated' });
+    expect(status.history.at(-1)?.reason).toMatch(/^validated for 3000 ms: 0 of \d+ requests failed/);
+    expect([...(await greetings()).values()].map((answer) => answer.greeting)).toEqual(['v6', 'v6', 'v6', 'v6']);
+  }, 90_000);
+
+  it('rolls back by itself a version whose error rate breaks the threshold during validation', async () => {
+    editAppFile(appDir, 'resources.ts', () => resources('v7').replace("return { greeting: 'v7' };", "throw new Error('v7 is broken');"));
+    const { result: deploy } = await loadUntil(fleet.ctl(['deploy', appDir, '--regions', 'eu,us', '--validate-for', '60s', '--max-error-rate', '0.05', '--timeout', '90s']));
+    expect(deploy.code, `${deploy.stdout}\n${deploy.stderr}`).toBe(1);
+    expect(deploy.stderr).toMatch(/was rolled back: validation failed: \d+ of \d+ requests failed/);
+    const status = await fleet.ctlJson<StatusJson>(['status', 'notes']);
+    const [broken, rollback] = status.history.slice(-2);
+    expect(broken).toMatchObject({ outcome: 'rolledBack' });
+    expect(rollback).toMatchObject({ outcome: 'activated', by: 'control:validation' });
+    expect([...(await greetings()).values()].map((answer) => answer.greeting)).toEqual(['v6', 'v6', 'v6', 'v6']);
   }, 150_000);
 });
