@@ -98,7 +98,10 @@ export async function followDeploy(
     // The rollout this deploy started (if it started one) decides: aborted or rolled back after
     // its validation is a refusal even once the app has converged again on the old code.
     const ended = version === undefined ? undefined : ((status.history ?? []) as Json[]).find((rollout) => rollout.version === version);
-    if (ended !== undefined && ended.outcome !== 'activated') return { kind: 'refused', status, version: Number(ended.version), reason: String(ended.reason) };
+    // A version rolled back after its validation: the answer waits for the rollback to end, so
+    // that the old version serves everywhere when the command returns.
+    const rollingBack = ended?.outcome === 'rolledBack' && status.rollout !== null && status.rollout !== undefined;
+    if (ended !== undefined && ended.outcome !== 'activated' && !rollingBack) return { kind: 'refused', status, version: Number(ended.version), reason: String(ended.reason) };
     const failure = status.failure as Json | null;
     if (version === undefined && failure !== null && failure.version === status.desiredVersion) return { kind: 'refused', status, version: Number(failure.version), reason: String(failure.reason) };
     if (status.converged === true && (version === undefined || ended !== undefined)) return { kind: 'converged', status };

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { editAppFile, writeApp } from '../support/app-files.js';
 import { pollUntil, shopAppDir } from '../support/cluster.js';
 import { Fleet, nodesOf } from '../support/fleet.js';
+import { notesFiles, notesResources, waitForStaged } from '../support/notes-app.js';
 
 interface StatusJson {
   readonly voters: string[];
@@ -80,26 +81,15 @@ describe('control plane: a leader killed mid-move', () => {
   }, 180_000);
 
   it('resumes a rollout when the control-plane leader dies between stage and activate', async () => {
-    const appDir = writeApp('failover-rollout', {
-      'schema.graphql': 'type Note @table {\n  id: ID @primaryKey\n  text: String!\n}\n',
-      'config.yaml': 'name: notes\n',
-      'resources.ts': "import { Resource } from 'lockstep';\nexport class Hello extends Resource {\n  async get() {\n    return { greeting: 'v1' };\n  }\n}\n",
-    });
+    const appDir = writeApp('failover-rollout', notesFiles('v1'));
     const first = await fleet.ctl(['deploy', appDir, '--regions', 'eu,us', '--timeout', '90s']);
     expect(first.code, first.stderr).toBe(0);
     // Version 2 takes 3 s to load on every replica (a top-level await), which holds the rollout
     // between its stage and its activate long enough to kill the leader there.
-    editAppFile(appDir, 'resources.ts', (text) => `await new Promise((resolve) => setTimeout(resolve, 3000));\n${text.replace("'v1'", "'v2'")}`);
+    editAppFile(appDir, 'resources.ts', () => notesResources('v2', 3_000));
     const deploy = fleet.ctl(['deploy', appDir, '--regions', 'eu,us', '--timeout', '90s']);
     // Staged (the group has the version) and not yet activated: kill the control-plane leader.
-    await pollUntil(
-      async () => {
-        const status = await fleet.ctlJson<{ rollout: { stagedAs: number | null } | null }>(['status', 'notes']).catch(() => undefined);
-        return status?.rollout?.stagedAs !== null && status?.rollout?.stagedAs !== undefined ? true : undefined;
-      },
-      30_000,
-      'the rollout to be staged',
-    );
+    await waitForStaged(fleet, 'notes');
     const leader = await fleet.controlLeader();
     await leader.kill();
     const outcome = await deploy;

@@ -6,16 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { editAppFile, writeApp } from '../support/app-files.js';
 import { pollUntil } from '../support/cluster.js';
 import { Fleet, nodesOf } from '../support/fleet.js';
-
-const schema = 'type Note @table {\n  id: ID @primaryKey\n  text: String!\n}\n';
-const resources = (greeting: string, loadDelayMs = 0): string =>
-  `${loadDelayMs > 0 ? `await new Promise((resolve) => setTimeout(resolve, ${loadDelayMs}));\n` : ''}import { Resource } from 'lockstep';
-export class Hello extends Resource {
-  async get() {
-    return { greeting: '${greeting}' };
-  }
-}
-`;
+import { notesFiles, notesResources, waitForStaged } from '../support/notes-app.js';
 
 describe('the whole cluster restarted mid-rollout', () => {
   let fleet: Fleet;
@@ -23,7 +14,7 @@ describe('the whole cluster restarted mid-rollout', () => {
 
   beforeAll(async () => {
     fleet = await Fleet.start({ nodes: nodesOf('eu:2,us:1') });
-    appDir = writeApp('restart-rollout', { 'schema.graphql': schema, 'config.yaml': 'name: notes\n', 'resources.ts': resources('v1') });
+    appDir = writeApp('restart-rollout', notesFiles('v1'));
     const first = await fleet.ctl(['deploy', appDir, '--regions', 'eu,us', '--timeout', '90s']);
     if (first.code !== 0) throw new Error(`first deploy failed: ${first.stdout}\n${first.stderr}\n${fleet.describeOutput()}`);
   }, 150_000);
@@ -34,16 +25,9 @@ describe('the whole cluster restarted mid-rollout', () => {
 
   it('ends with one version active and served everywhere, and the record says so', async () => {
     // Version 2 takes 4 s to load, so the kill lands while every replica is preparing it.
-    editAppFile(appDir, 'resources.ts', () => resources('v2', 4_000));
+    editAppFile(appDir, 'resources.ts', () => notesResources('v2', 4_000));
     const deploy = fleet.ctl(['deploy', appDir, '--regions', 'eu,us', '--timeout', '20s']);
-    await pollUntil(
-      async () => {
-        const status = await fleet.ctlJson<{ rollout: { stagedAs: number | null } | null }>(['status', 'notes']).catch(() => undefined);
-        return status?.rollout?.stagedAs !== null && status?.rollout?.stagedAs !== undefined ? true : undefined;
-      },
-      30_000,
-      'the rollout to be staged',
-    );
+    await waitForStaged(fleet, 'notes');
     await Promise.all([...fleet.control, ...fleet.nodes].map((process) => process.kill()));
     await deploy; // its control plane is gone: it gives up (exit 3) - the rollout is in the log
     await Promise.all(fleet.control.map((member) => member.start()));

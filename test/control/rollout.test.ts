@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { editAppFile, writeApp } from '../support/app-files.js';
 import { pollUntil } from '../support/cluster.js';
 import { Fleet, nodesOf } from '../support/fleet.js';
+import { notesResources, notesSchema } from '../support/notes-app.js';
 
 interface StatusJson {
   readonly activeVersion: number;
@@ -21,18 +22,8 @@ interface StatusJson {
   readonly members: { node: string; activeVersionHash: string | null }[];
 }
 
-const schema = `type Note @table {
-  id: ID @primaryKey
-  text: String!
-}
-`;
-const resources = (greeting: string): string => `import { Resource } from 'lockstep';
-export class Hello extends Resource {
-  async get() {
-    return { greeting: '${greeting}' };
-  }
-}
-`;
+const schema = notesSchema;
+const resources = (greeting: string): string => notesResources(greeting);
 
 describe('two-phase rollout through the control plane', () => {
   let fleet: Fleet;
