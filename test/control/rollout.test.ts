@@ -3,7 +3,8 @@
 // and it is activated only once all have; a version that fails to load on the replicas is
 // aborted and the previous one keeps serving everywhere; of two concurrent deploys exactly one
 // wins; a replica that is down during prepare makes the rollout abort at the prepare deadline;
-// a rollback is a rollout of an earlier version's code through the same two phases; a version
+// a partition that cuts a region off during prepare aborts the rollout; a rollback is a
+// rollout of an earlier version's code through the same two phases; a version
 // whose server-error rate breaks the threshold in its validation window is rolled back by the
 // control plane itself.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -185,4 +186,29 @@ describe('two-phase rollout through the control plane', () => {
     expect(rollback).toMatchObject({ outcome: 'activated', by: 'control:validation' });
     expect([...(await greetings()).values()].map((answer) => answer.greeting)).toEqual(['v6', 'v6', 'v6', 'v6']);
   }, 150_000);
+
+  it('aborts a rollout when a partition cuts a region off during prepare; healed, every replica serves the old version', async () => {
+    const before = [...(await greetings()).values()][0]?.greeting as string;
+    const eu = ['eu1', 'eu2'];
+    const us = ['us1', 'us2'];
+    for (const id of us) await fleet.node(id).setFaults(eu, eu);
+    for (const id of eu) await fleet.node(id).setFaults(us, us);
+    try {
+      editAppFile(appDir, 'resources.ts', () => resources('v-partitioned'));
+      const deploy = await fleet.ctl(['deploy', appDir, '--regions', 'eu,us', '--timeout', '60s']);
+      expect(deploy.code, `${deploy.stdout}\n${deploy.stderr}`).toBe(1);
+      expect(deploy.stderr).toMatch(/not prepared within 6000 ms by .*us/);
+    } finally {
+      for (const node of fleet.nodes) await node.setFaults([], []);
+    }
+    const served = await pollUntil(
+      async () => {
+        const seen = await greetings().catch(() => undefined);
+        return seen !== undefined && [...seen.values()].every((answer) => answer.greeting === before) ? seen : undefined;
+      },
+      30_000,
+      'every replica to serve the version active before the partition',
+    );
+    expect(served.size).toBe(4);
+  }, 120_000);
 });
