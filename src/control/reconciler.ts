@@ -1,7 +1,8 @@
 // The control-plane leader's reconciler: for every app it moves the app's group one safe
 // membership change at a time from what the group's leader reports towards the target the
 // control state holds, records each step (started, then done or failed) in the control log,
-// and asks the app's leader to deploy the desired version when the group runs another one.
+// keeps the group's leader in the region holding the most voters, and moves the app's rollout
+// in progress one step (rollout.ts).
 // Everything it decides follows from replicated state and fresh reports, so a new leader
 // resumes where the old one stopped: a step the old leader started and the group applied is
 // recorded done; one the group never applied is taken again.
