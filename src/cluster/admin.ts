@@ -1,6 +1,7 @@
-// /_admin endpoints of a cluster node: membership (add a learner, promote it, remove a member),
-// leader transfer, and - only on nodes started with --fault-injection - network partitions.
-// The control plane will call the same operations; for now operators and tests do.
+// /_admin endpoints of a cluster node, POSTs to an app group's leader: membership (add a
+// learner, promote it, remove a member), leader transfer, and a rollout's stage, activate and
+// abort - the control plane's reconciler calls them - and, only on nodes started with
+// --fault-injection, network partitions for tests. (Unauthenticated until issue 10.)
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { bundleBytesMax, bundleFileNames, bundleHash } from '../app/bundle.js';
 import { readBody } from '../http/body.js';
