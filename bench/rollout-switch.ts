@@ -8,6 +8,7 @@
 // round of the app group plus apply).
 //   npm run build && node dist/bench/rollout-switch.js [--switches 5]
 import { parseArgs } from 'node:util';
+import { runMain } from './run-main.js';
 import { editAppFile, writeApp } from '../test/support/app-files.js';
 import { Fleet, nodesOf } from '../test/support/fleet.js';
 import { notesFiles, notesResources } from '../test/support/notes-app.js';
@@ -63,7 +64,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-  process.exit(1);
-});
+runMain(main);

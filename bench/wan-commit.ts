@@ -8,6 +8,7 @@
 // region after it was moved away by hand.
 //   npm run build && node dist/bench/wan-commit.js [--requests 100]
 import { parseArgs } from 'node:util';
+import { runMain } from './run-main.js';
 import { pollUntil, shopAppDir } from '../test/support/cluster.js';
 import { Fleet, nodesOf } from '../test/support/fleet.js';
 
@@ -108,7 +109,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-  process.exit(1);
-});
+runMain(main);
