@@ -14,7 +14,7 @@ export function directoryOf(state: ControlState, reports: NodeReports): Director
   return {
     nodes: [...state.nodes.values()].map((node) => ({ id: node.id, region: node.region, zone: node.zone ?? null, url: node.httpUrl, state: nodeState(node) })),
     apps: [...state.apps.values()].map((app) => {
-      const leader = reports.group(app.name).leader;
+      const leader = reports.leaderOf(app.name);
       return {
         name: app.name,
         regions: app.spec.regions,
@@ -31,7 +31,7 @@ export function assignmentsFor(node: NodeId, state: ControlState, reports: NodeR
   const release: string[] = [];
   const involved = new Set<NodeId>();
   for (const app of state.apps.values()) {
-    const leader = reports.group(app.name).leader;
+    const leader = reports.leaderOf(app.name);
     const actual = leader === undefined ? [] : [...leader.report.voters, ...leader.report.learners];
     const target = [...app.target.voters, ...app.target.learners];
     if (target.includes(node) || actual.includes(node)) {

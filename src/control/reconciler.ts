@@ -55,6 +55,8 @@ export class Reconciler implements LeaderDuty {
   private timer: NodeJS.Timeout | undefined;
   private passing = false;
   private readonly inFlight = new Map<string, InFlight>();
+  /** leadersPerNode() of the pass under way. */
+  private leadCounts: ReadonlyMap<NodeId, number> | undefined;
   private readonly rollouts: RolloutDriver;
 
   constructor(
@@ -83,6 +85,7 @@ export class Reconciler implements LeaderDuty {
   private async pass(): Promise<void> {
     if (this.passing) return;
     this.passing = true;
+    this.leadCounts = undefined;
     try {
       const { state } = this.control.machine;
       for (const name of [...state.apps.keys()].sort()) {
@@ -98,8 +101,7 @@ export class Reconciler implements LeaderDuty {
   }
 
   private async reconcile(app: AppRecord): Promise<void> {
-    const view = this.control.reports.group(app.name);
-    const leader = view.leader;
+    const leader = this.control.reports.leaderOf(app.name);
     if (leader === undefined) return; // not elected yet, or nobody reported: wait
     if (!app.founded) {
       await this.control.propose({ op: 'app.founded', name: app.name }, 'control:reconciler');
@@ -186,10 +188,23 @@ export class Reconciler implements LeaderDuty {
     const regionOf = (node: NodeId): string | undefined => state.nodes.get(node)?.region;
     if (leaderWellPlaced(actual.voters, actual.leader, regionOf)) return undefined;
     const candidates = actual.voters.filter((voter) => voter !== actual.leader && leaderWellPlaced(actual.voters, voter, regionOf) && caughtUp(voter) && state.nodes.get(voter)?.liveness === 'up');
-    const leads = (node: NodeId): number => [...state.apps.keys()].filter((name) => this.control.reports.group(name).leader?.node === node).length;
-    candidates.sort((a, b) => leads(a) - leads(b) || (a < b ? -1 : 1));
+    const leads = this.leadersPerNode();
+    candidates.sort((a, b) => (leads.get(a) ?? 0) - (leads.get(b) ?? 0) || (a < b ? -1 : 1));
     const to = candidates[0];
     return to === undefined ? undefined : { kind: 'transferLeader', node: actual.leader, to };
+  }
+
+  /** How many apps each node leads, as reported (counted once per pass, when first needed). */
+  private leadersPerNode(): ReadonlyMap<NodeId, number> {
+    if (this.leadCounts === undefined) {
+      const counts = new Map<NodeId, number>();
+      for (const name of this.control.machine.state.apps.keys()) {
+        const leader = this.control.reports.leaderOf(name)?.node;
+        if (leader !== undefined) counts.set(leader, (counts.get(leader) ?? 0) + 1);
+      }
+      this.leadCounts = counts;
+    }
+    return this.leadCounts;
   }
 
   /** A draining node that holds no replica any more is drained. */
@@ -199,7 +214,7 @@ export class Reconciler implements LeaderDuty {
       if (node.drain !== 'draining') continue;
       let holds = false;
       for (const app of state.apps.values()) {
-        const leader = this.control.reports.group(app.name).leader;
+        const leader = this.control.reports.leaderOf(app.name);
         const members = leader === undefined ? [...app.target.voters, ...app.target.learners] : [...leader.report.voters, ...leader.report.learners];
         if (members.includes(node.id) || app.target.voters.includes(node.id) || app.target.learners.includes(node.id)) holds = true;
       }
