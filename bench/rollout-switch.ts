@@ -21,8 +21,7 @@ async function main(): Promise<void> {
   const fleet = await Fleet.start({ nodes: nodesOf('eu:2,us:2'), nodeArgs: ['--simulate-wan', 'default'] });
   try {
     const appDir = writeApp('rollout-switch', notesFiles('v1'));
-    const first = await fleet.ctl(['deploy', appDir, '--regions', 'eu,us', '--timeout', '90s']);
-    if (first.code !== 0) throw new Error(`first deploy failed: ${first.stderr}`);
+    await fleet.deploy(appDir);
     const rows: string[] = [];
     for (let i = 2; i <= switches + 1; i++) {
       const greeting = `v${i}`;

@@ -35,8 +35,7 @@ async function main(): Promise<void> {
     nodeArgs: ['--simulate-wan', 'default'],
   });
   try {
-    const deploy = await fleet.ctl(['deploy', shopAppDir, '--regions', 'eu,us', '--timeout', '90s']);
-    if (deploy.code !== 0) throw new Error(`deploy failed: ${deploy.stderr}`);
+    await fleet.deploy(shopAppDir);
     const status = await fleet.ctlJson<{ voters: string[]; learners: string[]; group: { leader: string } }>(['status', 'shop']);
     const counts = new Map<string, number>();
     for (const id of status.voters) counts.set(regionOf[id] as string, (counts.get(regionOf[id] as string) ?? 0) + 1);

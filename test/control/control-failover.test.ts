@@ -24,8 +24,7 @@ describe('control plane: a leader killed mid-move', () => {
       controlMembers: 3,
       nodes: nodesOf('eu:2,us:2'),
     });
-    const deploy = await fleet.ctl(['deploy', shopAppDir, '--regions', 'eu,us', '--timeout', '90s']);
-    if (deploy.code !== 0) throw new Error(`deploy failed: ${deploy.stdout}\n${deploy.stderr}\n${fleet.describeOutput()}`);
+    await fleet.deploy(shopAppDir);
   }, 150_000);
 
   afterAll(async () => {

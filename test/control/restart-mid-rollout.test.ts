@@ -15,8 +15,7 @@ describe('the whole cluster restarted mid-rollout', () => {
   beforeAll(async () => {
     fleet = await Fleet.start({ nodes: nodesOf('eu:2,us:1') });
     appDir = writeApp('restart-rollout', notesFiles('v1'));
-    const first = await fleet.ctl(['deploy', appDir, '--regions', 'eu,us', '--timeout', '90s']);
-    if (first.code !== 0) throw new Error(`first deploy failed: ${first.stdout}\n${first.stderr}\n${fleet.describeOutput()}`);
+    await fleet.deploy(appDir);
   }, 150_000);
 
   afterAll(async () => {

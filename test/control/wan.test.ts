@@ -34,8 +34,7 @@ describe('simulated wide-area latency', () => {
       nodes: nodesOf('eu:2,us:2,ap:1'),
       nodeArgs: ['--simulate-wan', 'default'],
     });
-    const deploy = await fleet.ctl(['deploy', shopAppDir, '--regions', 'eu,us', '--timeout', '90s']);
-    if (deploy.code !== 0) throw new Error(`deploy failed: ${deploy.stdout}\n${deploy.stderr}\n${fleet.describeOutput()}`);
+    await fleet.deploy(shopAppDir);
   }, 150_000);
 
   afterAll(async () => {

@@ -141,6 +141,12 @@ export class Fleet {
     });
   }
 
+  /** clusterctl deploy of `appDir` to `regions`; throws with every process's output if it fails. */
+  async deploy(appDir: string, regions = 'eu,us'): Promise<void> {
+    const result = await this.ctl(['deploy', appDir, '--regions', regions, '--timeout', '90s']);
+    if (result.code !== 0) throw new Error(`deploy of ${appDir} failed (exit ${result.code}): ${result.stdout}\n${result.stderr}\n${this.describeOutput()}`);
+  }
+
   async ctlJson<T>(args: readonly string[]): Promise<T> {
     const result = await this.ctl([...args, '-o', 'json']);
     if (result.code !== 0) throw new Error(`clusterctl ${args.join(' ')} exited ${result.code}: ${result.stderr}`);
