@@ -75,6 +75,11 @@ export class NodeHost {
   readonly groups = new GroupRegistry();
   readonly transport: Transport;
   private readonly peers = new Map<NodeId, string>();
+  /** The apps the node hosted when it last ran, read before anything rewrites the record: until
+   *  each is hosted again (or left), the record keeps it. */
+  private readonly hostedBefore: readonly HostedAppRecord[];
+  /** Apps left since the start (so the record no longer keeps them). */
+  private readonly left = new Set<string>();
   private tickTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: NodeHostOptions) {
@@ -84,6 +89,7 @@ export class NodeHost {
       if (saved.nodeId !== options.nodeId) throw new Error(`data directory belongs to node ${saved.nodeId}, not ${options.nodeId}`);
       for (const [id, address] of Object.entries(saved.peers)) this.peers.set(id, address);
     }
+    this.hostedBefore = saved?.apps ?? [];
     this.transport = new Transport({
       nodeId: options.nodeId,
       listenAddress: options.grpcAddress,
@@ -111,8 +117,9 @@ export class NodeHost {
     return Object.fromEntries(this.peers);
   }
 
+  /** The apps this node hosted when it last ran. */
   savedApps(): readonly HostedAppRecord[] {
-    return this.readRecord()?.apps ?? [];
+    return this.hostedBefore;
   }
 
   /** Adds peers (id -> gRPC address) this node talks to; remembered across restarts. */
@@ -153,7 +160,7 @@ export class NodeHost {
   async hostApp(record: HostedAppRecord, retainEntries: number): Promise<AppHost> {
     const existing = this.apps.get(record.name);
     if (existing !== undefined) return existing.host;
-    const saved = this.savedApps().find((app) => app.name === record.name);
+    const saved = this.readRecord()?.apps.find((app) => app.name === record.name);
     const effective = saved ?? record;
     const host = await AppHost.open({
       name: effective.name,
@@ -188,6 +195,7 @@ export class NodeHost {
     const app = this.apps.get(name);
     if (app === undefined) return;
     this.apps.delete(name);
+    this.left.add(name);
     this.appHosts.delete(name);
     this.groups.remove(name);
     await app.host.close();
@@ -276,7 +284,7 @@ export class NodeHost {
       region: this.options.region,
       ...(this.options.zone === undefined ? {} : { zone: this.options.zone }),
       peers: Object.fromEntries(this.peers),
-      apps: [...this.apps.values()].map((app) => app.record),
+      apps: [...[...this.apps.values()].map((app) => app.record), ...this.hostedBefore.filter((app) => !this.apps.has(app.name) && !this.left.has(app.name))],
     };
     const path = join(this.options.dataDir, 'node.json');
     writeFileSync(`${path}.tmp`, JSON.stringify(record, null, 2));

@@ -162,9 +162,13 @@ export class ClusterNode {
     liveChildren.add(child);
     let serving: () => void = () => undefined;
     const servingSeen = new Promise<void>((resolveServing) => (serving = resolveServing));
+    // Only this start's output counts: a restarted process's serving line is the new one.
+    let sinceStart = '';
     const onData = (chunk: Buffer): void => {
       this.outputText += chunk.toString();
-      if (this.outputText.includes(this.command === 'node' ? `lockstep: node ${this.id} ` : `lockstep: control-plane member ${this.id} `)) serving();
+      sinceStart += chunk.toString();
+      if (sinceStart.length > outputKeptBytesMax) sinceStart = sinceStart.slice(-outputKeptBytesMax / 2);
+      if (sinceStart.includes(this.command === 'node' ? `lockstep: node ${this.id} ` : `lockstep: control-plane member ${this.id} `)) serving();
       if (this.outputText.length > outputKeptBytesMax) this.outputText = this.outputText.slice(-outputKeptBytesMax / 2);
     };
     child.stdout?.on('data', onData);
