@@ -27,6 +27,7 @@ import { AppStore, uint32KeyDatabases } from '../storage/app-store.js';
 import { LmdbRaftStorage } from '../storage/raft-storage.js';
 import { SnapshotFiles } from '../storage/snapshot-files.js';
 import { appEntryCodec } from '../state/entry-codec.js';
+import { describeFailures, type CheckFailure, type CheckRunner } from './checks.js';
 import { ExpirySweeper } from './expiry-sweeper.js';
 import { loadRuntime, type AppRuntime } from './runtime.js';
 
@@ -55,15 +56,46 @@ export interface AppHostOptions {
   readonly retainEntries: number;
   readonly logger: Logger;
   readonly group: AppGroupSettings;
+  /** Answers the app's declared checks; without it a version with checks cannot prepare. */
+  readonly runChecks?: CheckRunner;
+  /** This replica's verdict on a staged version changed (prepared or failed). */
+  readonly onVerdict?: () => void;
 }
+
+/** The steps of preparing a version, in order. */
+export type PrepareStep = 'load' | 'schema' | 'checks';
 
 /** How far this replica got with a staged version (what it reports to the control plane). */
 export interface VersionVerdict {
   readonly version: number;
   readonly hash: string;
   readonly phase: 'preparing' | 'prepared' | 'failed';
-  /** Why it failed (load error, a breaking schema change the deploy did not allow). */
+  /** The step under way while preparing, the one that failed once failed. */
+  readonly step?: PrepareStep;
+  /** Why it failed (load error, a breaking schema change the deploy did not allow, a check). */
   readonly reason?: string;
+  /** Checks passed of those declared, once they ran. */
+  readonly checks?: { readonly passed: number; readonly total: number };
+}
+
+/** One version as /_status lists it. */
+export interface VersionSummary {
+  readonly version: number;
+  readonly status: string;
+  readonly hash: string;
+  readonly stagedIndex: LogIndex;
+  /** null until an Activate entry made it active. */
+  readonly activatedIndex: LogIndex | null;
+}
+
+/** The app's checks re-run against the active version during a validation window. */
+export interface ValidationChecks {
+  readonly hash: string;
+  readonly runs: number;
+  /** Runs with at least one failed check. */
+  readonly failedRuns: number;
+  /** The failures of the last failed run. */
+  readonly lastFailures: readonly CheckFailure[];
 }
 
 export type DeployOutcome =
@@ -98,6 +130,10 @@ export class AppHost implements ChangeSource {
   private readonly loaded = new Map<number, AppRuntime>();
   /** This replica's verdict on each staged version it prepared (or is preparing). */
   private readonly verdicts = new Map<number, VersionVerdict>();
+  /** The preparation under way (or done) of each staged version, ending with its verdict. */
+  private readonly judging = new Map<number, Promise<VersionVerdict>>();
+  /** Validation-window checks of the active version, when the control plane asked for them. */
+  private validation: { hash: string; timer: NodeJS.Timeout; running: boolean; checks: ValidationChecks } | undefined;
   /** Requests this replica answered with the active version since it became active here, and
    *  how many of them failed on the server's side (5xx other than 503): the control plane
    *  watches a new version's error rate with them. */
@@ -159,6 +195,16 @@ export class AppHost implements ChangeSource {
     return host;
   }
 
+  /** The newest `limit` versions: each one's status, bundle hash and the indexes of its Stage and
+   *  Activate entries (which version served at an index is the one activated last before it). */
+  versionHistory(limit: number): VersionSummary[] {
+    const history: VersionSummary[] = [];
+    for (const { value } of this.store.versions.getRange({ reverse: true, limit })) {
+      history.push({ version: value.version, status: value.status, hash: value.bundle.hash, stagedIndex: value.stagedIndex, activatedIndex: value.activatedIndex ?? null });
+    }
+    return history.reverse();
+  }
+
   /** Staged versions not yet activated or aborted, with this replica's verdict on each. */
   stagedVerdicts(): VersionVerdict[] {
     const verdicts: VersionVerdict[] = [];
@@ -169,28 +215,100 @@ export class AppHost implements ChangeSource {
     return verdicts;
   }
 
-  /** Prepares a staged version and records whether this replica could serve it: it loads, and
-   *  its schema change from the active version is additive (or the deploy allowed it). */
-  private judge(version: number): void {
+  /** Prepares a staged version and records whether this replica could serve it: it loads, its
+   *  schema change from the active version is additive (or the deploy allowed it), and the
+   *  app's declared checks pass against it. */
+  private judge(version: number): Promise<VersionVerdict> {
     const record = this.store.versions.get(version);
-    if (record === undefined || this.verdicts.get(version)?.phase === 'prepared') return;
+    const known = this.judging.get(version);
+    if (known !== undefined) return known;
+    if (record === undefined) return Promise.resolve({ version, hash: '', phase: 'failed', reason: `version ${version} was never staged` });
     const hash = record.bundle.hash;
-    this.verdicts.set(version, { version, hash, phase: 'preparing' });
-    this.prepare(version).then(
-      (runtime) => {
+    const step = (next: PrepareStep): void => {
+      this.verdicts.set(version, { version, hash, phase: 'preparing', step: next });
+    };
+    const failed = (at: PrepareStep, reason: string): VersionVerdict => ({ version, hash, phase: 'failed', step: at, reason });
+    step('load');
+    const judged = this.prepare(version).then(
+      async (runtime): Promise<VersionVerdict> => {
+        step('schema');
         const current = this.active;
         const breaking = current === undefined ? [] : diffSchemas(current.schema, runtime.schema).breaking;
-        const verdict: VersionVerdict =
-          breaking.length > 0 && record.allowBreaking !== true
-            ? { version, hash, phase: 'failed', reason: `breaking schema change: ${breaking.map((change) => change.description).join('; ')} (deploy with --allow-breaking to accept it)` }
-            : { version, hash, phase: 'prepared' };
-        this.verdicts.set(version, verdict);
+        if (breaking.length > 0 && record.allowBreaking !== true) {
+          return failed('schema', `breaking schema change: ${breaking.map((change) => change.description).join('; ')} (deploy with --allow-breaking to accept it)`);
+        }
+        const total = runtime.config.checks.length;
+        if (total === 0 || record.skipChecks === true) return { version, hash, phase: 'prepared' };
+        step('checks');
+        if (this.options.runChecks === undefined) return failed('checks', 'this node cannot run checks');
+        const result = await this.options.runChecks(this, runtime);
+        const checks = { passed: total - result.failed.length, total };
+        return result.failed.length === 0 ? { version, hash, phase: 'prepared', checks } : { ...failed('checks', describeFailures(result)), checks };
       },
       (error: unknown) => {
-        this.verdicts.set(version, { version, hash, phase: 'failed', reason: error instanceof Error ? error.message : String(error) });
         this.options.logger.warn({ err: error, app: this.name, version }, 'version failed to prepare');
+        return failed('load', error instanceof Error ? error.message : String(error));
       },
     );
+    const settled = judged.then(
+      (verdict) => verdict,
+      (error: unknown) => failed('checks', error instanceof Error ? error.message : String(error)),
+    );
+    this.judging.set(version, settled);
+    void settled.then((verdict) => {
+      if (this.judging.get(version) !== settled) return;
+      this.verdicts.set(version, verdict);
+      this.options.onVerdict?.();
+    });
+    return settled;
+  }
+
+  /**
+   * Re-runs the app's checks against the active version every `validation.checkEveryMs` while
+   * the control plane validates `hash` (the heartbeat answer says so); undefined stops them.
+   */
+  validate(hash: string | undefined): void {
+    const runtime = this.active;
+    const wanted = hash !== undefined && runtime?.hash === hash && runtime.config.checks.length > 0 && this.options.runChecks !== undefined;
+    if (this.validation !== undefined && (!wanted || this.validation.hash !== hash)) {
+      clearInterval(this.validation.timer);
+      this.validation = undefined;
+    }
+    if (!wanted || this.validation !== undefined || runtime === undefined) return;
+    const run = this.options.runChecks;
+    if (run === undefined) return;
+    const validation = {
+      hash: runtime.hash,
+      running: false,
+      checks: { hash: runtime.hash, runs: 0, failedRuns: 0, lastFailures: [] } as ValidationChecks,
+      timer: setInterval(() => {
+        if (validation.running || this.active !== runtime) return;
+        validation.running = true;
+        run(this, runtime)
+          .then(
+            (result) => {
+              const { checks } = validation;
+              validation.checks = {
+                hash: checks.hash,
+                runs: checks.runs + 1,
+                failedRuns: checks.failedRuns + (result.failed.length > 0 ? 1 : 0),
+                lastFailures: result.failed.length > 0 ? result.failed : checks.lastFailures,
+              };
+            },
+            (error: unknown) => this.options.logger.warn({ err: error, app: this.name }, 'validation checks could not run'),
+          )
+          .finally(() => {
+            validation.running = false;
+          });
+      }, runtime.config.validation.checkEveryMs),
+    };
+    validation.timer.unref();
+    this.validation = validation;
+  }
+
+  /** What the validation-window checks of the active version found so far, if they run. */
+  validationChecks(): ValidationChecks | undefined {
+    return this.validation?.checks;
   }
 
   /**
@@ -205,6 +323,7 @@ export class AppHost implements ChangeSource {
     readonly logger?: Logger;
     readonly onFatal?: FatalHandler;
     readonly timing?: GroupTiming;
+    readonly runChecks?: CheckRunner;
   }): Promise<AppHost> {
     const logger = options.logger ?? createLogger({ app: options.name });
     const timing = options.timing ?? { ...defaultGroupTiming, compactMarginEntries: options.retainEntries };
@@ -214,6 +333,7 @@ export class AppHost implements ChangeSource {
       sourceDir: options.sourceDir,
       retainEntries: options.retainEntries,
       logger,
+      ...(options.runChecks === undefined ? {} : { runChecks: options.runChecks }),
       group: {
         nodeId: singleNodeId,
         initialVoters: [singleNodeId],
@@ -294,12 +414,13 @@ export class AppHost implements ChangeSource {
    * finds it already staged and not yet decided, so a retried request stages nothing twice).
    * Every replica prepares it when it applies the Stage entry and reports its verdict.
    */
-  async stage(bundle: Bundle, allowBreaking: boolean): Promise<{ readonly version: number; readonly index: LogIndex }> {
+  async stage(bundle: Bundle, options: { readonly allowBreaking: boolean; readonly skipChecks: boolean }): Promise<{ readonly version: number; readonly index: LogIndex }> {
     for (const { value } of this.store.versions.getRange({ start: this.appliedState().activeVersion + 1 })) {
       if (value.status === 'staged' && value.bundle.hash === bundle.hash) return { version: value.version, index: value.stagedIndex };
     }
     const version = this.appliedState().lastVersion + 1;
-    const proposal = await this.expectOk(this.propose({ kind: 'stage', version, bundle, ...(allowBreaking ? { allowBreaking: true } : {}) }), 'stage');
+    const entry: LogEntry = { kind: 'stage', version, bundle, ...(options.allowBreaking ? { allowBreaking: true } : {}), ...(options.skipChecks ? { skipChecks: true } : {}) };
+    const proposal = await this.expectOk(this.propose(entry), 'stage');
     return { version, index: proposal.index };
   }
 
@@ -319,22 +440,20 @@ export class AppHost implements ChangeSource {
     if (current !== undefined && current.hash === bundle.hash) return { status: 'unchanged', version: current.version };
     const version = this.appliedState().lastVersion + 1;
     await this.expectOk(this.propose({ kind: 'stage', version, bundle, ...(allowBreaking ? { allowBreaking: true } : {}) }), 'stage');
-    let additive: string[] = [];
-    try {
-      const runtime = await this.prepare(version);
-      if (current !== undefined) {
-        const diff = diffSchemas(current.schema, runtime.schema);
-        if (diff.breaking.length > 0 && !allowBreaking) {
-          throw new Error(`breaking schema change refused: ${diff.breaking.map((change) => change.description).join('; ')} (allow it with --allow-breaking)`);
-        }
-        // Allowed breaking changes are listed with the additive ones: the records stay as they
-        // are (a removed attribute's values remain stored, unvalidated; old records may lack a
-        // new required attribute), and indexes follow the new schema at activation.
-        additive = [...diff.breaking.map((change) => `BREAKING: ${change.description}`), ...diff.additive.map((change) => change.description)];
-      }
-    } catch (error) {
+    // Applying the Stage entry started this replica's preparation (load, schema, checks).
+    const verdict = await this.judge(version);
+    if (verdict.phase !== 'prepared') {
       await this.expectOk(this.propose({ kind: 'abort', version }), 'abort');
-      return { status: 'aborted', version, reason: error instanceof Error ? error.message : String(error) };
+      return { status: 'aborted', version, reason: verdict.reason ?? 'not prepared' };
+    }
+    let additive: string[] = [];
+    const runtime = await this.prepare(version);
+    if (current !== undefined) {
+      // Allowed breaking changes are listed with the additive ones: the records stay as they
+      // are (a removed attribute's values remain stored, unvalidated; old records may lack a
+      // new required attribute), and indexes follow the new schema at activation.
+      const diff = diffSchemas(current.schema, runtime.schema);
+      additive = [...diff.breaking.map((change) => `BREAKING: ${change.description}`), ...diff.additive.map((change) => change.description)];
     }
     const proposal = await this.expectOk(this.propose({ kind: 'activate', version, epoch: this.appliedState().epoch }), 'activate');
     return { status: 'activated', version, index: proposal.index, additive };

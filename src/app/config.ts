@@ -7,6 +7,30 @@ export interface TableConfig {
   readonly allowScan?: boolean;
 }
 
+/** A request the app declares must succeed against a version before it serves, and while it is
+ *  validated after activation (see docs: "checks"). */
+export interface CheckSpec {
+  readonly name: string;
+  readonly method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  /** Relative to the app: `/Product/` or `/Product/42?select=name`. */
+  readonly path: string;
+  readonly body?: unknown;
+  readonly headers: Readonly<Record<string, string>>;
+  /** The status the check expects; absent: any 2xx. */
+  readonly status?: number;
+  /** A JSON value the response body must contain (objects: these keys with matching values;
+   *  arrays: each listed element matches some element of the answer). */
+  readonly contains?: unknown;
+}
+
+export interface ValidationConfig {
+  /** How often each replica re-runs the checks during a validation window. */
+  readonly checkEveryMs: number;
+  /** The server-error rate (0..1) that rolls a new version back during validation, unless the
+   *  deploy sets its own. */
+  readonly maxErrorRate?: number;
+}
+
 export interface AppConfig {
   /** The app's name: the first path segment of its REST API. */
   readonly name?: string;
@@ -23,13 +47,20 @@ export interface AppConfig {
     readonly retainEntries: number;
   };
   readonly tables: Readonly<Record<string, TableConfig>>;
+  readonly checks: readonly CheckSpec[];
+  readonly validation: ValidationConfig;
 }
 
 export const defaultConfig: AppConfig = {
   rest: { bodyBytesMax: 1024 * 1024, allowScan: false, queryResultsMax: 10_000 },
   realtime: { retainEntries: 10_000 },
   tables: {},
+  checks: [],
+  validation: { checkEveryMs: 2_000 },
 };
+
+/** At most this many checks: every replica runs them all before it reports `prepared`. */
+export const checksMax = 32;
 
 const configSchema = {
   type: 'object',
@@ -58,6 +89,32 @@ const configSchema = {
         properties: { allowScan: { type: 'boolean' } },
       },
     },
+    checks: {
+      type: 'array',
+      maxItems: checksMax,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['path'],
+        properties: {
+          name: { type: 'string', minLength: 1, maxLength: 200 },
+          method: { enum: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] },
+          path: { type: 'string', pattern: '^/[^/?#]+(/[^?#]*)?(\\?.*)?$', maxLength: 2048 },
+          body: {},
+          headers: { type: 'object', additionalProperties: { type: 'string' } },
+          status: { type: 'integer', minimum: 100, maximum: 599 },
+          contains: {},
+        },
+      },
+    },
+    validation: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        checkEveryMs: { type: 'integer', minimum: 100, maximum: 3_600_000 },
+        maxErrorRate: { type: 'number', minimum: 0, exclusiveMaximum: 1 },
+      },
+    },
   },
 } as const;
 
@@ -77,13 +134,54 @@ export function parseConfig(text: string | undefined): AppConfig {
   if (!validateConfig(raw)) {
     throw new ConfigError(`config.yaml: ${(validateConfig.errors ?? []).map(describe).join('; ')}`);
   }
-  const given = raw as { name?: string; rest?: Partial<AppConfig['rest']>; realtime?: Partial<AppConfig['realtime']>; tables?: Record<string, TableConfig> };
+  const given = raw as {
+    name?: string;
+    rest?: Partial<AppConfig['rest']>;
+    realtime?: Partial<AppConfig['realtime']>;
+    tables?: Record<string, TableConfig>;
+    checks?: GivenCheck[];
+    validation?: Partial<ValidationConfig>;
+  };
   return {
     ...(given.name === undefined ? {} : { name: given.name }),
     rest: { ...defaultConfig.rest, ...given.rest },
     realtime: { ...defaultConfig.realtime, ...given.realtime },
     tables: given.tables ?? {},
+    checks: checksOf(given.checks ?? []),
+    validation: { ...defaultConfig.validation, ...given.validation },
   };
+}
+
+interface GivenCheck {
+  name?: string;
+  method?: CheckSpec['method'];
+  path: string;
+  body?: unknown;
+  headers?: Record<string, string>;
+  status?: number;
+  contains?: unknown;
+}
+
+function checksOf(given: readonly GivenCheck[]): CheckSpec[] {
+  const names = new Set<string>();
+  return given.map((check, position) => {
+    const method = check.method ?? 'GET';
+    const name = check.name ?? `${method} ${check.path}`;
+    if (names.has(name)) throw new ConfigError(`config.yaml: checks.${position}: another check is already named '${name}'`);
+    names.add(name);
+    if (check.body !== undefined && (method === 'GET' || method === 'DELETE')) {
+      throw new ConfigError(`config.yaml: checks.${position} (${name}): a ${method} check takes no body`);
+    }
+    return {
+      name,
+      method,
+      path: check.path,
+      headers: check.headers ?? {},
+      ...(check.body === undefined ? {} : { body: check.body }),
+      ...(check.status === undefined ? {} : { status: check.status }),
+      ...(check.contains === undefined ? {} : { contains: check.contains }),
+    };
+  });
 }
 
 function describe(error: ErrorObject): string {

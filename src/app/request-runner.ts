@@ -56,13 +56,20 @@ export interface RunnerHooks {
 }
 
 export class RequestRunner {
+  /**
+   * @param dryRunOn a version to run against instead of the active one, without proposing
+   *   anything: the transaction's writes are discarded (the app's checks run this way, against
+   *   a staged version and this replica's state, without touching live traffic).
+   */
   constructor(
     private readonly host: AppHost,
     private readonly hooks: RunnerHooks = {},
+    private readonly dryRunOn?: AppRuntime,
   ) {}
 
   /** The active runtime, waiting (bounded) while a just-activated version loads. */
   async runtime(): Promise<AppRuntime> {
+    if (this.dryRunOn !== undefined) return this.dryRunOn;
     const runtime = this.host.activeRuntime() ?? (await this.host.waitForRuntime(runtimeWaitMs));
     if (runtime === undefined) {
       throw new Problem('unavailable', { detail: `app ${this.host.name} has no active version on this node yet`, headers: { 'Retry-After': '1' } });
@@ -104,6 +111,11 @@ export class RequestRunner {
       const runtime = await this.runtime();
       const transaction = new Transaction(runtime, nowMs());
       const value = await code({ runtime, transaction });
+      if (this.dryRunOn !== undefined) {
+        // Nothing is proposed: a write is answered as if it became the next entry.
+        const index = host.appliedIndex();
+        return { value, runtime, transaction, index, writeIndex: transaction.hasWrites() ? index + 1 : undefined };
+      }
       if (!transaction.hasWrites()) {
         if (host.activeRuntime() !== runtime) continue;
         return { value, runtime, transaction, index: host.appliedIndex(), writeIndex: undefined };

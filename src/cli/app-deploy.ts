@@ -81,10 +81,12 @@ export async function followDeploy(
   const seenVerdicts = new Map<string, string>();
   for (;;) {
     const status = await client.expect('GET', request.appPath);
-    for (const member of (status.members ?? []) as Json[]) {
+    // Only this deploy's rollout (not a rollback the control plane starts after it).
+    const ours = version === undefined || (status.rollout as Json | null | undefined)?.version === version;
+    for (const member of ours ? ((status.members ?? []) as Json[]) : []) {
       const verdict = member.rollout as Json | null;
       if (verdict === null) continue;
-      const text = `${String(verdict.phase)} ${String(verdict.reason ?? '')}`;
+      const text = JSON.stringify([verdict.phase, verdict.step, verdict.reason, verdict.checks]);
       if (seenVerdicts.get(String(member.node)) === text) continue;
       seenVerdicts.set(String(member.node), text);
       onReplica(String(member.node), verdict);

@@ -56,7 +56,7 @@ function statusText(body: Json): string {
   const group = body.group as Json | null;
   const lines = [
     `app ${String(body.name)}: regions ${list(body.regions)}, ${String(body.replicas)} voters${body.survive === null ? '' : `, survive ${String(body.survive)}`}`,
-    `version: active ${String(body.activeVersion)}, desired ${String(body.desiredVersion)}${body.failure === null ? '' : ` (failed: ${String((body.failure as Json).reason)})`}`,
+    `version: active ${String(body.activeVersion)}, desired ${String(body.desiredVersion)}, staged ${String(body.stagedVersion ?? '-')}, previous ${String(body.previousVersion ?? '-')}${body.failure === null ? '' : ` (failed: ${String((body.failure as Json).reason)})`}`,
     `survives: ${String(survival.survives)} (${String(survival.reason)})${body.shortfall === null ? '' : `\nshortfall: ${String(body.shortfall)}`}`,
     `target: voters ${list((body.target as Json).voters)}; learners ${list((body.target as Json).learners)}`,
     group === null ? 'group: no leader reported yet' : `group: leader ${String(group.leader)} term ${String(group.term)} commit ${String(group.commit)}; voters ${list(group.voters)}; learners ${list(group.learners)}`,
@@ -64,14 +64,15 @@ function statusText(body: Json): string {
     body.rollout === null || body.rollout === undefined ? 'rollout: none in progress' : `rollout: version ${String((body.rollout as Json).version)} by ${String((body.rollout as Json).by)} since ${String((body.rollout as Json).startedAt)}`,
     '',
     table(
-      ['REPLICA', 'ROLE', 'LEADER', 'APPLIED', 'SERVING', 'ROLLOUT'],
+      ['REPLICA', 'ROLE', 'LEADER', 'APPLIED', 'SERVING', 'BUNDLE', 'ROLLOUT'],
       ((body.members ?? []) as Json[]).map((r) => [
         String(r.node),
         String(r.role),
         r.leader === true ? 'yes' : '',
         String(r.applied),
+        r.servingVersion === null || r.servingVersion === undefined ? '-' : String(r.servingVersion),
         r.activeVersionHash === null ? '-' : String(r.activeVersionHash).slice(0, 12),
-        r.rollout === null ? '-' : String((r.rollout as Json).phase),
+        r.rollout === null ? '-' : verdictText(r.rollout as Json),
       ]),
     ).trimEnd(),
   ];
@@ -107,7 +108,14 @@ function printDecidedVerdicts(status: Json, version: number, printed: ReadonlyMa
 }
 
 function verdictLine(node: string, verdict: Json): string {
-  return `  ${node.padEnd(8)} ${String(verdict.phase)}${verdict.reason === undefined || verdict.reason === null ? '' : `: ${String(verdict.reason)}`}\n`;
+  return `  ${node.padEnd(8)} ${verdictText(verdict)}${verdict.reason === undefined || verdict.reason === null ? '' : `: ${String(verdict.reason)}`}\n`;
+}
+
+/** "preparing (checks)", "prepared (checks 2/2)", "failed (schema)". */
+function verdictText(verdict: Json): string {
+  const checks = verdict.checks as Json | undefined;
+  const detail = verdict.phase === 'prepared' ? (checks === undefined ? undefined : `checks ${String(checks.passed)}/${String(checks.total)}`) : (verdict.step as string | undefined);
+  return detail === undefined ? String(verdict.phase) : `${String(verdict.phase)} (${detail})`;
 }
 
 function historyText(body: Json): string {

@@ -6,6 +6,7 @@ import { basename, join, resolve } from 'node:path';
 import { AppHost } from '../app/app-host.js';
 import { BundleError, readBundle } from '../app/bundle.js';
 import { parseConfig } from '../app/config.js';
+import { runChecks } from '../http/check-requests.js';
 import { NodeServer } from '../http/server.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { lockDataDir } from '../storage/data-dir-lock.js';
@@ -40,6 +41,7 @@ export async function runDev(options: DevOptions): Promise<void> {
     sourceDir: appDir,
     retainEntries: config.realtime.retainEntries,
     logger,
+    runChecks,
     onFatal: (error, context) => {
       // The log's memory no longer matches its file: stop rather than serve from it.
       logger.fatal({ err: error, context }, 'app log stopped');

@@ -103,6 +103,7 @@ export async function runNode(options: NodeOptions): Promise<void> {
             knownNodes = directory.nodes.length;
           },
         });
+  node.onVerdict = () => agent?.soon();
   forwarder = agent === undefined ? undefined : new Forwarder({ id: options.id, region: options.region }, () => agent.directory(), logger, wan);
   const server = new NodeServer({
     host: options.host,

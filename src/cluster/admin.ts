@@ -118,7 +118,7 @@ export async function handleAdmin(node: NodeHost, faultInjection: boolean, req: 
     case 'stage': {
       if (!group.isLeader()) notLeader();
       const bundle = requireBundle(body, 'bundle');
-      const staged = await app.host.stage(bundle, body.allowBreaking === true);
+      const staged = await app.host.stage(bundle, { allowBreaking: body.allowBreaking === true, skipChecks: body.skipChecks === true });
       return send(res, 200, { hash: bundle.hash, ...staged });
     }
     case 'activate':

@@ -32,10 +32,24 @@ export class ControlAgent {
   /** Failed heartbeats in a row (for the log: one line per outage, not per beat). */
   private failures = 0;
   private latest: Directory | undefined;
+  /** A heartbeat is under way; `again`: send another as soon as it ends. */
+  private beating = false;
+  private again = false;
 
   constructor(private readonly options: ControlAgentOptions) {}
 
   start(): void {
+    this.schedule(0);
+  }
+
+  /** Sends the next heartbeat now rather than at its interval (a replica's verdict on a staged
+   *  version changed: the control plane decides the switch on it). */
+  soon(): void {
+    if (this.stopped || this.beating) {
+      this.again = true;
+      return;
+    }
+    if (this.timer !== undefined) clearTimeout(this.timer);
     this.schedule(0);
   }
 
@@ -57,6 +71,8 @@ export class ControlAgent {
   private async beat(): Promise<void> {
     const url = this.options.controlUrls[this.next % this.options.controlUrls.length] as string;
     let intervalMs = defaultIntervalMs;
+    this.beating = true;
+    this.again = false;
     try {
       const body: HeartbeatRequest = { node: this.options.identity, groups: this.options.node.groupReports() };
       const answer = (await postJson(`${url}${heartbeatPath}`, body, heartbeatTimeoutMs)) as unknown as HeartbeatResponse;
@@ -74,7 +90,8 @@ export class ControlAgent {
       this.failures += 1;
       this.next += 1; // try the next member
     }
-    this.schedule(intervalMs);
+    this.beating = false;
+    this.schedule(this.again && this.failures === 0 ? 0 : intervalMs);
   }
 
   private async follow(answer: HeartbeatResponse): Promise<void> {
@@ -85,6 +102,7 @@ export class ControlAgent {
       this.options.logger.info({ app: assignment.app, bootstrapVoters: assignment.bootstrapVoters }, 'hosting an app the control plane assigned');
       await node.hostApp({ name: assignment.app, appDir: '', initialVoters: assignment.bootstrapVoters }, retainEntriesDefault);
     }
+    for (const [name, hosted] of node.apps) hosted.host.validate(answer.validating?.find((entry) => entry.app === name)?.hash);
     for (const name of answer.release) {
       const hosted = node.apps.get(name);
       if (hosted === undefined || hosted.record.appDir !== '') continue;

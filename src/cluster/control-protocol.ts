@@ -36,13 +36,26 @@ export interface GroupReport {
   /** Requests the active version answered here since it became active, and server errors
    *  among them (5xx other than 503). */
   readonly served: { readonly hash: string; readonly requests: number; readonly errors: number };
+  /** The app's checks re-run against the active version, while the control plane validates it. */
+  readonly checks?: ValidationChecksReport;
 }
 
 export interface StagedVerdict {
   readonly version: number;
   readonly hash: string;
   readonly phase: 'preparing' | 'prepared' | 'failed';
+  /** The step under way ('load', 'schema', 'checks'), or the one that failed. */
+  readonly step?: string;
   readonly reason?: string;
+  readonly checks?: { readonly passed: number; readonly total: number };
+}
+
+export interface ValidationChecksReport {
+  readonly hash: string;
+  readonly runs: number;
+  /** Runs with at least one failed check. */
+  readonly failedRuns: number;
+  readonly lastFailures: readonly { readonly name: string; readonly reason: string }[];
 }
 
 export interface HeartbeatRequest {
@@ -87,4 +100,6 @@ export interface HeartbeatResponse {
   readonly directory: Directory;
   /** When to send the next heartbeat. */
   readonly intervalMs: number;
+  /** Apps whose active version (this hash) is in its validation window: re-run their checks. */
+  readonly validating?: readonly { readonly app: string; readonly hash: string }[];
 }

@@ -15,6 +15,7 @@ import { defaultGroupTiming, type GroupTiming } from '../group/timing.js';
 import type { GroupTransport } from '../group/types.js';
 import type { GroupId } from '../model/ids.js';
 import type { Logger } from '../observability/logger.js';
+import { runChecks } from '../http/check-requests.js';
 import type { ClusterMetrics } from '../observability/metrics.js';
 import type { ConfChange, ConfState, Message, NodeId } from '../raft/index.js';
 import type { GroupReport } from './control-protocol.js';
@@ -78,6 +79,8 @@ export class NodeHost {
   /** The apps the node hosted when it last ran, read before anything rewrites the record: until
    *  each is hosted again (or left), the record keeps it. */
   private readonly hostedBefore: readonly HostedAppRecord[];
+  /** Called when a replica's verdict on a staged version changes (the control agent reports it at once). */
+  onVerdict: (() => void) | undefined;
   /** Apps left since the start (so the record no longer keeps them). */
   private readonly left = new Set<string>();
   private tickTimer: NodeJS.Timeout | undefined;
@@ -170,6 +173,8 @@ export class NodeHost {
       sourceDir: effective.appDir === '' ? join(this.options.dataDir, 'apps', effective.name) : effective.appDir,
       retainEntries,
       logger: this.options.logger,
+      runChecks,
+      onVerdict: () => this.onVerdict?.(),
       group: {
         nodeId: this.options.nodeId,
         initialVoters: effective.initialVoters,
@@ -224,6 +229,7 @@ export class NodeHost {
         epoch: host.appliedState().epoch,
         staged: host.stagedVerdicts(),
         served: host.servedByActive(),
+        ...(host.validationChecks() === undefined ? {} : { checks: host.validationChecks() }),
       };
     });
   }

@@ -10,6 +10,7 @@ import { heartbeatPath, type HeartbeatRequest, type NodeIdentity } from '../clus
 import { readBody } from '../http/body.js';
 import { asProblem, renderProblem } from '../http/problem.js';
 import { bundleBytesMax } from '../app/bundle.js';
+import { ConfigError, parseConfig, type AppConfig } from '../app/config.js';
 import { Problem } from '../model/problem.js';
 import type { Logger } from '../observability/logger.js';
 import { assignmentsFor, directoryOf } from './assignments.js';
@@ -164,7 +165,7 @@ export class ControlApi {
       await control.readPoint();
       const app = control.machine.view().apps.find((candidate) => candidate.name === parts[2]);
       if (app === undefined) throw new Problem('not-found', { detail: `no app '${parts[2] ?? ''}'; clusterctl apps lists them` });
-      return json(res, 200, appStatus(app, control.reports, (node) => control.machine.state.nodes.get(node)?.region));
+      return json(res, 200, appStatus(app, control.reports, (node) => control.machine.state.nodes.get(node)));
     }
     if (parts[1] === 'apps' && parts.length === 4 && parts[3] === 'rollback') {
       only('POST');
@@ -218,7 +219,16 @@ export class ControlApi {
     if (typeof validateForMs !== 'number' || !Number.isInteger(validateForMs) || validateForMs < 0 || validateForMs > validateForMsMax) {
       throw new Problem('invalid', { errors: [{ field: 'validateForMs', message: `must be milliseconds from 0 to ${validateForMsMax}` }] });
     }
-    const maxErrorRate = body.maxErrorRate ?? defaultMaxErrorRate;
+    let config: AppConfig;
+    try {
+      config = parseConfig(bundle.files['config.yaml']);
+    } catch (error) {
+      // Refused here, before anything is proposed, rather than failing on every replica.
+      if (error instanceof ConfigError) throw new Problem('invalid', { errors: [{ field: 'bundle.config.yaml', message: error.message }] });
+      throw error;
+    }
+    // The deploy's flag wins over the app's config.yaml, which wins over the default.
+    const maxErrorRate = body.maxErrorRate ?? config.validation.maxErrorRate ?? defaultMaxErrorRate;
     if (typeof maxErrorRate !== 'number' || !(maxErrorRate >= 0 && maxErrorRate < 1)) throw new Problem('invalid', { errors: [{ field: 'maxErrorRate', message: 'must be a fraction from 0 up to (not including) 1' }] });
     const outcome = await control.propose({ op: 'app.deploy', name, spec, bundle, allowBreaking, expectRevision, validateForMs, maxErrorRate }, 'operator');
     if (!outcome.result.ok) {
@@ -255,6 +265,8 @@ export class ControlApi {
     if (!Array.isArray(body.groups)) throw new Problem('invalid', { errors: [{ field: 'groups', message: 'must be a list of group reports' }] });
     const request: HeartbeatRequest = { node, groups: body.groups as HeartbeatRequest['groups'] };
     control.reports.record(request, Date.now());
+    // A replica decided on a staged version: the switch is decided on it now, not at the next pass.
+    if (request.groups.some((group) => Array.isArray(group.staged) && group.staged.some((verdict) => verdict.phase !== 'preparing'))) control.reconciler.soon();
     const known = control.machine.state.nodes.get(node.id);
     if (known === undefined || known.httpUrl !== node.httpUrl || known.grpcAddress !== node.grpcAddress || (known.zone ?? undefined) !== node.zone || known.region !== node.region) {
       const outcome = await control.propose({ op: 'node.register', node }, `node:${node.id}`);

@@ -29,6 +29,7 @@ export function directoryOf(state: ControlState, reports: NodeReports): Director
 export function assignmentsFor(node: NodeId, state: ControlState, reports: NodeReports, intervalMs: number): HeartbeatResponse {
   const assignments: Assignment[] = [];
   const release: string[] = [];
+  const validating: { app: string; hash: string }[] = [];
   const involved = new Set<NodeId>();
   for (const app of state.apps.values()) {
     const leader = reports.leaderOf(app.name);
@@ -37,6 +38,8 @@ export function assignmentsFor(node: NodeId, state: ControlState, reports: NodeR
     if (target.includes(node) || actual.includes(node)) {
       assignments.push({ app: app.name, bootstrapVoters: !app.founded && app.initialVoters.includes(node) ? app.initialVoters : [] });
       for (const member of [...target, ...actual, ...app.initialVoters]) involved.add(member);
+      // In its validation window the active version's checks run again on every replica.
+      if (app.rollout?.activatedAt !== undefined) validating.push({ app: app.name, hash: app.rollout.hash });
     } else if (leader !== undefined && app.founded && reports.report(node, app.name) !== undefined) {
       release.push(app.name);
     }
@@ -46,5 +49,5 @@ export function assignmentsFor(node: NodeId, state: ControlState, reports: NodeR
     const address = state.nodes.get(id)?.grpcAddress;
     if (address !== undefined && id !== node) peers[id] = address;
   }
-  return { assignments, release, peers, directory: directoryOf(state, reports), intervalMs };
+  return { assignments, release, peers, directory: directoryOf(state, reports), intervalMs, validating };
 }

@@ -13,7 +13,11 @@ export type NodeLiveness = 'up' | 'suspect' | 'down';
 /** A replica's verdict on a staged version, as the control plane recorded it. */
 export interface ReplicaVerdict {
   readonly phase: 'preparing' | 'prepared' | 'failed' | 'no report';
+  /** The prepare step under way, or the one that failed. */
+  readonly step?: string;
   readonly reason?: string;
+  /** Checks passed of those declared. */
+  readonly checks?: { readonly passed: number; readonly total: number };
 }
 export type DrainState = 'none' | 'draining' | 'drained';
 export type StepOutcome = 'started' | 'done' | 'failed';
@@ -60,6 +64,10 @@ export type ControlCommand =
       readonly hash: string;
       /** Each replica's verdict when the switch was decided (absent: found already active). */
       readonly verdicts?: Readonly<Record<NodeId, ReplicaVerdict>>;
+      /** When the control plane found every replica prepared (ms since the epoch). */
+      readonly preparedAt?: number;
+      /** The app log index of the Activate entry: every replica switches there. */
+      readonly switchIndex?: number;
     }
   | {
       readonly op: 'app.deployFailed';

@@ -54,6 +54,8 @@ export class Reconciler implements LeaderDuty {
   readonly name = 'reconciler';
   private timer: NodeJS.Timeout | undefined;
   private passing = false;
+  /** soon() was called during a pass: run another right after it. */
+  private passAgain = false;
   private readonly inFlight = new Map<string, InFlight>();
   /** leadersPerNode() of the pass under way. */
   private leadCounts: ReadonlyMap<NodeId, number> | undefined;
@@ -77,6 +79,16 @@ export class Reconciler implements LeaderDuty {
     this.timer ??= setInterval(() => void this.pass(), passIntervalMs);
   }
 
+  /** Runs a pass now (or right after the one under way), on the leader only. */
+  soon(): void {
+    if (this.timer === undefined) return;
+    if (this.passing) {
+      this.passAgain = true;
+      return;
+    }
+    void this.pass();
+  }
+
   stop(): void {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
@@ -97,6 +109,10 @@ export class Reconciler implements LeaderDuty {
       this.logger.warn({ err: error }, 'reconciler pass failed');
     } finally {
       this.passing = false;
+    }
+    if (this.passAgain) {
+      this.passAgain = false;
+      void this.pass();
     }
   }
 

@@ -19,7 +19,7 @@ import type { AppRecord, RolloutRecord } from './state.js';
 
 function recorded(verdicts: ReadonlyMap<NodeId, StagedVerdict | undefined>): Record<NodeId, ReplicaVerdict> {
   const out: Record<NodeId, ReplicaVerdict> = {};
-  for (const [node, verdict] of verdicts) out[node] = verdict === undefined ? { phase: 'no report' } : { phase: verdict.phase, ...(verdict.reason === undefined ? {} : { reason: verdict.reason }) };
+  for (const [node, verdict] of verdicts) out[node] = verdict === undefined ? { phase: 'no report' } : { phase: verdict.phase, ...(verdict.step === undefined ? {} : { step: verdict.step }), ...(verdict.reason === undefined ? {} : { reason: verdict.reason }), ...(verdict.checks === undefined ? {} : { checks: verdict.checks }) };
   return out;
 }
 
@@ -93,7 +93,10 @@ export class RolloutDriver {
         const bundle = this.control.machine.state.bundles.get(rollout.hash);
         if (bundle === undefined) throw new Error(`bundle ${rollout.hash} of ${app.name} is not in the control state`);
         const allowBreaking = app.versions.find((version) => version.version === rollout.version)?.allowBreaking === true;
-        const staged = await postJson(`${base}/stage`, { bundle: { files: bundle.files }, allowBreaking }, stageTimeoutMs);
+        // A rollback brings back code that passed its checks when it was deployed; they are not
+        // run again (they may fail on the very data that made the rollback necessary).
+        const skipChecks = rollout.rollbackTo !== undefined;
+        const staged = await postJson(`${base}/stage`, { bundle: { files: bundle.files }, allowBreaking, skipChecks }, stageTimeoutMs);
         await this.control.propose({ op: 'app.rolloutStaged', name: app.name, version: rollout.version, appVersion: Number(staged.version) }, 'control:rollout');
       });
       return;
@@ -121,8 +124,11 @@ export class RolloutDriver {
     }
     if (pending.length > 0) return; // still preparing
     this.run(app.name, async () => {
+      const preparedAt = Date.now();
+      let switchIndex: number;
       try {
-        await postJson(`${base}/activate`, { version: rollout.appVersion, epoch: leader.report.epoch }, decideTimeoutMs);
+        const activated = await postJson(`${base}/activate`, { version: rollout.appVersion, epoch: leader.report.epoch }, decideTimeoutMs);
+        switchIndex = Number(activated.index);
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
         // Another activation won the epoch (a switch outside this control plane): give up ours.
@@ -132,7 +138,7 @@ export class RolloutDriver {
         }
         throw error;
       }
-      await this.control.propose({ op: 'app.activated', name: app.name, version: rollout.version, hash: rollout.hash, verdicts: recorded(verdicts) }, 'control:rollout');
+      await this.control.propose({ op: 'app.activated', name: app.name, version: rollout.version, hash: rollout.hash, verdicts: recorded(verdicts), preparedAt, switchIndex }, 'control:rollout');
     });
   }
 
@@ -141,24 +147,45 @@ export class RolloutDriver {
   private validate(app: AppRecord, rollout: RolloutRecord, activatedAt: number, members: readonly NodeId[]): void {
     let requests = 0;
     let errors = 0;
+    let checkRuns = 0;
     const failing: string[] = [];
+    /** Failed checks' reasons, with the replicas that saw each. */
+    const failedChecks = new Map<string, NodeId[]>();
     for (const member of members) {
-      const served = this.control.reports.report(member, app.name)?.served;
+      const report = this.control.reports.report(member, app.name);
+      const checks = report?.checks;
+      if (checks !== undefined && checks.hash === rollout.hash) {
+        checkRuns += checks.runs;
+        if (checks.failedRuns > 0) {
+          const reason = checks.lastFailures.map((failure) => `check '${failure.name}' failed: ${failure.reason}`).join('; ');
+          failedChecks.set(reason, [...(failedChecks.get(reason) ?? []), member]);
+        }
+      }
+      const served = report?.served;
       if (served === undefined || served.hash !== rollout.hash) continue;
       requests += served.requests;
       errors += served.errors;
       if (served.errors > 0) failing.push(`${member} ${served.errors}/${served.requests}`);
     }
     const maxErrorRate = rollout.maxErrorRate ?? 0;
-    const figures = `${errors} of ${requests} requests failed (${requests === 0 ? 0 : ((100 * errors) / requests).toFixed(1)} %)`;
+    const figures = `${errors} of ${requests} requests failed (${requests === 0 ? 0 : ((100 * errors) / requests).toFixed(1)} %)${checkRuns > 0 ? `, checks ran ${checkRuns} times` : ''}`;
+    if (failedChecks.size > 0) {
+      const seen = [...failedChecks].map(([reason, nodes]) => `${reason} (on ${nodes.join(', ')})`).join('; ');
+      this.rollBack(app, rollout, `validation failed: ${seen}; rolled back to version ${rollout.previousVersion ?? 0}`);
+      return;
+    }
     if (errors > 0 && errors / Math.max(1, requests) > maxErrorRate) {
-      const reason = `validation failed: ${figures}, over the ${(100 * maxErrorRate).toFixed(1)} % threshold (${failing.join(', ')}); rolled back to version ${rollout.previousVersion ?? 0}`;
-      this.logger.warn({ app: app.name, version: rollout.version, reason }, 'validation failed');
-      this.run(app.name, () => this.control.propose({ op: 'app.validationFailed', name: app.name, version: rollout.version, reason }, 'control:validation'));
+      this.rollBack(app, rollout, `validation failed: ${figures}, over the ${(100 * maxErrorRate).toFixed(1)} % threshold (${failing.join(', ')}); rolled back to version ${rollout.previousVersion ?? 0}`);
       return;
     }
     if (Date.now() - activatedAt < (rollout.validateForMs ?? 0)) return;
     this.run(app.name, () => this.control.propose({ op: 'app.validated', name: app.name, version: rollout.version, detail: `validated for ${rollout.validateForMs ?? 0} ms: ${figures}` }, 'control:validation'));
+  }
+
+  /** Ends the rollout rolled back: the control state then brings the previous version back. */
+  private rollBack(app: AppRecord, rollout: RolloutRecord, reason: string): void {
+    this.logger.warn({ app: app.name, version: rollout.version, reason }, 'validation failed');
+    this.run(app.name, () => this.control.propose({ op: 'app.validationFailed', name: app.name, version: rollout.version, reason }, 'control:validation'));
   }
 
   private async endAborted(app: AppRecord, rollout: RolloutRecord, reason: string, verdicts: Record<NodeId, ReplicaVerdict>): Promise<void> {

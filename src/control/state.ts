@@ -53,6 +53,10 @@ export interface RolloutRecord {
   readonly maxErrorRate?: number;
   /** When the version was activated, while its validation window runs. */
   readonly activatedAt?: number;
+  /** When the control plane found every replica prepared, and the app log index of the
+   *  Activate entry it then proposed (absent: not switched by this rollout's decision). */
+  readonly preparedAt?: number;
+  readonly switchIndex?: number;
   /** Set once it ended. */
   readonly outcome?: 'activated' | 'aborted' | 'rolledBack';
   readonly endedAt?: number;
@@ -164,13 +168,14 @@ export class ControlState {
         return this.updateApp(index, command.name, changes, (app) => {
           if (app.activeVersion === command.version && app.rollout?.version !== command.version) return undefined;
           const active = { ...app, activeVersion: command.version, failure: app.failure !== undefined && app.failure.version > command.version ? app.failure : undefined };
-          const rollout = app.rollout;
+          const switched = { ...(command.preparedAt === undefined ? {} : { preparedAt: command.preparedAt }), ...(command.switchIndex === undefined ? {} : { switchIndex: command.switchIndex }) };
+          const rollout = app.rollout === undefined || app.rollout.version !== command.version ? app.rollout : { ...app.rollout, ...switched };
           if (rollout !== undefined && rollout.version === command.version && (rollout.validateForMs ?? 0) > 0) {
             // Active everywhere now; the rollout ends when its validation window does.
             if (rollout.activatedAt !== undefined) return undefined;
             return { ...active, rollout: { ...rollout, activatedAt: entry.at, ...(command.verdicts === undefined ? {} : { verdicts: command.verdicts }) } };
           }
-          return endRollout(active, command.version, 'activated', undefined, entry.at, command.verdicts);
+          return endRollout({ ...active, rollout }, command.version, 'activated', undefined, entry.at, command.verdicts);
         });
       case 'app.validated':
         return this.updateApp(index, command.name, changes, (app) =>
@@ -358,7 +363,7 @@ export class ControlState {
       versions,
       desiredVersion: version,
       failure: undefined,
-      rollout: { version, hash: target.hash, actor: entry.actor, startedAt: entry.at, startedIndex: index, appVersion: undefined, abortRequested: false, rollbackTo: to },
+      rollout: { version, hash: target.hash, actor: entry.actor, startedAt: entry.at, startedIndex: index, appVersion: undefined, abortRequested: false, rollbackTo: to, previousVersion: app.activeVersion },
       updatedIndex: index,
     });
     changes.apps.add(name);

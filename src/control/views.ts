@@ -57,17 +57,25 @@ export function leaderWellPlaced(voters: readonly NodeId[], leader: NodeId, regi
   return region !== undefined && (counts.get(region) ?? 0) === Math.max(0, ...counts.values());
 }
 
-export function appStatus(app: AppRecord, reports: NodeReports, regionOf: (node: NodeId) => string | undefined) {
+export function appStatus(app: AppRecord, reports: NodeReports, nodeOf: (node: NodeId) => NodeRecord | undefined) {
   const group = reports.group(app.name);
   const leader = group.leader;
+  const regionOf = (node: NodeId): string | undefined => nodeOf(node)?.region;
+  const activeHash = app.versions.find((version) => version.version === app.activeVersion)?.hash;
+  // Every member that is up serves the active version (one that is down or suspect cannot say).
+  const servedEverywhere =
+    leader !== undefined &&
+    [...leader.report.voters, ...leader.report.learners].every((node) => nodeOf(node)?.liveness !== 'up' || group.hosts.get(node)?.activeHash === activeHash);
   const members = [...group.hosts].sort(([a], [b]) => (a < b ? -1 : 1)).map(([node, report]) => ({
     node,
     role: report.voters.includes(node) ? 'voter' : report.learners.includes(node) ? 'learner' : 'joining',
     leader: report.isLeader,
     applied: report.applied,
     activeVersionHash: report.activeHash ?? null,
+    /** The version this replica serves (null: none yet, or code the control plane did not deploy). */
+    servingVersion: report.activeHash === undefined ? null : ([...app.versions].reverse().find((version) => version.hash === report.activeHash)?.version ?? null),
     /** This replica's verdict on the version being rolled out (null: no rollout, or no report yet). */
-    rollout: app.rollout === undefined ? null : (verdictsOf(app.rollout, [node], () => report).get(node) ?? null),
+    rollout: app.rollout === undefined ? null : (app.rollout.verdicts?.[node] ?? verdictsOf(app.rollout, [node], () => report).get(node) ?? null),
   }));
   const converged =
     leader !== undefined &&
@@ -76,18 +84,24 @@ export function appStatus(app: AppRecord, reports: NodeReports, regionOf: (node:
     app.activeVersion === app.desiredVersion &&
     app.steps[app.steps.length - 1]?.outcome !== 'started' &&
     app.rollout === undefined &&
+    servedEverywhere &&
     leaderWellPlaced(leader.report.voters, leader.node, regionOf);
   return {
     ...appSummary(app),
     versions: app.versions.map((version) => ({ version: version.version, hash: version.hash, stagedAt: new Date(version.stagedAt).toISOString(), by: version.actor })),
     failure: app.failure ?? null,
+    /** Staged and not yet active everywhere (null: no rollout before its activation). */
+    stagedVersion: app.rollout !== undefined && app.rollout.activatedAt === undefined ? app.rollout.version : null,
+    /** The version active before the active one (the target of a plain rollback). */
+    previousVersion: [...app.history].reverse().find((rollout) => rollout.outcome === 'activated' && rollout.version === app.activeVersion)?.previousVersion ?? app.rollout?.previousVersion ?? null,
     survival: app.survival,
     target: app.target,
     group: leader === undefined ? null : { leader: leader.node, term: leader.report.term, commit: leader.report.commit, voters: leader.report.voters, learners: leader.report.learners },
     /** Every node that reports hosting the app's group, as it reports it. */
     members,
-    /** Membership, version and leader placement match the target, no step is in flight and no
-     *  rollout is in progress (validation included). */
+    /** Membership, version and leader placement match the target, every member that is up
+     *  serves the active version, no step is in flight and no rollout is in progress
+     *  (validation included). */
     converged,
     rollout: app.rollout === undefined ? null : rolloutJson(app.rollout),
     history: app.history.slice(-20).map(rolloutJson),
@@ -111,6 +125,9 @@ function rolloutJson(rollout: RolloutRecord) {
     outcome: rollout.outcome ?? null,
     endedAt: rollout.endedAt === undefined ? null : new Date(rollout.endedAt).toISOString(),
     reason: rollout.reason ?? null,
+    /** When every replica had reported prepared, and the app log index every replica switched at. */
+    preparedAt: rollout.preparedAt === undefined ? null : new Date(rollout.preparedAt).toISOString(),
+    switchIndex: rollout.switchIndex ?? null,
     /** Each replica's verdict when the outcome was decided (null while in progress). */
     verdicts: rollout.verdicts ?? null,
   };

@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AppHost } from '../app/app-host.js';
 import { AppCodeError } from '../app/app-code-error.js';
 import { RequestRunner, consistencyLevels, type Consistency } from '../app/request-runner.js';
-import { runInScope, type RestMethod, type Target } from '../app/resource.js';
+import { runInScope, type RequestInfo, type RestMethod, type Target } from '../app/resource.js';
 import type { Endpoint } from '../app/runtime.js';
 import type { Transaction } from '../app/transaction.js';
 import type { RecordId } from '../model/app-entries.js';
@@ -18,21 +18,21 @@ import { recordIdBytesMax } from '../state/key-limits.js';
 import { readBody } from './body.js';
 import { encodeCsv, requestCodec, responseCodec, type Codec } from './content.js';
 
-const emptyQuery: Query = { sort: [], offset: 0 };
+export const emptyQuery: Query = { sort: [], offset: 0 };
 
 export interface RestContext {
   readonly metrics: NodeMetrics;
   readonly realtime: Realtime;
 }
 
-interface Outcome {
+export interface Outcome {
   readonly status: number;
   /** The response body, already encoded (before any write was proposed). */
   readonly payload?: Buffer | string;
   readonly headers: Record<string, string>;
 }
 
-const methodsByHttp: Readonly<Record<string, RestMethod>> = { GET: 'get', HEAD: 'get', PUT: 'put', PATCH: 'patch', POST: 'post', DELETE: 'delete' };
+export const methodsByHttp: Readonly<Record<string, RestMethod>> = { GET: 'get', HEAD: 'get', PUT: 'put', PATCH: 'patch', POST: 'post', DELETE: 'delete' };
 
 function allowedMethods(endpoint: Endpoint, isCollection: boolean): string[] {
   if (endpoint.table !== undefined && endpoint.resourceClass.allowedMethods().length === 5) {
@@ -51,7 +51,7 @@ function withHead(methods: string[]): string[] {
   return methods.includes('GET') ? [...methods, 'HEAD'] : methods;
 }
 
-function parseId(raw: string, endpoint: Endpoint): RecordId {
+export function parseId(raw: string, endpoint: Endpoint): RecordId {
   if (Buffer.byteLength(raw) > recordIdBytesMax) throw new Problem('invalid', { detail: `the id is longer than ${recordIdBytesMax} bytes` });
   const keyType = endpoint.table?.primaryKeyType;
   if (keyType === 'Int' || keyType === 'Long') {
@@ -148,7 +148,8 @@ export async function handleAppRequest(
   if (ifMatch !== undefined) await runner.reachReadPoint({ consistency, readOnly: false, comparesVersions: ifMatch });
   const ifNoneMatch = parseEtags(headerValue(req, 'if-none-match'));
 
-  const outcome = await execute(runner, endpoint.name, method, { id, query, pathname: req.url ?? '' }, body, req, ifMatch, ifNoneMatch, codec, query.select);
+  const request = { method: req.method ?? 'GET', headers: req.headers };
+  const outcome = await execute(runner, endpoint.name, method, { id, query, pathname: req.url ?? '' }, body, request, ifMatch, ifNoneMatch, codec, query.select);
   if (ifNoneMatch !== undefined && method === 'get' && outcome.status === 200) {
     const etag = outcome.headers.ETag;
     if (etag !== undefined && (ifNoneMatch.includes(-1) || ifNoneMatch.includes(Number(etag.slice(1, -1))))) {
@@ -168,19 +169,18 @@ export async function handleAppRequest(
 }
 
 /** The resource call, through the request runner: If-Match, the call, the answer's shape. */
-async function execute(
+export async function execute(
   runner: RequestRunner,
   endpointName: string,
   method: RestMethod,
   target: Target,
   body: unknown,
-  req: IncomingMessage,
+  request: RequestInfo,
   ifMatch: number[] | undefined,
   ifNoneMatch: number[] | undefined,
   codec: Codec,
   select: readonly string[] | undefined,
 ): Promise<Outcome> {
-  const request = { method: req.method ?? 'GET', headers: req.headers };
   const run = await runner.run(async ({ runtime, transaction }) => {
     const endpoint = runtime.endpoints.get(endpointName);
     if (endpoint === undefined) throw new Problem('not-found', { detail: `app ${runtime.app} has no table or resource '${endpointName}'` });

@@ -59,6 +59,9 @@ interface ParsedPath {
 
 /** RFC 9112 3.2.2: a server must accept the absolute form (`GET http://host/path`) as well as
  *  the origin form (`GET /path`); everything below works on the origin form. */
+/** Versions listed per app in /_status, newest last. */
+const statusVersionsMax = 50;
+
 export function originForm(url: string | undefined): string {
   if (url === undefined || url === '') return '/';
   if (url.startsWith('/')) return url;
@@ -273,6 +276,7 @@ export class NodeServer {
           appliedIndex: state.appliedIndex,
           subscribers: app.hub.subscriberCount(),
           dataFileBytes: app.store.dataFileBytes(),
+          versions: app.versionHistory(statusVersionsMax),
         };
       });
       const mode = this.options.groupStatus === undefined ? 'single-node' : 'cluster';

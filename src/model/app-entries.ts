@@ -46,6 +46,9 @@ export interface StageEntry {
   /** The deploy accepts a breaking schema change: replicas prepare it rather than refuse it.
    *  Absent in entries written before the two-phase switch (false). */
   readonly allowBreaking?: boolean;
+  /** A rollback: replicas do not run the app's checks. The version passed them when it was
+   *  first deployed, and they may fail on the very data that made the rollback necessary. */
+  readonly skipChecks?: boolean;
 }
 
 export interface ActivateEntry {

@@ -241,7 +241,7 @@ export class StateMachine {
     if (entry.version !== expected) {
       return invalid(`stage of version ${entry.version}, but the next version is ${expected}`);
     }
-    const record: VersionRecord = { version: entry.version, status: 'staged', bundle: entry.bundle, stagedIndex: index, ...(entry.allowBreaking === true ? { allowBreaking: true } : {}) };
+    const record: VersionRecord = { version: entry.version, status: 'staged', bundle: entry.bundle, stagedIndex: index, ...(entry.allowBreaking === true ? { allowBreaking: true } : {}), ...(entry.skipChecks === true ? { skipChecks: true } : {}) };
     this.store.versions.putSync(entry.version, record);
     this.store.meta.putSync('lastVersion', entry.version);
     this.pending = { ...this.pending, lastVersion: entry.version };
@@ -276,7 +276,7 @@ export class StateMachine {
       const previous = this.store.versions.get(activeVersion);
       if (previous !== undefined) this.store.versions.putSync(activeVersion, { ...previous, status: 'retired' });
     }
-    this.store.versions.putSync(entry.version, { ...target, status: 'active' });
+    this.store.versions.putSync(entry.version, { ...target, status: 'active', activatedIndex: index });
     this.store.meta.putSync('activeVersion', entry.version);
     this.store.meta.putSync('epoch', epoch + 1);
     this.pending = { ...this.pending, activeVersion: entry.version, epoch: epoch + 1 };

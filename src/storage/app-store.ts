@@ -26,6 +26,10 @@ export interface VersionRecord {
   readonly stagedIndex: LogIndex;
   /** The Stage entry allowed a breaking schema change. */
   readonly allowBreaking?: boolean;
+  /** The Stage entry is a rollback's: its checks are not run. */
+  readonly skipChecks?: boolean;
+  /** Log index of the Activate entry that made it active (absent until then). */
+  readonly activatedIndex?: LogIndex;
 }
 
 /** Index keys are [attribute value, record id]; a value is never null (nulls are not indexed). */

@@ -139,6 +139,20 @@ describe('dev-mode versions', () => {
       { name: 'breaking change: an attribute removed', file: 'schema.graphql', edit: itemSchemaEdit((item) => item.replace(/\n\s*color: String @indexed/, '')), reason: /breaking.*color/ },
       { name: 'breaking change: an optional attribute made required', file: 'schema.graphql', edit: itemSchemaEdit((item) => item.replace('price: Float', 'price: Float!')), reason: /breaking.*price/ },
       { name: 'unknown option in config.yaml', file: 'config.yaml', edit: (config) => `${config}\nbogusOption: 1\n`, reason: /bogusOption/ },
+      {
+        name: 'a declared check that fails against the new version',
+        file: 'config.yaml',
+        edit: (config) => `${config}\nchecks:\n  - name: missing item\n    path: /Item/no-such-item\n`,
+        reason: /check 'missing item' failed: GET \/Item\/no-such-item answered 404, not 2xx/,
+      },
+      { name: 'a check whose path names no endpoint', file: 'config.yaml', edit: (config) => `${config}\nchecks:\n  - path: Item\n`, reason: /checks\.0\.path/ },
+      {
+        name: 'two checks with the same name',
+        file: 'config.yaml',
+        edit: (config) => `${config}\nchecks:\n  - { name: twice, path: /Item/ }\n  - { name: twice, path: /Item/ }\n`,
+        reason: /another check is already named 'twice'/,
+      },
+      { name: 'a GET check with a body', file: 'config.yaml', edit: (config) => `${config}\nchecks:\n  - { path: /Item/, body: { a: 1 } }\n`, reason: /a GET check takes no body/ },
     ];
 
     for (const testCase of cases) {
