@@ -24,7 +24,7 @@ async function main(): Promise<void> {
   const phaseMs = seconds(values.phase);
   const fleet = await Fleet.start({ nodes: nodesOf('eu:2,us:2,ap:1'), nodeArgs: ['--simulate-wan', 'default'] });
   try {
-    const report = await runMixedVersion(fleet, { phaseMs, workersPerNode, regions: 'eu,us,ap', log: (line) => process.stderr.write(`${line}\n`) });
+    const report = await runMixedVersion(fleet, { phaseMs, workersPerNode, pauseMs: 0, pollEveryMs: 5, regions: 'eu,us,ap', log: (line) => process.stderr.write(`${line}\n`) });
     const status = await fleet.ctlJson<{ voters: string[]; learners: string[]; group: { leader: string } }>(['status', 'mixed']);
     process.stdout.write(`voters ${status.voters.join(', ')}, learners ${status.learners.join(', ')}, leader ${status.group.leader}; ${values.phase} of load after each rollout, ${workersPerNode} request loops per node plus a 5 ms poller\n\n`);
     process.stdout.write(mixedVersionTable(report));

@@ -277,10 +277,11 @@ export class AppHost implements ChangeSource {
     if (!wanted || this.validation !== undefined || runtime === undefined) return;
     const run = this.options.runChecks;
     if (run === undefined) return;
+    const checks: ValidationChecks = { hash: runtime.hash, runs: 0, failedRuns: 0, lastFailures: [] };
     const validation = {
       hash: runtime.hash,
       running: false,
-      checks: { hash: runtime.hash, runs: 0, failedRuns: 0, lastFailures: [] } as ValidationChecks,
+      checks,
       timer: setInterval(() => {
         if (validation.running || this.active !== runtime) return;
         validation.running = true;
@@ -503,7 +504,11 @@ export class AppHost implements ChangeSource {
       this.loaded.delete(version);
     }
     const { activeVersion } = this.appliedState();
-    for (const version of [...this.verdicts.keys()]) if (version < activeVersion) this.verdicts.delete(version);
+    for (const version of [...this.verdicts.keys()]) {
+      if (version >= activeVersion) continue;
+      this.verdicts.delete(version);
+      this.judging.delete(version);
+    }
   }
 
   /** Counts one answered request against the version that answered it. */
@@ -576,6 +581,7 @@ export class AppHost implements ChangeSource {
 
   async close(): Promise<void> {
     if (this.ticker !== undefined) clearInterval(this.ticker);
+    this.validate(undefined);
     this.hub.closeAll('server shutting down');
     await this.deploying.catch(() => undefined);
     this.group.stop();

@@ -119,6 +119,10 @@ export interface MixedVersionOptions {
   readonly phaseMs: number;
   /** Concurrent request loops per node. */
   readonly workersPerNode: number;
+  /** Pause of each request loop between requests (0: back to back). */
+  readonly pauseMs: number;
+  /** How often the per-node poller asks for the resource (the switch latency's resolution). */
+  readonly pollEveryMs: number;
   readonly regions: string;
   readonly log?: (line: string) => void;
 }
@@ -217,6 +221,7 @@ export async function runMixedVersion(fleet: Fleet, options: MixedVersionOptions
         const roll = Math.random();
         const kind: Answer['kind'] = roll < 0.4 ? 'write' : roll < 0.8 ? 'read' : 'info';
         answers.push(await request(node, kind, `k${Math.floor(Math.random() * keyCount)}`, ++counter));
+        if (options.pauseMs > 0) await sleep(options.pauseMs);
       }
     }),
   );
@@ -224,7 +229,7 @@ export async function runMixedVersion(fleet: Fleet, options: MixedVersionOptions
   const pollers = nodes.map(async (node) => {
     while (loading) {
       answers.push(await request(node, 'info', '', 0));
-      await sleep(5);
+      await sleep(options.pollEveryMs);
     }
   });
 
