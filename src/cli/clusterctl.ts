@@ -5,6 +5,7 @@
 // unreachable.
 import { parseArgs } from 'node:util';
 import { deployRequest, followDeploy } from './app-deploy.js';
+import { runAudit } from './audit-command.js';
 import { ControlClient, ExitError, problemText, sleep, type Json } from './control-client.js';
 import { table } from './text-table.js';
 
@@ -23,6 +24,11 @@ const usage = `usage: clusterctl <command> [options]   (--control <url>[,<url>..
                                  shows what would change and prints a plan id; --validate-for
                                  watches the new version's server errors after activation and
                                  rolls it back above --max-error-rate
+  audit [--app <app>] [--actor <who>] [--since <time>] [--limit 200]
+                                 the control plane's audit trail: who did what, and the outcome
+  audit checkpoint [--out <file>]  the chain's head, to keep outside the cluster
+  audit verify [--checkpoint <file>]  recompute the hash chain from the stored records (exit 1
+                                 and the first bad record when it does not hold)
   drain <node> [--no-wait]       move the node's replicas away, then mark it drained
   undrain <node>                 let the node hold replicas again
 options: -o table|json (default table)
@@ -176,6 +182,12 @@ async function main(argv: string[]): Promise<number> {
         to: { type: 'string' },
         'validate-for': { type: 'string' },
         'max-error-rate': { type: 'string' },
+        app: { type: 'string' },
+        actor: { type: 'string' },
+        since: { type: 'string' },
+        limit: { type: 'string' },
+        checkpoint: { type: 'string' },
+        out: { type: 'string' },
       },
     });
   } catch (error) {
@@ -238,6 +250,8 @@ async function main(argv: string[]): Promise<number> {
         await sleep(1_000);
       }
     }
+    case 'audit':
+      return runAudit(client, positionals, { app: values.app, actor: values.actor, since: values.since, limit: values.limit, checkpoint: values.checkpoint, out: values.out }, print);
     case 'history': {
       const app = positional('app name');
       const body = await client.expect('GET', `/v1/apps/${encodeURIComponent(app)}`);

@@ -14,6 +14,7 @@ import { ConfigError, parseConfig, type AppConfig } from '../app/config.js';
 import { Problem } from '../model/problem.js';
 import type { Logger } from '../observability/logger.js';
 import { assignmentsFor, directoryOf } from './assignments.js';
+import { auditListing, auditVerify, checkpointOf } from './audit-view.js';
 import type { ControlPlane } from './control-plane.js';
 import { appStatus, appSummary, nodeSummary, planChanges } from './views.js';
 import { place } from './placement.js';
@@ -141,6 +142,14 @@ export class ControlApi {
       return json(res, 200, this.topology());
     }
     if (parts[0] !== 'v1') throw new Problem('not-found', { detail: `no control-plane endpoint ${url.pathname}` });
+    if (parts[1] === 'audit') {
+      only('GET');
+      await control.readPoint();
+      if (parts.length === 2) return json(res, 200, auditListing(control.machine, url.searchParams));
+      if (parts.length === 3 && parts[2] === 'checkpoint') return json(res, 200, { ...control.machine.durableAuditHead(), at: new Date().toISOString() });
+      if (parts.length === 3 && parts[2] === 'verify') return json(res, 200, auditVerify(control.machine, checkpointOf(url.searchParams)));
+      throw new Problem('not-found', { detail: `no control-plane endpoint ${url.pathname} (audit, audit/verify, audit/checkpoint)` });
+    }
     if (parts[1] === 'nodes' && parts.length === 2) {
       only('GET');
       await control.readPoint();

@@ -55,7 +55,7 @@ export class ControlPlane {
       storage: new LmdbRaftStorage(this.store.root),
       machine: this.machine,
       codec: controlEntryCodec,
-      snapshots: new SnapshotFiles(join(options.dataDir, 'control', 'snapshots'), this.store.root, ControlStore.appliedIndexOf, new Set()),
+      snapshots: new SnapshotFiles(join(options.dataDir, 'control', 'snapshots'), this.store.root, ControlStore.appliedIndexOf, ControlStore.uint32KeyDatabases),
       transport: options.host.transportFor(controlGroupId),
       clock: systemClock,
       logger: options.logger.child({ group: controlGroupId }),

@@ -7,6 +7,7 @@ import type { AppliedEntry, ReplicatedStateMachine } from '../group/types.js';
 import type { Bundle } from '../model/app-entries.js';
 import type { LogIndex, NodeId } from '../model/ids.js';
 import type { ControlStore } from '../storage/control-store.js';
+import { auditRecordOf, emptyHead, type ChainHead } from './audit.js';
 import type { ControlEntry } from './commands.js';
 import { ControlState, emptyChanges, type AppRecord, type ApplyResult, type NodeRecord } from './state.js';
 
@@ -24,12 +25,15 @@ export class ControlMachine implements ReplicatedStateMachine<ControlEntry, Appl
   state: ControlState;
   private pending: LogIndex;
   private durable: LogIndex;
+  /** The audit chain's head as of lastAppliedIndex(). */
+  private auditHead: ChainHead;
   private readonly listeners: ((results: readonly AppliedEntry<ApplyResult>[]) => void)[] = [];
 
   constructor(private readonly store: ControlStore) {
     this.state = this.load();
     this.pending = store.metaNumber('applied');
     this.durable = this.pending;
+    this.auditHead = store.auditHead() ?? emptyHead;
   }
 
   lastAppliedIndex(): LogIndex {
@@ -49,6 +53,12 @@ export class ControlMachine implements ReplicatedStateMachine<ControlEntry, Appl
     for (const hash of changes.bundles) store.put('bundle', hash, state.bundles.get(hash));
     for (const id of changes.members) store.put('member', id, state.members.get(id));
     if (changes.revision) store.putMeta('revision', state.revision);
+    if (entry !== undefined) {
+      // The record commits with the change it describes (one write transaction).
+      const audit = auditRecordOf(index, entry, result, this.auditHead);
+      store.appendAudit(audit.record.seq, audit.bytes, audit.hash);
+      this.auditHead = { seq: audit.record.seq, hash: audit.hash };
+    }
     store.putMeta('applied', index);
     this.pending = index;
     return result;
@@ -57,6 +67,7 @@ export class ControlMachine implements ReplicatedStateMachine<ControlEntry, Appl
   restoreSnapshot(index: LogIndex): ApplyResult {
     this.state = this.load();
     this.pending = this.store.metaNumber('applied');
+    this.auditHead = this.store.auditHead() ?? emptyHead;
     if (this.pending < index) this.apply(index, undefined);
     return { ok: true, revision: this.state.revision };
   }
@@ -82,6 +93,16 @@ export class ControlMachine implements ReplicatedStateMachine<ControlEntry, Appl
       apps: [...store.all('app')].map((record) => record.value as AppRecord),
       members: new Map([...store.all('member')].map((record) => [record.name, record.value as string])),
     };
+  }
+
+  /** The durable audit chain's head. */
+  durableAuditHead(): ChainHead {
+    return this.store.auditHead() ?? emptyHead;
+  }
+
+  /** The durable audit records from `fromSeq` on, as stored. */
+  auditRecords(fromSeq = 1): Iterable<{ readonly key: number; readonly bytes: Buffer }> {
+    return this.store.auditRecords(fromSeq);
   }
 
   bundle(hash: string): Bundle | undefined {

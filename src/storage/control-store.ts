@@ -14,6 +14,10 @@ export class ControlStore {
   readonly root: RootDatabase;
   private readonly records: Database<unknown, string>;
   private readonly meta: Database<number, string>;
+  /** The audit trail: record bytes by sequence number (src/control/audit.ts gives them meaning). */
+  private readonly audit: Database<Buffer, number>;
+  /** The audit chain's head: `seq` and `hash` of the last record. */
+  private readonly auditMeta: Database<string | number, string>;
 
   constructor(path: string) {
     mkdirSync(path, { recursive: true });
@@ -29,6 +33,26 @@ export class ControlStore {
     });
     this.records = this.root.openDB({ name: 'control' });
     this.meta = this.root.openDB({ name: 'meta' });
+    this.audit = this.root.openDB({ name: 'audit', keyEncoding: 'uint32', encoding: 'binary' });
+    this.auditMeta = this.root.openDB({ name: 'audit-head' });
+  }
+
+  /** Inside a write transaction: appends a record and moves the head to it. */
+  appendAudit(seq: number, bytes: Buffer, hash: string): void {
+    this.audit.putSync(seq, bytes);
+    this.auditMeta.putSync('seq', seq);
+    this.auditMeta.putSync('hash', hash);
+  }
+
+  auditHead(): { readonly seq: number; readonly hash: string } | undefined {
+    const seq = this.auditMeta.get('seq');
+    const hash = this.auditMeta.get('hash');
+    return typeof seq === 'number' && typeof hash === 'string' ? { seq, hash } : undefined;
+  }
+
+  /** Stored audit records from `fromSeq` on, in key order, as they are on disk. */
+  *auditRecords(fromSeq = 1): Generator<{ readonly key: number; readonly bytes: Buffer }> {
+    for (const { key, value } of this.audit.getRange({ start: fromSeq })) yield { key, bytes: value };
   }
 
   /** Inside a write transaction. `undefined` removes the record. */
@@ -56,6 +80,9 @@ export class ControlStore {
   get(kind: ControlRecordKind, name: string): unknown {
     return this.records.get(`${kind}/${name}`);
   }
+
+  /** Databases with uint32 keys, which a snapshot copy must open the same way. */
+  static readonly uint32KeyDatabases: ReadonlySet<string> = new Set(['audit']);
 
   static kinds(): readonly ControlRecordKind[] {
     return kinds;

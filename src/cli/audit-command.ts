@@ -1,0 +1,72 @@
+// `clusterctl audit`: the control plane's audit trail - list it, take a checkpoint of its head to
+// keep outside the cluster, and verify the stored chain (against a checkpoint, if given).
+import { readFileSync, writeFileSync } from 'node:fs';
+import { ExitError, type ControlClient, type Json } from './control-client.js';
+import { table } from './text-table.js';
+
+export interface AuditOptions {
+  readonly app: string | undefined;
+  readonly actor: string | undefined;
+  readonly since: string | undefined;
+  readonly limit: string | undefined;
+  readonly checkpoint: string | undefined;
+  readonly out: string | undefined;
+}
+
+type Print = (body: Json, render: (body: Json) => string) => void;
+
+function recordsText(body: Json): string {
+  const records = (body.records ?? []) as Json[];
+  if (records.length === 0) return 'no audit records match\n';
+  return table(
+    ['SEQ', 'AT', 'ACTOR', 'OP', 'TARGET', 'OUTCOME', 'DETAIL'],
+    records.map((r) => [String(r.seq), new Date(Number(r.at)).toISOString(), String(r.actor), String(r.op), String(r.target), String(r.outcome), r.reason === undefined ? String(r.detail) : `${String(r.detail)}${r.detail === '' ? '' : ': '}${String(r.reason)}`]),
+  );
+}
+
+function readCheckpoint(path: string): { seq: number; hash: string } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new ExitError(2, `--checkpoint ${path}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const checkpoint = parsed as { seq?: unknown; hash?: unknown };
+  if (typeof checkpoint.seq !== 'number' || typeof checkpoint.hash !== 'string') throw new ExitError(2, `--checkpoint ${path} is not a checkpoint written by clusterctl audit checkpoint`);
+  return { seq: checkpoint.seq, hash: checkpoint.hash };
+}
+
+export async function runAudit(client: ControlClient, positionals: readonly string[], options: AuditOptions, print: Print): Promise<number> {
+  const [sub, ...extra] = positionals;
+  if (extra.length > 0) throw new ExitError(2, `audit ${sub ?? ''} takes no further arguments`);
+  if (sub === undefined) {
+    const query = new URLSearchParams();
+    for (const [key, value] of [['app', options.app], ['actor', options.actor], ['since', options.since], ['limit', options.limit]] as const) if (value !== undefined) query.set(key, value);
+    const body = await client.expect('GET', `/v1/audit${query.size > 0 ? `?${query.toString()}` : ''}`);
+    print(body, recordsText);
+    return 0;
+  }
+  if (sub === 'checkpoint') {
+    const body = await client.expect('GET', '/v1/audit/checkpoint');
+    const text = `${JSON.stringify(body, null, 2)}\n`;
+    if (options.out === undefined) process.stdout.write(text);
+    else {
+      writeFileSync(options.out, text);
+      process.stdout.write(`checkpoint of record ${String(body.seq)} (${String(body.hash).slice(0, 12)}) written to ${options.out}; keep it outside the cluster\n`);
+    }
+    return 0;
+  }
+  if (sub === 'verify') {
+    const checkpoint = options.checkpoint === undefined ? undefined : readCheckpoint(options.checkpoint);
+    const query = checkpoint === undefined ? '' : `?seq=${checkpoint.seq}&hash=${checkpoint.hash}`;
+    const body = await client.expect('GET', `/v1/audit/verify${query}`);
+    print(body, (result) => {
+      const head = result.head as Json;
+      if (result.ok === true) return `audit trail verified: ${String(result.records)} records, head record ${String(head.seq)} (${String(head.hash).slice(0, 12)})${checkpoint === undefined ? '' : `, checkpoint record ${checkpoint.seq} holds`}\n`;
+      const bad = result.firstBad as Json;
+      return `audit trail broken at record ${String(bad.seq)}: ${String(bad.problem)}\n`;
+    });
+    return body.ok === true ? 0 : 1;
+  }
+  throw new ExitError(2, `audit takes no subcommand, verify or checkpoint, not '${sub}'`);
+}

@@ -1,0 +1,151 @@
+// The audit trail of the control plane: one record per applied control entry - who asked, what,
+// on which target, and whether apply accepted it - written by `apply` in the same transaction as
+// the change itself, so an action and its record commit together or not at all. Records are
+// hash-chained: each holds the sha256 of the one before, and its own hash is the sha256 of its
+// stored bytes (canonical JSON), so any edit, deletion, reordering or truncation of the stored
+// trail is found by recomputing the chain (and truncation of the tail by comparing with a
+// checkpoint kept outside the cluster).
+import { createHash } from 'node:crypto';
+import type { LogIndex } from '../model/ids.js';
+import type { ControlCommand, ControlEntry } from './commands.js';
+import type { ApplyResult } from './state.js';
+
+/** The hash the first record points back to. */
+export const chainOrigin = '0'.repeat(64);
+
+export interface AuditRecord {
+  /** 1, 2, 3 ... with no gaps. */
+  readonly seq: number;
+  /** The control log index of the entry. */
+  readonly index: LogIndex;
+  /** When the entry was proposed (the proposer's clock, ms since the epoch). */
+  readonly at: number;
+  readonly actor: string;
+  readonly op: ControlCommand['op'];
+  /** `app:<name>`, `node:<id>` or `member:<id>`. */
+  readonly target: string;
+  /** What the command asked for, in a few words (never a bundle's contents). */
+  readonly detail: string;
+  readonly outcome: 'ok' | 'refused';
+  readonly reason?: string;
+  /** The previous record's hash (chainOrigin for the first). */
+  readonly prev: string;
+}
+
+export interface ChainHead {
+  readonly seq: number;
+  readonly hash: string;
+}
+
+export const emptyHead: ChainHead = { seq: 0, hash: chainOrigin };
+
+/** What a record says of its command: its target and a short description. */
+function describe(command: ControlCommand): { target: string; detail: string } {
+  switch (command.op) {
+    case 'member.announce':
+      return { target: `member:${command.id}`, detail: command.httpUrl };
+    case 'node.register':
+      return { target: `node:${command.node.id}`, detail: `region ${command.node.region}${command.node.zone === undefined ? '' : `, zone ${command.node.zone}`}, ${command.node.httpUrl}, ${command.node.grpcAddress}` };
+    case 'node.liveness':
+      return { target: `node:${command.id}`, detail: command.liveness };
+    case 'node.drain':
+      return { target: `node:${command.id}`, detail: command.drain };
+    case 'app.deploy':
+      return {
+        target: `app:${command.name}`,
+        detail: `regions ${command.spec.regions.join(',')}, ${command.spec.replicas} replicas, bundle ${command.bundle.hash.slice(0, 12)}${command.allowBreaking ? ', allow breaking' : ''}${command.validateForMs ? `, validate for ${command.validateForMs} ms` : ''}`,
+      };
+    case 'app.founded':
+    case 'app.abortRollout':
+      return { target: `app:${command.name}`, detail: '' };
+    case 'app.activated':
+      return { target: `app:${command.name}`, detail: `version ${command.version} (bundle ${command.hash.slice(0, 12)})${command.switchIndex === undefined ? '' : ` at app index ${command.switchIndex}`}` };
+    case 'app.deployFailed':
+      return { target: `app:${command.name}`, detail: `version ${command.version}: ${command.reason}` };
+    case 'app.rolloutStaged':
+      return { target: `app:${command.name}`, detail: `version ${command.version} staged as ${command.appVersion}` };
+    case 'app.validated':
+      return { target: `app:${command.name}`, detail: `version ${command.version}: ${command.detail}` };
+    case 'app.validationFailed':
+      return { target: `app:${command.name}`, detail: `version ${command.version}: ${command.reason}` };
+    case 'app.rollback':
+      return { target: `app:${command.name}`, detail: `to version ${command.to}` };
+    case 'app.step':
+      return { target: `app:${command.name}`, detail: `${command.outcome} ${command.detail}` };
+  }
+}
+
+/** The record of an applied entry, chained to `head`, and its stored bytes. */
+export function auditRecordOf(index: LogIndex, entry: ControlEntry, result: ApplyResult, head: ChainHead): { record: AuditRecord; bytes: Buffer; hash: string } {
+  const { target, detail } = describe(entry.command);
+  const record: AuditRecord = {
+    seq: head.seq + 1,
+    index,
+    at: entry.at,
+    actor: entry.actor,
+    op: entry.command.op,
+    target,
+    detail,
+    outcome: result.ok ? 'ok' : 'refused',
+    ...(result.ok ? {} : { reason: result.reason }),
+    prev: head.hash,
+  };
+  const bytes = Buffer.from(JSON.stringify(record));
+  return { record, bytes, hash: hashOf(bytes) };
+}
+
+export function hashOf(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+export interface VerifyResult {
+  readonly ok: boolean;
+  /** Records checked. */
+  readonly records: number;
+  readonly head: ChainHead;
+  /** The first record that does not hold, and why. */
+  readonly firstBad?: { readonly seq: number; readonly problem: string };
+}
+
+/**
+ * Recomputes the chain from the stored bytes, in stored order: each record must parse, carry the
+ * next sequence number and the previous record's hash; the last must match the recorded head,
+ * and, given a checkpoint taken earlier, the record at its sequence number must have its hash.
+ */
+export function verifyChain(stored: Iterable<{ readonly key: number; readonly bytes: Uint8Array }>, head: ChainHead, checkpoint?: ChainHead): VerifyResult {
+  let expected = emptyHead;
+  let records = 0;
+  let checkpointSeen = checkpoint === undefined || checkpoint.seq === 0;
+  const bad = (seq: number, problem: string): VerifyResult => ({ ok: false, records, head: expected, firstBad: { seq, problem } });
+  for (const { key, bytes } of stored) {
+    const seq = expected.seq + 1;
+    if (key !== seq) return bad(seq, key > seq ? `record ${seq} is missing (the next stored is ${key})` : `record ${key} is stored out of order`);
+    let record: AuditRecord;
+    try {
+      record = JSON.parse(Buffer.from(bytes).toString('utf8')) as AuditRecord;
+    } catch {
+      return bad(seq, `record ${seq} is not readable: its stored bytes were changed`);
+    }
+    if (record.seq !== seq) return bad(seq, `record ${seq} says it is record ${String(record.seq)}: records were moved`);
+    if (record.prev !== expected.hash) {
+      // Record seq-1's bytes no longer hash to what record seq recorded: one of the two was
+      // changed (usually the earlier one, whose content is most of what there is to edit).
+      return bad(seq - 1, `record ${seq - 1} was changed (or record ${seq}): record ${seq - 1} hashes to ${expected.hash.slice(0, 12)}, record ${seq} recorded ${String(record.prev).slice(0, 12)}`);
+    }
+    const hash = hashOf(bytes);
+    if (checkpoint !== undefined && checkpoint.seq === seq) {
+      if (checkpoint.hash !== hash) return bad(seq, `record ${seq} hashes to ${hash.slice(0, 12)}, the checkpoint says ${checkpoint.hash.slice(0, 12)}`);
+      checkpointSeen = true;
+    }
+    expected = { seq, hash };
+    records += 1;
+  }
+  if (!checkpointSeen && checkpoint !== undefined) return bad(expected.seq + 1, `the trail ends at record ${expected.seq}, but the checkpoint holds record ${checkpoint.seq}: its tail was truncated`);
+  if (expected.seq === head.seq && expected.hash !== head.hash) {
+    return bad(head.seq, `record ${head.seq} was changed: it hashes to ${expected.hash.slice(0, 12)}, the recorded head says ${head.hash.slice(0, 12)}`);
+  }
+  if (expected.seq !== head.seq) {
+    return bad(Math.min(expected.seq, head.seq) + 1, `the trail ends at record ${expected.seq}, the recorded head is record ${head.seq}: records were removed or added`);
+  }
+  return { ok: true, records, head: expected };
+}

@@ -1,0 +1,155 @@
+// The control plane's hash-chained audit trail, on real processes: every applied control entry
+// (deploys, refusals, rollout decisions, membership steps, drains, liveness) has a record that
+// names who asked, what and the outcome; `clusterctl audit verify` passes on the live trail, and
+// fails, naming the record, after one byte of the stored trail is flipped, a record is deleted,
+// two are swapped, or the tail is truncated with its head rewritten to match (found against a
+// checkpoint taken before).
+import { createHash } from 'node:crypto';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { open } from 'lmdb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { editAppFile, writeApp } from '../support/app-files.js';
+import { Fleet, nodesOf } from '../support/fleet.js';
+import { notesFiles, notesResources } from '../support/notes-app.js';
+
+interface AuditRecordJson {
+  readonly seq: number;
+  readonly actor: string;
+  readonly op: string;
+  readonly target: string;
+  readonly outcome: string;
+  readonly reason?: string;
+  readonly detail: string;
+  readonly hash: string;
+}
+
+describe('audit trail of the control plane', () => {
+  let fleet: Fleet;
+  let scratch: string;
+
+  beforeAll(async () => {
+    fleet = await Fleet.start({ nodes: nodesOf('eu:3') });
+    scratch = mkdtempSync(join(tmpdir(), 'lockstep-audit-'));
+    const appDir = writeApp('audit', notesFiles('v1'));
+    await fleet.deploy(appDir, 'eu');
+    editAppFile(appDir, 'resources.ts', () => notesResources('v2'));
+    await fleet.deploy(appDir, 'eu');
+    // Refused by apply: placement cannot be met in a region with no nodes.
+    const refused = await fleet.ctl(['deploy', appDir, '--regions', 'eu,ap', '--replicas', '5']);
+    expect(refused.code).toBe(1);
+    const drain = await fleet.ctl(['drain', 'eu3', '--no-wait']);
+    expect(drain.code, drain.stderr).toBe(0);
+    expect((await fleet.ctl(['undrain', 'eu3'])).code).toBe(0);
+  }, 180_000);
+
+  afterAll(async () => {
+    await fleet?.close();
+    rmSync(scratch, { recursive: true, force: true });
+  }, 60_000);
+
+  it('records every action with its actor, target and outcome, refusals included', async () => {
+    const listing = await fleet.ctlJson<{ head: { seq: number }; records: AuditRecordJson[] }>(['audit', '--limit', '10000']);
+    const { records } = listing;
+    expect(records.map((record) => record.seq)).toEqual(Array.from({ length: records.length }, (_unused, i) => i + 1));
+    expect(listing.head.seq).toBe(records.length);
+    const ops = (actor: string): string[] => [...new Set(records.filter((record) => record.actor === actor).map((record) => record.op))].sort();
+    expect(ops('operator')).toEqual(['app.deploy', 'node.drain']);
+    expect(ops('control:rollout')).toEqual(expect.arrayContaining(['app.activated', 'app.rolloutStaged']));
+    expect(records.some((record) => record.op === 'node.register' && record.target === 'node:eu1' && record.actor === 'node:eu1')).toBe(true);
+    expect(records.some((record) => record.op === 'app.step' && record.target === 'app:notes')).toBe(true);
+    const refusal = records.find((record) => record.op === 'app.deploy' && record.outcome === 'refused');
+    expect(refusal?.reason).toMatch(/ap/);
+    // Filters.
+    const notes = await fleet.ctlJson<{ records: AuditRecordJson[] }>(['audit', '--app', 'notes', '--actor', 'operator', '--limit', '10000']);
+    expect(notes.records.map((record) => record.op)).toEqual(['app.deploy', 'app.deploy', 'app.deploy']);
+    const table = await fleet.ctl(['audit', '--app', 'notes', '--actor', 'operator']);
+    expect(table.stdout).toMatch(/SEQ\s+AT\s+ACTOR\s+OP\s+TARGET\s+OUTCOME\s+DETAIL/);
+    expect(table.stdout).toMatch(/operator\s+app\.deploy\s+app:notes\s+refused/);
+    const bad = await fleet.ctl(['audit', '--since', 'yesterday-ish']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/since/);
+  }, 60_000);
+
+  it('verifies the live trail, and names the record after each kind of tampering', async () => {
+    const checkpointFile = join(scratch, 'checkpoint.json');
+    const taken = await fleet.ctl(['audit', 'checkpoint', '--out', checkpointFile]);
+    expect(taken.code, taken.stderr).toBe(0);
+    const verified = await fleet.ctl(['audit', 'verify', '--checkpoint', checkpointFile]);
+    expect(verified.code, verified.stdout + verified.stderr).toBe(0);
+    expect(verified.stdout).toMatch(/^audit trail verified: \d+ records, head record \d+ \(\w{12}\), checkpoint record \d+ holds/);
+
+    const member = fleet.control[0];
+    if (member === undefined) throw new Error('no control plane');
+    const lmdbDir = join(member.dataDir, 'control', 'lmdb');
+    const pristine = join(scratch, 'pristine');
+    /** Stops the control plane, changes its stored trail, starts it again, and verifies. */
+    const tamperAndVerify = async (tamper: (audit: ReturnType<typeof openAudit>) => void): Promise<{ code: number; stdout: string }> => {
+      await member.stop();
+      copyFileSync(join(lmdbDir, 'data.mdb'), pristine);
+      const env = open({ path: lmdbDir, compression: false, encoding: 'msgpack' });
+      const audit = openAudit(env);
+      await env.transaction(() => tamper(audit));
+      await env.close();
+      await member.start();
+      await fleet.controlLeader();
+      const result = await fleet.ctl(['audit', 'verify', '--checkpoint', checkpointFile]);
+      // Put the trail back for the next case.
+      await member.stop();
+      copyFileSync(pristine, join(lmdbDir, 'data.mdb'));
+      await member.start();
+      await fleet.controlLeader();
+      return result;
+    };
+
+    const flipped = await tamperAndVerify(({ records }) => {
+      const bytes = Buffer.from(records.get(3) as Buffer);
+      const at = bytes.indexOf('"actor":"') + 10;
+      bytes[at] = (bytes[at] as number) ^ 0x01; // one byte of the actor's name
+      records.putSync(3, bytes);
+    });
+    expect(flipped.code).toBe(1);
+    expect(flipped.stdout).toMatch(/^audit trail broken at record 3: record 3 was changed/);
+
+    const deleted = await tamperAndVerify(({ records }) => records.removeSync(4));
+    expect(deleted.code).toBe(1);
+    expect(deleted.stdout).toMatch(/^audit trail broken at record 4: record 4 is missing/);
+
+    const swapped = await tamperAndVerify(({ records }) => {
+      const five = records.get(5) as Buffer;
+      const six = records.get(6) as Buffer;
+      records.putSync(5, six);
+      records.putSync(6, five);
+    });
+    expect(swapped.code).toBe(1);
+    expect(swapped.stdout).toMatch(/^audit trail broken at record 5: record 5 says it is record 6/);
+
+    const truncated = await tamperAndVerify(({ records, head }) => {
+      // Cut the tail and rewrite the head so the rest still chains: only the checkpoint knows.
+      const last = head.get('seq') as number;
+      for (let seq = last - 2; seq <= last; seq++) records.removeSync(seq);
+      const newLast = records.get(last - 3) as Buffer;
+      head.putSync('seq', last - 3);
+      head.putSync('hash', createHashHex(newLast));
+    });
+    expect(truncated.code).toBe(1);
+    expect(truncated.stdout).toMatch(/^audit trail broken at record \d+: (record \d+ hashes to \w+, the checkpoint says \w+|the trail ends at record \d+, but the checkpoint holds record \d+: its tail was truncated)/);
+
+    // Untouched again, it verifies.
+    const again = await fleet.ctl(['audit', 'verify', '--checkpoint', checkpointFile]);
+    expect(again.code, again.stdout).toBe(0);
+  }, 180_000);
+});
+
+function openAudit(env: ReturnType<typeof open>) {
+  return {
+    records: env.openDB<Buffer, number>({ name: 'audit', keyEncoding: 'uint32', encoding: 'binary' }),
+    head: env.openDB<string | number, string>({ name: 'audit-head' }),
+  };
+}
+
+/** The hash the control plane chains with: sha256 of the stored bytes. */
+function createHashHex(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
