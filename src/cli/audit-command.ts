@@ -24,16 +24,23 @@ function recordsText(body: Json): string {
   );
 }
 
-function readCheckpoint(path: string): { seq: number; hash: string } {
+const checkpointFields = ['seq', 'hash', 'at', 'signer', 'publicKey', 'signature'] as const;
+
+function readCheckpoint(path: string): Record<(typeof checkpointFields)[number], string> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(readFileSync(path, 'utf8'));
   } catch (error) {
     throw new ExitError(2, `--checkpoint ${path}: ${error instanceof Error ? error.message : String(error)}`);
   }
-  const checkpoint = parsed as { seq?: unknown; hash?: unknown };
-  if (typeof checkpoint.seq !== 'number' || typeof checkpoint.hash !== 'string') throw new ExitError(2, `--checkpoint ${path} is not a checkpoint written by clusterctl audit checkpoint`);
-  return { seq: checkpoint.seq, hash: checkpoint.hash };
+  const checkpoint = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Record<string, unknown>;
+  const fields = {} as Record<(typeof checkpointFields)[number], string>;
+  for (const field of checkpointFields) {
+    const value = checkpoint[field];
+    if (typeof value !== 'string' && typeof value !== 'number') throw new ExitError(2, `--checkpoint ${path} is not a checkpoint written by clusterctl audit checkpoint (no ${field})`);
+    fields[field] = String(value);
+  }
+  return fields;
 }
 
 export async function runAudit(client: ControlClient, positionals: readonly string[], options: AuditOptions, print: Print): Promise<number> {
@@ -52,17 +59,18 @@ export async function runAudit(client: ControlClient, positionals: readonly stri
     if (options.out === undefined) process.stdout.write(text);
     else {
       writeFileSync(options.out, text);
-      process.stdout.write(`checkpoint of record ${String(body.seq)} (${String(body.hash).slice(0, 12)}) written to ${options.out}; keep it outside the cluster\n`);
+      process.stdout.write(`checkpoint of record ${String(body.seq)} (${String(body.hash).slice(0, 12)}), signed by ${String(body.signer)}, written to ${options.out}; keep it outside the cluster\n`);
     }
     return 0;
   }
   if (sub === 'verify') {
     const checkpoint = options.checkpoint === undefined ? undefined : readCheckpoint(options.checkpoint);
-    const query = checkpoint === undefined ? '' : `?seq=${checkpoint.seq}&hash=${checkpoint.hash}`;
+    const query = checkpoint === undefined ? '' : `?${new URLSearchParams(checkpoint).toString()}`;
     const body = await client.expect('GET', `/v1/audit/verify${query}`);
     print(body, (result) => {
       const head = result.head as Json;
       if (result.ok === true) return `audit trail verified: ${String(result.records)} records, head record ${String(head.seq)} (${String(head.hash).slice(0, 12)})${checkpoint === undefined ? '' : `, checkpoint record ${checkpoint.seq} holds`}\n`;
+      if (typeof result.checkpointProblem === 'string') return `checkpoint refused: ${result.checkpointProblem}\n`;
       const bad = result.firstBad as Json;
       return `audit trail broken at record ${String(bad.seq)}: ${String(bad.problem)}\n`;
     });

@@ -146,7 +146,7 @@ export class ControlApi {
       only('GET');
       await control.readPoint();
       if (parts.length === 2) return json(res, 200, auditListing(control.machine, url.searchParams));
-      if (parts.length === 3 && parts[2] === 'checkpoint') return json(res, 200, { ...control.machine.durableAuditHead(), at: new Date().toISOString() });
+      if (parts.length === 3 && parts[2] === 'checkpoint') return json(res, 200, control.signedAuditHead());
       if (parts.length === 3 && parts[2] === 'verify') return json(res, 200, auditVerify(control.machine, checkpointOf(url.searchParams)));
       throw new Problem('not-found', { detail: `no control-plane endpoint ${url.pathname} (audit, audit/verify, audit/checkpoint)` });
     }

@@ -3,6 +3,7 @@
 // chain against its head and, optionally, a checkpoint.
 import { Problem } from '../model/problem.js';
 import { hashOf, verifyChain, type AuditRecord, type ChainHead, type VerifyResult } from './audit.js';
+import { checkpointSignatureHolds, type SignedCheckpoint } from './audit-key.js';
 import type { ControlMachine } from './machine.js';
 
 /** Records one listing returns at most (the newest matching ones). */
@@ -49,17 +50,43 @@ export function auditListing(machine: ControlMachine, query: URLSearchParams): A
   return { head: machine.durableAuditHead(), records };
 }
 
-/** A checkpoint given as ?seq=&hash= (both or neither). */
-export function checkpointOf(query: URLSearchParams): ChainHead | undefined {
-  const seq = query.get('seq');
-  const hash = query.get('hash');
-  if (seq === null && hash === null) return undefined;
-  if (seq === null || !/^\d{1,12}$/.test(seq) || hash === null || !/^[0-9a-f]{64}$/.test(hash)) {
-    throw new Problem('invalid', { errors: [{ field: 'seq', message: 'a checkpoint is seq (a record number) and hash (64 hex digits), as clusterctl audit checkpoint writes it' }] });
-  }
-  return { seq: Number(seq), hash };
+/** A signed checkpoint given as ?seq=&hash=&at=&signer=&publicKey=&signature= (all or none),
+ *  as clusterctl audit checkpoint writes it. */
+export function checkpointOf(query: URLSearchParams): SignedCheckpoint | undefined {
+  const fields = ['seq', 'hash', 'at', 'signer', 'publicKey', 'signature'] as const;
+  const given = fields.filter((field) => query.get(field) !== null);
+  if (given.length === 0) return undefined;
+  const value = (field: (typeof fields)[number]): string => query.get(field) ?? '';
+  const invalid = (message: string): never => {
+    throw new Problem('invalid', { errors: [{ field: 'checkpoint', message: `${message}: give the checkpoint clusterctl audit checkpoint wrote` }] });
+  };
+  if (given.length !== fields.length) invalid(`a checkpoint has ${fields.join(', ')}; missing ${fields.filter((field) => !given.includes(field)).join(', ')}`);
+  if (!/^\d{1,12}$/.test(value('seq'))) invalid('seq must be a record number');
+  if (!/^[0-9a-f]{64}$/.test(value('hash'))) invalid('hash must be 64 hex digits');
+  if (Number.isNaN(Date.parse(value('at')))) invalid('at must be an ISO time');
+  if (!/^[A-Za-z0-9+/=]{1,200}$/.test(value('publicKey')) || !/^[A-Za-z0-9+/=]{1,200}$/.test(value('signature'))) invalid('publicKey and signature must be base64');
+  return { seq: Number(value('seq')), hash: value('hash'), at: value('at'), signer: value('signer'), publicKey: value('publicKey'), signature: value('signature') };
 }
 
-export function auditVerify(machine: ControlMachine, checkpoint: ChainHead | undefined): VerifyResult {
+export interface AuditVerification extends VerifyResult {
+  /** Why the checkpoint itself cannot be trusted (its signature), when it cannot. */
+  readonly checkpointProblem?: string;
+}
+
+/** Verifies the stored chain; a checkpoint must first carry a valid signature by a key the
+ *  control log recorded for its signer. */
+export function auditVerify(machine: ControlMachine, checkpoint: SignedCheckpoint | undefined): AuditVerification {
+  if (checkpoint !== undefined) {
+    const recorded = machine.state.memberKeys.get(checkpoint.signer);
+    const problem =
+      recorded === undefined
+        ? `the checkpoint names signer ${checkpoint.signer}, whose key the control log does not hold`
+        : recorded !== checkpoint.publicKey
+          ? `the checkpoint's key is not the one the control log recorded for ${checkpoint.signer}`
+          : !checkpointSignatureHolds(checkpoint, recorded)
+            ? "the checkpoint's signature does not hold: it was altered after it was signed"
+            : undefined;
+    if (problem !== undefined) return { ok: false, records: 0, head: machine.durableAuditHead(), checkpointProblem: problem };
+  }
   return verifyChain(machine.auditRecords(), machine.durableAuditHead(), checkpoint);
 }

@@ -43,7 +43,7 @@ export const emptyHead: ChainHead = { seq: 0, hash: chainOrigin };
 function describe(command: ControlCommand): { target: string; detail: string } {
   switch (command.op) {
     case 'member.announce':
-      return { target: `member:${command.id}`, detail: command.httpUrl };
+      return { target: `member:${command.id}`, detail: `${command.httpUrl}${command.auditKey === undefined ? '' : `, audit key ${command.auditKey}`}` };
     case 'node.register':
       return { target: `node:${command.node.id}`, detail: `region ${command.node.region}${command.node.zone === undefined ? '' : `, zone ${command.node.zone}`}, ${command.node.httpUrl}, ${command.node.grpcAddress}` };
     case 'node.liveness':

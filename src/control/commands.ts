@@ -35,7 +35,13 @@ export interface NodeAddresses {
 
 export type ControlCommand =
   /** A control-plane member says where its HTTP API is (followers forward to the leader's). */
-  | { readonly op: 'member.announce'; readonly id: NodeId; readonly httpUrl: string }
+  | {
+      readonly op: 'member.announce';
+      readonly id: NodeId;
+      readonly httpUrl: string;
+      /** The member's ed25519 public key (SPKI DER, base64), with which it signs audit checkpoints. */
+      readonly auditKey?: string;
+    }
   /** A node registers, or re-registers with new addresses (same id, same region). */
   | { readonly op: 'node.register'; readonly node: NodeAddresses }
   | { readonly op: 'node.liveness'; readonly id: NodeId; readonly liveness: NodeLiveness }

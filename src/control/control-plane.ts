@@ -14,6 +14,7 @@ import { LmdbRaftStorage } from '../storage/raft-storage.js';
 import { SnapshotFiles } from '../storage/snapshot-files.js';
 import { controlEntryCodec, type ControlCommand, type ControlEntry } from './commands.js';
 import { LivenessMonitor, type LivenessTiming } from './liveness.js';
+import { loadOrCreateAuditKey, signCheckpoint, type AuditKey, type SignedCheckpoint } from './audit-key.js';
 import { ControlMachine } from './machine.js';
 import { Reconciler } from './reconciler.js';
 import type { RolloutTiming } from './rollout.js';
@@ -43,11 +44,14 @@ export class ControlPlane {
   readonly group: RaftGroup<ControlEntry, ApplyResult>;
   readonly reports = new NodeReports();
   readonly liveness: LivenessMonitor;
+  /** This member's audit signing key. */
+  private readonly auditKey: AuditKey;
   readonly reconciler: Reconciler;
   private readonly store: ControlStore;
 
   constructor(readonly options: ControlPlaneOptions) {
     this.store = new ControlStore(join(options.dataDir, 'control', 'lmdb'));
+    this.auditKey = loadOrCreateAuditKey(join(options.dataDir, 'control', 'audit-key.pem'));
     this.machine = new ControlMachine(this.store);
     this.group = new RaftGroup<ControlEntry, ApplyResult>({
       groupId: controlGroupId,
@@ -82,6 +86,11 @@ export class ControlPlane {
     this.group.duties.add(this.reconciler);
   }
 
+  /** The head of the durable audit chain, signed with this member's key. */
+  signedAuditHead(): SignedCheckpoint {
+    return signCheckpoint(this.auditKey, this.options.memberId, this.machine.durableAuditHead(), new Date().toISOString());
+  }
+
   /** Proposes a command; resolves with its index and what applying it said. */
   async propose(command: ControlCommand, actor: string): Promise<{ readonly index: LogIndex; readonly result: ApplyResult }> {
     const committed = await this.group.propose({ at: Date.now(), actor, command }, this.options.timing.requestTimeoutMs);
@@ -109,9 +118,10 @@ export class ControlPlane {
   /** Every member records its URL while it leads (a new leader's followers learn it from the log). */
   private async announce(): Promise<void> {
     const { memberId, httpUrl } = this.options;
-    if (this.machine.state.members.get(memberId) === httpUrl) return;
+    const auditKey = this.auditKey.publicKey;
+    if (this.machine.state.members.get(memberId) === httpUrl && this.machine.state.memberKeys.get(memberId) === auditKey) return;
     try {
-      await this.propose({ op: 'member.announce', id: memberId, httpUrl }, `control:${memberId}`);
+      await this.propose({ op: 'member.announce', id: memberId, httpUrl, auditKey }, `control:${memberId}`);
     } catch (error) {
       this.options.logger.warn({ err: error }, 'could not announce this member');
     }

@@ -51,7 +51,10 @@ export class ControlMachine implements ReplicatedStateMachine<ControlEntry, Appl
     for (const id of changes.nodes) store.put('node', id, state.nodes.get(id));
     for (const name of changes.apps) store.put('app', name, state.apps.get(name));
     for (const hash of changes.bundles) store.put('bundle', hash, state.bundles.get(hash));
-    for (const id of changes.members) store.put('member', id, state.members.get(id));
+    for (const id of changes.members) {
+      store.put('member', id, state.members.get(id));
+      store.put('memberKey', id, state.memberKeys.get(id));
+    }
     if (changes.revision) store.putMeta('revision', state.revision);
     if (entry !== undefined) {
       // The record commits with the change it describes (one write transaction).
@@ -116,6 +119,7 @@ export class ControlMachine implements ReplicatedStateMachine<ControlEntry, Appl
     for (const { name, value } of store.all('app')) state.apps.set(name, value as AppRecord);
     for (const { name, value } of store.all('bundle')) state.bundles.set(name, value as Bundle);
     for (const { name, value } of store.all('member')) state.members.set(name, value as string);
+    for (const { name, value } of store.all('memberKey')) state.memberKeys.set(name, value as string);
     state.revision = store.metaNumber('revision');
     return state;
   }

@@ -126,6 +126,8 @@ export class ControlState {
   readonly bundles = new Map<string, Bundle>();
   /** Control-plane members' HTTP URLs. */
   readonly members = new Map<NodeId, string>();
+  /** Control-plane members' audit signing keys (SPKI DER, base64). */
+  readonly memberKeys = new Map<NodeId, string>();
   /** Changes whenever placement inputs or outputs change: a plan made at revision r is still
    *  valid while the revision is r. */
   revision = 0;
@@ -137,6 +139,7 @@ export class ControlState {
     switch (command.op) {
       case 'member.announce':
         this.members.set(command.id, command.httpUrl);
+        if (command.auditKey !== undefined) this.memberKeys.set(command.id, command.auditKey);
         changes.members.add(command.id);
         return this.ok();
       case 'node.register':

@@ -7,8 +7,8 @@ import { open, type Database, type RootDatabase } from 'lmdb';
 import type { LogIndex } from '../model/ids.js';
 
 /** Record kinds; a key is `<kind>/<name>`. */
-export type ControlRecordKind = 'node' | 'app' | 'bundle' | 'member';
-const kinds: readonly ControlRecordKind[] = ['node', 'app', 'bundle', 'member'];
+export type ControlRecordKind = 'node' | 'app' | 'bundle' | 'member' | 'memberKey';
+const kinds: readonly ControlRecordKind[] = ['node', 'app', 'bundle', 'member', 'memberKey'];
 
 export class ControlStore {
   readonly root: RootDatabase;

@@ -3,9 +3,10 @@
 // names who asked, what and the outcome; `clusterctl audit verify` passes on the live trail, and
 // fails, naming the record, after one byte of the stored trail is flipped, a record is deleted,
 // two are swapped, or the tail is truncated with its head rewritten to match (found against a
-// checkpoint taken before).
-import { createHash } from 'node:crypto';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+// checkpoint taken before); a checkpoint is signed by the control plane, and one altered after
+// signing, or signed with a key the control log never recorded, is refused.
+import { createHash, generateKeyPairSync, sign } from 'node:crypto';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { open } from 'lmdb';
@@ -79,6 +80,21 @@ describe('audit trail of the control plane', () => {
     const verified = await fleet.ctl(['audit', 'verify', '--checkpoint', checkpointFile]);
     expect(verified.code, verified.stdout + verified.stderr).toBe(0);
     expect(verified.stdout).toMatch(/^audit trail verified: \d+ records, head record \d+ \(\w{12}\), checkpoint record \d+ holds/);
+
+    // A checkpoint edited after it was signed, or signed by a key the control log never held.
+    const signed = JSON.parse(readFileSync(checkpointFile, 'utf8')) as { seq: number; signer: string; publicKey: string; signature: string };
+    expect(signed.signer).toBe('c1');
+    const forgedFile = join(scratch, 'forged.json');
+    writeFileSync(forgedFile, JSON.stringify({ ...signed, seq: signed.seq - 1 }));
+    const forged = await fleet.ctl(['audit', 'verify', '--checkpoint', forgedFile]);
+    expect(forged.code).toBe(1);
+    expect(forged.stdout).toMatch(/^checkpoint refused: the checkpoint's signature does not hold/);
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    const otherKey = publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
+    writeFileSync(forgedFile, JSON.stringify({ ...signed, publicKey: otherKey, signature: sign(null, Buffer.from('anything'), privateKey).toString('base64') }));
+    const strangers = await fleet.ctl(['audit', 'verify', '--checkpoint', forgedFile]);
+    expect(strangers.code).toBe(1);
+    expect(strangers.stdout).toMatch(/^checkpoint refused: the checkpoint's key is not the one the control log recorded for c1/);
 
     const member = fleet.control[0];
     if (member === undefined) throw new Error('no control plane');
