@@ -15,7 +15,7 @@ import type {
 } from '../model/app-entries.js';
 import type { ChangeEvent } from '../model/change-event.js';
 import type { LogIndex } from '../model/ids.js';
-import type { TableDef } from '../schema/index.js';
+import type { SchemaDef, TableDef } from '../schema/index.js';
 import type { AppStore, IndexKeyValue, RecordEnvelope, VersionRecord } from '../storage/app-store.js';
 import { oversizedKey, recordIdProblem } from './key-limits.js';
 import type { SchemaCache } from './schema-cache.js';
@@ -62,6 +62,11 @@ export class StateMachine {
   /** State as of the last durable transaction. */
   private committed: AppliedState;
   private listener: AppliedListener = () => undefined;
+  /** Indexes that staged versions declare and the active one does not, by table: built when the
+   *  Stage entry applies and kept current by every later write, so the Activate entry builds
+   *  none. A function of the stored versions (recomputed on every stage, activate, abort,
+   *  restart and snapshot), hence the same on every replica. */
+  private stagedIndexes = new Map<string, readonly string[]>();
 
   constructor(
     private readonly store: AppStore,
@@ -70,6 +75,7 @@ export class StateMachine {
   ) {
     this.pending = this.readState();
     this.committed = this.pending;
+    this.stagedIndexes = this.computeStagedIndexes();
   }
 
   /** Who hears about durable applies (one listener: the app host). */
@@ -105,6 +111,7 @@ export class StateMachine {
   /** The store's state was replaced by a snapshot's at `index` (inside the write transaction). */
   restoreSnapshot(index: LogIndex): ApplyOutcome {
     this.pending = this.readState();
+    this.stagedIndexes = this.computeStagedIndexes();
     // The bootstrap snapshot carries membership only: pass over its index.
     if (this.pending.appliedIndex < index) this.apply(index, undefined);
     if (this.pending.appliedIndex !== index) {
@@ -226,7 +233,8 @@ export class StateMachine {
   }
 
   private updateIndexes(table: TableDef, id: WriteOp['id'], before: StoredRecord | undefined, after: StoredRecord | undefined): void {
-    for (const attribute of table.indexed) {
+    const staged = this.stagedIndexes.get(table.name);
+    for (const attribute of staged === undefined ? table.indexed : [...table.indexed, ...staged]) {
       const oldValues = indexValues(before?.[attribute]);
       const newValues = indexValues(after?.[attribute]);
       if (oldValues.length === 0 && newValues.length === 0) continue;
@@ -245,7 +253,48 @@ export class StateMachine {
     this.store.versions.putSync(entry.version, record);
     this.store.meta.putSync('lastVersion', entry.version);
     this.pending = { ...this.pending, lastVersion: entry.version };
+    // Backfill: the indexes this version adds are built now, from the state at this index, and
+    // kept current by every write until it is activated or aborted.
+    const before = this.stagedIndexes;
+    this.stagedIndexes = this.computeStagedIndexes();
+    const active = this.activeSchema();
+    for (const [tableName, attributes] of this.stagedIndexes) {
+      const table = active?.tables.get(tableName);
+      if (table === undefined) continue;
+      for (const attribute of attributes) if (before.get(tableName)?.includes(attribute) !== true) this.rebuildIndex(table, attribute);
+    }
     return { result: { ok: true }, events: [] };
+  }
+
+  private activeSchema(): SchemaDef | undefined {
+    const { activeVersion } = this.pending;
+    return activeVersion === 0 ? undefined : this.schemas.forVersion(activeVersion);
+  }
+
+  /** See stagedIndexes. A staged schema that does not parse adds none (replicas refuse it). */
+  private computeStagedIndexes(): Map<string, readonly string[]> {
+    const active = this.activeSchema();
+    const extra = new Map<string, string[]>();
+    for (const { value } of this.store.versions.getRange({ start: this.pending.activeVersion + 1 })) {
+      if (value.status !== 'staged') continue;
+      let schema: SchemaDef;
+      try {
+        schema = this.schemas.forVersion(value.version);
+      } catch {
+        continue;
+      }
+      for (const table of schema.tables.values()) {
+        const current = active?.tables.get(table.name);
+        if (current === undefined) continue; // a new table: no records to index yet
+        for (const attribute of table.indexed) {
+          if (current.indexed.includes(attribute)) continue;
+          const list = extra.get(table.name) ?? [];
+          if (!list.includes(attribute)) list.push(attribute);
+          extra.set(table.name, list);
+        }
+      }
+    }
+    return extra;
   }
 
   private applyActivate(index: LogIndex, entry: ActivateEntry): EntryOutcome {
@@ -257,22 +306,20 @@ export class StateMachine {
     if (entry.version === activeVersion) return invalid(`version ${entry.version} is already active`);
     const next = this.schemas.forVersion(entry.version);
     const previousSchema = activeVersion === 0 ? undefined : this.schemas.forVersion(activeVersion);
-    // Indexes follow the active schema: build the new ones from the records (deterministic: a
-    // function of the state at this index), drop the ones no longer declared.
+    // Indexes follow the active schema: the new ones were built when the version was staged
+    // (see applyStage); one it did not bring as a staged version is built now from the records
+    // (deterministic: a function of the state at this index). Indexes no longer declared, by
+    // this version or one still staged, are dropped.
+    const maintained = this.stagedIndexes;
     for (const table of next.tables.values()) {
       const before = previousSchema?.tables.get(table.name);
       for (const attribute of table.indexed) {
         if (before?.indexed.includes(attribute) === true) continue;
+        if (target.status === 'staged' && maintained.get(table.name)?.includes(attribute) === true) continue;
         this.rebuildIndex(table, attribute);
       }
     }
     if (previousSchema !== undefined) {
-      for (const table of previousSchema.tables.values()) {
-        const after = next.tables.get(table.name);
-        for (const attribute of table.indexed) {
-          if (after?.indexed.includes(attribute) !== true) this.store.index(table.name, attribute).clearSync();
-        }
-      }
       const previous = this.store.versions.get(activeVersion);
       if (previous !== undefined) this.store.versions.putSync(activeVersion, { ...previous, status: 'retired' });
     }
@@ -280,7 +327,24 @@ export class StateMachine {
     this.store.meta.putSync('activeVersion', entry.version);
     this.store.meta.putSync('epoch', epoch + 1);
     this.pending = { ...this.pending, activeVersion: entry.version, epoch: epoch + 1 };
+    this.stagedIndexes = this.computeStagedIndexes();
+    if (previousSchema !== undefined) this.dropUndeclaredIndexes([previousSchema], maintained);
     return { result: { ok: true }, events: [{ type: 'version', value: entry.version, index, version: entry.version }] };
+  }
+
+  /** Clears every index of `schemas` and of `staged` that neither the active schema nor a staged
+   *  version declares any more. */
+  private dropUndeclaredIndexes(schemas: readonly SchemaDef[], staged: ReadonlyMap<string, readonly string[]>): void {
+    const active = this.activeSchema();
+    const candidates = new Map<string, Set<string>>();
+    for (const schema of schemas) for (const table of schema.tables.values()) candidates.set(table.name, new Set([...(candidates.get(table.name) ?? []), ...table.indexed]));
+    for (const [tableName, attributes] of staged) candidates.set(tableName, new Set([...(candidates.get(tableName) ?? []), ...attributes]));
+    for (const [tableName, attributes] of candidates) {
+      for (const attribute of attributes) {
+        const declared = active?.tables.get(tableName)?.indexed.includes(attribute) === true || this.stagedIndexes.get(tableName)?.includes(attribute) === true;
+        if (!declared) this.store.index(tableName, attribute).clearSync();
+      }
+    }
   }
 
   private rebuildIndex(table: TableDef, attribute: string): void {
@@ -297,6 +361,10 @@ export class StateMachine {
       return invalid(`version ${entry.version} is not staged, so it cannot be aborted`);
     }
     this.store.versions.putSync(entry.version, { ...target, status: 'aborted' });
+    // The indexes only it declared are dropped.
+    const maintained = this.stagedIndexes;
+    this.stagedIndexes = this.computeStagedIndexes();
+    this.dropUndeclaredIndexes([], maintained);
     return { result: { ok: true }, events: [] };
   }
 }

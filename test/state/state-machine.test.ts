@@ -164,4 +164,33 @@ describe('state machine', () => {
     expect(store.metaNumber('activeVersion')).toBe(1);
     expect([...store.index('Item', 'name').getKeys({})]).toEqual([]);
   });
+
+  it('builds a staged version\'s new indexes at its Stage, keeps them current until Activate, and drops them on Abort', async () => {
+    const { store, log } = await replica();
+    await log.propose({ kind: 'stage', version: 1, bundle: bundle(schemaV1) });
+    await log.propose({ kind: 'activate', version: 1, epoch: 0 });
+    await log.propose({ kind: 'write', version: 1, reads: [], writes: [{ op: 'put', table: 'Item', id: 'a', value: { name: 'apple', price: 1 } }, { op: 'put', table: 'Item', id: 'b', value: { name: 'pear', price: 2 } }], ts: 1 });
+    const names = (): unknown[] => [...store.index('Item', 'name').getKeys({})];
+    expect(names()).toEqual([]);
+    // Staged: the index of `name` holds the records as of the Stage index...
+    await log.propose({ kind: 'stage', version: 2, bundle: bundle(schemaV2) });
+    expect(names()).toEqual([['apple', 'a'], ['pear', 'b']]);
+    // ...and follows the writes of the active version after it.
+    await log.propose({ kind: 'write', version: 1, reads: [], writes: [{ op: 'patch', table: 'Item', id: 'a', value: { name: 'apricot' } }, { op: 'delete', table: 'Item', id: 'b' }, { op: 'put', table: 'Item', id: 'c', value: { name: 'fig', price: 3 } }], ts: 2 });
+    expect(names()).toEqual([['apricot', 'a'], ['fig', 'c']]);
+    // Activate builds nothing: the index is already what a rebuild would give.
+    expect((await log.propose({ kind: 'activate', version: 2, epoch: 1 })).result.ok).toBe(true);
+    expect(names()).toEqual([['apricot', 'a'], ['fig', 'c']]);
+    // Back to version 1 (a new stage of its schema drops nothing it declares), then a staged
+    // version that is aborted: its index goes with it.
+    await log.propose({ kind: 'stage', version: 3, bundle: bundle(schemaV1) });
+    expect((await log.propose({ kind: 'activate', version: 3, epoch: 2 })).result.ok).toBe(true);
+    expect(names()).toEqual([]);
+    await log.propose({ kind: 'stage', version: 4, bundle: bundle(schemaV2) });
+    expect(names()).toEqual([['apricot', 'a'], ['fig', 'c']]);
+    expect((await log.propose({ kind: 'abort', version: 4 })).result.ok).toBe(true);
+    expect(names()).toEqual([]);
+    await log.propose({ kind: 'write', version: 3, reads: [], writes: [{ op: 'put', table: 'Item', id: 'd', value: { name: 'kiwi', price: 4 } }], ts: 3 });
+    expect(names()).toEqual([]);
+  });
 });

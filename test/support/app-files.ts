@@ -1,6 +1,6 @@
 // Apps written by tests: a fresh app directory from file contents, and in-place edits that the dev
 // server's watcher picks up.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from './dev-server.js';
 
@@ -17,6 +17,9 @@ export function editAppFile(appDir: string, name: string, edit: (content: string
   const before = readFileSync(path, 'utf8');
   const after = edit(before);
   if (after === before) throw new Error(`editing ${name} changed nothing`);
-  writeFileSync(path, after);
+  // Atomically (write a temporary file, rename it over): a watcher reading the directory
+  // meanwhile must see the old content or the new, never a truncated file.
+  writeFileSync(`${path}.edit-tmp`, after);
+  renameSync(`${path}.edit-tmp`, path);
   return before;
 }
