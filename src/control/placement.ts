@@ -130,16 +130,32 @@ function regionSlots(regions: readonly string[], nodes: readonly CandidateNode[]
 function chooseVoters(slots: readonly RegionSlot[], replicas: number): NodeId[] {
   const regionCounts = spreadEvenly(slots, replicas, (slot) => slot.capacity, preferRegion);
   return slots.flatMap((slot, index) => {
-    const zoneCounts = spreadEvenly(slot.zones, regionCounts[index]!, (zone) => zone.capacity, preferZone);
+    const zoneCounts = zonesKeepingVoters(slot.zones, regionCounts[index]!);
     return slot.zones.flatMap((zone, zoneIndex) => zone.nodes.slice(0, zoneCounts[zoneIndex]).map((node) => node.id));
   });
+}
+
+/** How many of a region's `total` voters each zone holds: the current voters stay where they are
+ *  as far as the zones' capacities (the survival limit per zone) allow - spread evenly when the
+ *  region keeps fewer than it has - and only the voters beyond them are spread evenly. Spreading
+ *  all of them anew would move a live voter from a zone to another just to even them out. */
+function zonesKeepingVoters(zones: readonly ZoneSlot[], total: number): number[] {
+  const kept = Math.min(total, sum(zones.map((zone) => Math.min(zone.currentVoters, zone.capacity))));
+  const keeping = spreadEvenly(zones, kept, (zone) => Math.min(zone.currentVoters, zone.capacity), preferZone);
+  return spreadEvenly(zones, total - kept, (zone) => zone.capacity, preferZone, keeping);
 }
 
 /** Hands out `total` voters one at a time, each to the bucket with the fewest so far that still
  *  has room; among those, to the one `prefer` ranks first. That is the most even spread the
  *  capacities allow (no bucket could take one more without another holding two fewer). */
-function spreadEvenly<T>(buckets: readonly T[], total: number, capacityOf: (bucket: T) => number, prefer: (a: T, aCount: number, b: T, bCount: number) => number): number[] {
-  const counts = buckets.map(() => 0);
+function spreadEvenly<T>(
+  buckets: readonly T[],
+  total: number,
+  capacityOf: (bucket: T) => number,
+  prefer: (a: T, aCount: number, b: T, bCount: number) => number,
+  start: readonly number[] = buckets.map(() => 0),
+): number[] {
+  const counts = [...start];
   for (let given = 0; given < total; given++) {
     let best = -1;
     for (let index = 0; index < buckets.length; index++) {

@@ -1,8 +1,7 @@
 // Placement at scale (issue 8), small: the control state machine over 20 simulated nodes in 5
 // regions and 100 apps, then the loss of the most loaded node and of a region (the scenario of
 // test/support/placement-scenario.ts; bench/placement-scale.ts runs it at 100 nodes and 1,000
-// apps). A known bug is an `it.fails` that starts failing once src/ is fixed: then turn it into
-// a plain `it`.
+// apps).
 import { describe, expect, it } from 'vitest';
 import { runScenario, stepCount, type ScenarioReport } from '../support/placement-scenario.js';
 import type { ClusterLayout } from '../support/placement-sim.js';
@@ -102,12 +101,11 @@ describe('placement at scale: ControlState over 20 simulated nodes and 100 apps'
     });
   });
 
-  // Known: after a node loss, place() can move a live voter that nothing forced out. af [2, 2]
-  // holds 3 of an [af, us] app's 5 voters (af-a1, af-b1, af-b2); af-a1 goes. Both regions now
-  // hold 2 current voters, so preferRegion gives the odd voter to the larger region (us, 4 nodes
-  // to af's 3), and af's 2 voters are then spread over its two zones, one each: af-b2 leaves and
-  // af-a2 comes in. 2 voters change where 1 would do (af-a2 for af-a1 keeps the spread 3+2).
-  it.fails('after a loss, the new targets move no live voter', () => {
+  // Was a bug: after a node loss, place() could move a live voter that nothing forced out. af
+  // [2, 2] holds 3 of an [af, us] app's 5 voters (af-a1, af-b1, af-b2); af-a1 goes. The odd voter
+  // goes to us, and af's 2 voters were then spread anew over its two zones, one each: af-b2 left
+  // and af-a2 came in. Current voters now stay in their zones as far as the zone caps allow.
+  it('after a loss, the new targets move no live voter', () => {
     eachReport((report, seed) => {
       expect(report.nodeLoss.votersMovedBeyondLost, `${seed}: loss of ${report.lostNode}`).toBe(0);
       expect(report.regionLoss.votersMovedBeyondLost, `${seed}: loss of us`).toBe(0);
