@@ -22,6 +22,7 @@ export interface ControlOptions {
   readonly timing: ClusterTiming;
   readonly liveness: LivenessTiming;
   readonly rollout: RolloutTiming;
+  readonly auditSealEveryMs: number;
 }
 
 export async function runControl(options: ControlOptions): Promise<void> {
@@ -61,6 +62,7 @@ export async function runControl(options: ControlOptions): Promise<void> {
     timing: options.timing,
     liveness: options.liveness,
     rollout: options.rollout,
+    auditSealEveryMs: options.auditSealEveryMs,
     logger,
     metrics: clusterMetrics.forGroup(controlGroupId),
     onFatal,

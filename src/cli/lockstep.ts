@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { defaultTiming } from '../cluster/node-host.js';
 import { defaultLivenessTiming } from '../control/liveness.js';
 import { defaultRolloutTiming } from '../control/rollout.js';
+import { defaultAuditSealEveryMs } from '../control/control-plane.js';
 import { runControl } from './control.js';
 import { runDev } from './dev.js';
 import { defaultWanMatrix, parseWanMatrix } from '../cluster/wan.js';
@@ -36,11 +37,11 @@ const usage = `usage:
       (default: ${defaultWanMatrix}), and answers clients that send X-Lockstep-Client-Region late
   lockstep control --id <id> --data <dir> --http <port> --grpc <port> [--host 127.0.0.1]
                    [--peers id=host:port,...] [--heartbeat 1s] [--suspect-after 5s]
-                   [--down-after 5m] [--prepare-timeout 60s]
+                   [--down-after 5m] [--prepare-timeout 60s] [--audit-seal-every 60s]
       one member of the control plane (alone, or one of 3 given the same --peers); a node
       silent for --suspect-after is suspect, for --down-after down (its replicas move); a
       rollout whose replicas have not all prepared the new version within --prepare-timeout
-      is aborted
+      is aborted; the leader signs the audit trail's head into it every --audit-seal-every
 `;
 
 function fail(message: string): never {
@@ -223,6 +224,7 @@ async function main(argv: string[]): Promise<void> {
       'suspect-after': { type: 'string', default: `${defaultLivenessTiming.suspectAfterMs}ms` },
       'down-after': { type: 'string', default: `${defaultLivenessTiming.downAfterMs}ms` },
       'prepare-timeout': { type: 'string', default: `${defaultRolloutTiming.prepareTimeoutMs}ms` },
+      'audit-seal-every': { type: 'string', default: `${defaultAuditSealEveryMs}ms` },
     });
     if (positionals.length > 0) fail(`unexpected argument '${positionals[0]}'`);
     for (const required of ['id', 'data', 'http', 'grpc'] as const) if (values[required] === undefined) fail(`control needs --${required}`);
@@ -245,6 +247,7 @@ async function main(argv: string[]): Promise<void> {
       timing: defaultTiming,
       liveness: { heartbeatIntervalMs, suspectAfterMs, downAfterMs },
       rollout: { prepareTimeoutMs: duration('prepare-timeout', values['prepare-timeout'] as string, 3_600_000) },
+      auditSealEveryMs: duration('audit-seal-every', values['audit-seal-every'] as string, 24 * 3_600_000),
     });
     return;
   }

@@ -88,5 +88,9 @@ export function auditVerify(machine: ControlMachine, checkpoint: SignedCheckpoin
             : undefined;
     if (problem !== undefined) return { ok: false, records: 0, head: machine.durableAuditHead(), checkpointProblem: problem };
   }
-  return verifyChain(machine.auditRecords(), machine.durableAuditHead(), checkpoint);
+  const sealHolds = (seal: NonNullable<AuditRecord['seal']>): boolean => {
+    const key = machine.state.memberKeys.get(seal.signer);
+    return key !== undefined && checkpointSignatureHolds({ ...seal, publicKey: key }, key);
+  };
+  return verifyChain(machine.auditRecords(), machine.durableAuditHead(), checkpoint, sealHolds);
 }

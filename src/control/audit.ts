@@ -30,6 +30,8 @@ export interface AuditRecord {
   readonly reason?: string;
   /** The previous record's hash (chainOrigin for the first). */
   readonly prev: string;
+  /** An audit.seal record: the signed head it seals. */
+  readonly seal?: { readonly seq: number; readonly hash: string; readonly at: string; readonly signer: string; readonly signature: string };
 }
 
 export interface ChainHead {
@@ -72,6 +74,8 @@ function describe(command: ControlCommand): { target: string; detail: string } {
       return { target: `app:${command.name}`, detail: `to version ${command.to}` };
     case 'app.step':
       return { target: `app:${command.name}`, detail: `${command.outcome} ${command.detail}` };
+    case 'audit.seal':
+      return { target: 'audit', detail: `record ${command.seq} (${command.hash.slice(0, 12)}) signed by ${command.signer}` };
   }
 }
 
@@ -89,6 +93,9 @@ export function auditRecordOf(index: LogIndex, entry: ControlEntry, result: Appl
     outcome: result.ok ? 'ok' : 'refused',
     ...(result.ok ? {} : { reason: result.reason }),
     prev: head.hash,
+    ...(entry.command.op === 'audit.seal'
+      ? { seal: { seq: entry.command.seq, hash: entry.command.hash, at: entry.command.at, signer: entry.command.signer, signature: entry.command.signature } }
+      : {}),
   };
   const bytes = Buffer.from(JSON.stringify(record));
   return { record, bytes, hash: hashOf(bytes) };
@@ -112,9 +119,16 @@ export interface VerifyResult {
  * next sequence number and the previous record's hash; the last must match the recorded head,
  * and, given a checkpoint taken earlier, the record at its sequence number must have its hash.
  */
-export function verifyChain(stored: Iterable<{ readonly key: number; readonly bytes: Uint8Array }>, head: ChainHead, checkpoint?: ChainHead): VerifyResult {
+export function verifyChain(
+  stored: Iterable<{ readonly key: number; readonly bytes: Uint8Array }>,
+  head: ChainHead,
+  checkpoint?: ChainHead,
+  sealHolds?: (seal: NonNullable<AuditRecord['seal']>) => boolean,
+): VerifyResult {
   let expected = emptyHead;
   let records = 0;
+  /** Every record's hash so far, for the seals to be checked against. */
+  const hashes: string[] = [chainOrigin];
   let checkpointSeen = checkpoint === undefined || checkpoint.seq === 0;
   const bad = (seq: number, problem: string): VerifyResult => ({ ok: false, records, head: expected, firstBad: { seq, problem } });
   for (const { key, bytes } of stored) {
@@ -133,6 +147,13 @@ export function verifyChain(stored: Iterable<{ readonly key: number; readonly by
       return bad(seq - 1, `record ${seq - 1} was changed (or record ${seq}): record ${seq - 1} hashes to ${expected.hash.slice(0, 12)}, record ${seq} recorded ${String(record.prev).slice(0, 12)}`);
     }
     const hash = hashOf(bytes);
+    if (record.seal !== undefined) {
+      const sealed = hashes[record.seal.seq];
+      if (sealed === undefined || record.seal.seq >= seq) return bad(seq, `record ${seq} seals record ${record.seal.seq}, which does not come before it`);
+      if (sealed !== record.seal.hash) return bad(record.seal.seq, `record ${record.seal.seq} hashes to ${sealed.slice(0, 12)}, but record ${seq} sealed it as ${record.seal.hash.slice(0, 12)}: the trail up to it was rewritten`);
+      if (sealHolds !== undefined && !sealHolds(record.seal)) return bad(seq, `record ${seq}'s seal is not signed by ${record.seal.signer}'s recorded key`);
+    }
+    hashes.push(hash);
     if (checkpoint !== undefined && checkpoint.seq === seq) {
       if (checkpoint.hash !== hash) return bad(seq, `record ${seq} hashes to ${hash.slice(0, 12)}, the checkpoint says ${checkpoint.hash.slice(0, 12)}`);
       checkpointSeen = true;

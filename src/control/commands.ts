@@ -95,6 +95,16 @@ export type ControlCommand =
   /** Roll the app back to the code of an earlier version: a rollout of that bundle, like any
    *  other (staged, prepared everywhere, activated), recorded as a rollback. */
   | { readonly op: 'app.rollback'; readonly name: string; readonly to: AppVersion }
+  /** The leader signed the audit chain's head (record `seq`, hash `hash`) with its member key:
+   *  the seal is itself an audit record, checked by `clusterctl audit verify`. */
+  | {
+      readonly op: 'audit.seal';
+      readonly seq: number;
+      readonly hash: string;
+      readonly at: string;
+      readonly signer: NodeId;
+      readonly signature: string;
+    }
   /** A membership step of an app's group, as the reconciler takes it. */
   | {
       readonly op: 'app.step';
@@ -112,22 +122,25 @@ export interface ControlEntry {
   readonly command: ControlCommand;
 }
 
-const ops = new Set<ControlCommand['op']>([
-  'member.announce',
-  'node.register',
-  'node.liveness',
-  'node.drain',
-  'app.deploy',
-  'app.founded',
-  'app.activated',
-  'app.deployFailed',
-  'app.rolloutStaged',
-  'app.abortRollout',
-  'app.rollback',
-  'app.validated',
-  'app.validationFailed',
-  'app.step',
-]);
+/** Every op, once: the Record makes the compiler name any op of ControlCommand left out. */
+const opList: Record<ControlCommand['op'], true> = {
+  'member.announce': true,
+  'node.register': true,
+  'node.liveness': true,
+  'node.drain': true,
+  'app.deploy': true,
+  'app.founded': true,
+  'app.activated': true,
+  'app.deployFailed': true,
+  'app.rolloutStaged': true,
+  'app.abortRollout': true,
+  'app.rollback': true,
+  'app.validated': true,
+  'app.validationFailed': true,
+  'app.step': true,
+  'audit.seal': true,
+};
+const ops = new Set<string>(Object.keys(opList));
 
 const packr = new Packr({ useRecords: false, moreTypes: false });
 

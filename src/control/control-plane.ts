@@ -23,6 +23,9 @@ import type { ApplyResult } from './state.js';
 
 export const controlGroupId = 'control';
 
+/** The leader signs the audit head into the trail this often (when it moved). */
+export const defaultAuditSealEveryMs = 60_000;
+
 export interface ControlPlaneOptions {
   readonly memberId: NodeId;
   readonly dataDir: string;
@@ -34,6 +37,8 @@ export interface ControlPlaneOptions {
   readonly timing: GroupTiming;
   readonly liveness: LivenessTiming;
   readonly rollout: RolloutTiming;
+  /** How often the leader signs the audit chain's head into the trail (when it moved). */
+  readonly auditSealEveryMs?: number;
   readonly logger: Logger;
   readonly metrics: RaftGroupMetrics;
   readonly onFatal: (error: unknown, context: string) => void;
@@ -46,6 +51,8 @@ export class ControlPlane {
   readonly liveness: LivenessMonitor;
   /** This member's audit signing key. */
   private readonly auditKey: AuditKey;
+  private sealTimer: NodeJS.Timeout | undefined;
+  private sealing = false;
   readonly reconciler: Reconciler;
   private readonly store: ControlStore;
 
@@ -82,6 +89,17 @@ export class ControlPlane {
       },
       stop: () => undefined,
     });
+    this.group.duties.add({
+      name: 'audit seal',
+      start: () => {
+        this.sealTimer ??= setInterval(() => void this.seal(), options.auditSealEveryMs ?? defaultAuditSealEveryMs);
+        this.sealTimer.unref();
+      },
+      stop: () => {
+        if (this.sealTimer !== undefined) clearInterval(this.sealTimer);
+        this.sealTimer = undefined;
+      },
+    });
     this.group.duties.add(this.liveness);
     this.group.duties.add(this.reconciler);
   }
@@ -115,6 +133,23 @@ export class ControlPlane {
     await this.group.waitForApplied(index, this.options.timing.requestTimeoutMs);
   }
 
+  /** Signs the durable head into the trail, unless nothing was recorded since the last seal. */
+  private async seal(): Promise<void> {
+    const head = this.machine.durableAuditHead();
+    if (head.seq === 0 || this.sealing) return;
+    const [last] = this.machine.auditRecords(head.seq);
+    if (last !== undefined && (JSON.parse(last.bytes.toString('utf8')) as { op?: string }).op === 'audit.seal') return;
+    this.sealing = true;
+    try {
+      const signed = signCheckpoint(this.auditKey, this.options.memberId, head, new Date().toISOString());
+      await this.propose({ op: 'audit.seal', seq: signed.seq, hash: signed.hash, at: signed.at, signer: signed.signer, signature: signed.signature }, `control:${this.options.memberId}`);
+    } catch (error) {
+      this.options.logger.warn({ err: error }, 'could not seal the audit trail');
+    } finally {
+      this.sealing = false;
+    }
+  }
+
   /** Every member records its URL while it leads (a new leader's followers learn it from the log). */
   private async announce(): Promise<void> {
     const { memberId, httpUrl } = this.options;
@@ -128,6 +163,7 @@ export class ControlPlane {
   }
 
   async close(): Promise<void> {
+    if (this.sealTimer !== undefined) clearInterval(this.sealTimer);
     this.group.stop();
     await this.store.close();
   }

@@ -200,6 +200,9 @@ export class ControlState {
         if (app.rollout === undefined) return refuse(`no rollout of ${command.name} is in progress`);
         return this.updateApp(index, command.name, changes, (current) => (current.rollout === undefined ? undefined : { ...current, rollout: { ...current.rollout, abortRequested: true } }));
       }
+      case 'audit.seal':
+        // Nothing in the control state changes: the seal lives in the audit trail.
+        return this.ok();
       case 'app.step':
         return this.updateApp(index, command.name, changes, (app) => ({
           ...app,

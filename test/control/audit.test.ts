@@ -31,7 +31,7 @@ describe('audit trail of the control plane', () => {
   let scratch: string;
 
   beforeAll(async () => {
-    fleet = await Fleet.start({ nodes: nodesOf('eu:3') });
+    fleet = await Fleet.start({ nodes: nodesOf('eu:3'), controlArgs: ['--audit-seal-every', '300ms'] });
     scratch = mkdtempSync(join(tmpdir(), 'lockstep-audit-'));
     const appDir = writeApp('audit', notesFiles('v1'));
     await fleet.deploy(appDir, 'eu');
@@ -71,6 +71,14 @@ describe('audit trail of the control plane', () => {
     const bad = await fleet.ctl(['audit', '--since', 'yesterday-ish']);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/since/);
+  }, 60_000);
+
+  it('has the leader seal the head into the trail, signed with its recorded key', async () => {
+    const listing = await fleet.ctlJson<{ records: (AuditRecordJson & { seal?: { seq: number; signer: string } })[] }>(['audit', '--actor', 'control:c1', '--limit', '10000']);
+    const seals = listing.records.filter((record) => record.op === 'audit.seal');
+    expect(seals.length).toBeGreaterThan(0);
+    for (const seal of seals) expect(seal.seal?.signer).toBe('c1');
+    expect(listing.records.some((record) => record.op === 'member.announce' && /audit key /.test(record.detail))).toBe(true);
   }, 60_000);
 
   it('verifies the live trail, and names the record after each kind of tampering', async () => {
@@ -151,6 +159,25 @@ describe('audit trail of the control plane', () => {
     });
     expect(truncated.code).toBe(1);
     expect(truncated.stdout).toMatch(/^audit trail broken at record \d+: (record \d+ hashes to \w+, the checkpoint says \w+|the trail ends at record \d+, but the checkpoint holds record \d+: its tail was truncated)/);
+
+    // Rewritten from record 3 on, every later record re-chained and the head moved to match:
+    // consistent on its own, but a seal the leader signed after record 3 no longer matches, and
+    // the seal cannot be signed again without the member's key.
+    const rewritten = await tamperAndVerify(({ records, head }) => {
+      const last = head.get('seq') as number;
+      let prev = createHashHex(records.get(2) as Buffer);
+      for (let seq = 3; seq <= last; seq++) {
+        const record = JSON.parse((records.get(seq) as Buffer).toString('utf8')) as Record<string, unknown>;
+        if (seq === 3) record.actor = 'someone-else';
+        record.prev = prev;
+        const bytes = Buffer.from(JSON.stringify(record));
+        records.putSync(seq, bytes);
+        prev = createHashHex(bytes);
+      }
+      head.putSync('hash', prev);
+    });
+    expect(rewritten.code).toBe(1);
+    expect(rewritten.stdout).toMatch(/^audit trail broken at record 3: record 3 hashes to \w+, but record \d+ sealed it as \w+: the trail up to it was rewritten/);
 
     // Untouched again, it verifies.
     const again = await fleet.ctl(['audit', 'verify', '--checkpoint', checkpointFile]);
