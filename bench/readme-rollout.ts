@@ -2,8 +2,11 @@
 // run"), so that the documented output can be made again from the code. A control plane and four
 // nodes; `notes` with two declared checks (`greets`, `healthy`); a version that takes 4 s to load
 // (caught by `status` mid-rollout), one whose check fails, one whose check starts failing during
-// its validation window, then the history.
+// its validation window, then the history and the audit trail.
 //   npm run build && node dist/bench/readme-rollout.js
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { runMain } from './run-main.js';
 import { editAppFile, writeApp } from '../test/support/app-files.js';
 import { Fleet, nodesOf } from '../test/support/fleet.js';
@@ -37,7 +40,8 @@ async function main(): Promise<void> {
   const appDir = writeApp('notes', { 'schema.graphql': notesSchema, 'config.yaml': config('v1'), 'resources.ts': resources('v1') });
   const show = async (args: string[], note = ''): Promise<void> => {
     const result = await fleet.ctl(args);
-    process.stdout.write(`$ clusterctl ${args.join(' ').replace(appDir, './notes')}   # exit ${result.code}${note}\n${result.stdout}${result.stderr}\n`);
+    const shown = args.join(' ').replace(appDir, './notes').replace(/\/tmp\/\S+\/head\.json/, 'head.json');
+    process.stdout.write(`$ clusterctl ${shown}   # exit ${result.code}${note}\n${result.stdout.replace(/\/tmp\/\S+\/head\.json/, 'head.json')}${result.stderr}\n`);
   };
   const version = (greeting: string, loadDelayMs = 0): void => {
     editAppFile(appDir, 'config.yaml', () => config(greeting));
@@ -68,6 +72,11 @@ async function main(): Promise<void> {
     await fetch(`${node.base}/notes/Note/broken`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: 'broken', text: 'trips the check' }) });
     await validated;
     await show(['history', 'notes']);
+    // The audit trail of the same run (the README's "Audit trail" section).
+    const checkpoint = join(mkdtempSync(join(tmpdir(), 'lockstep-readme-')), 'head.json');
+    await show(['audit', '--app', 'notes', '--limit', '8']);
+    await show(['audit', 'checkpoint', '--out', checkpoint]);
+    await show(['audit', 'verify', '--checkpoint', checkpoint]);
   } finally {
     await fleet.close();
   }
