@@ -77,6 +77,7 @@ export function conditionRange(op: Operator, value: IndexValue): { lower: Bound 
     case 'sw':
       return typeof value === 'string' ? { lower: { value, inclusive: true }, upper: prefixUpperBound(value) } : undefined;
     case 'ne':
+    case 'ew':
     case 'ct':
       return undefined;
   }
@@ -109,6 +110,8 @@ export function matchesCondition(recordValue: unknown, op: Operator, value: Inde
       return compareIndexValues(actual, value) !== 0;
     case 'sw':
       return typeof actual === 'string' && typeof value === 'string' && actual.startsWith(value);
+    case 'ew':
+      return typeof actual === 'string' && typeof value === 'string' && actual.endsWith(value);
     case 'ct':
       return typeof actual === 'string' && typeof value === 'string' && actual.includes(value);
     default: {

@@ -13,7 +13,7 @@ export type CompiledFilter =
 export function compileFilter(filter: Filter, reader: TableReader): CompiledFilter {
   if (filter.kind !== 'cond') return { kind: filter.kind, items: filter.items.map((item) => compileFilter(item, reader)) };
   const value = reader.coerce(filter.attribute, filter.value);
-  if ((filter.op === 'sw' || filter.op === 'ct') && typeof value !== 'string') {
+  if ((filter.op === 'sw' || filter.op === 'ew' || filter.op === 'ct') && typeof value !== 'string') {
     const message = `operator '${filter.op}' needs a string attribute; '${filter.attribute}' is not one`;
     throw new Problem('invalid', { detail: message, errors: [{ field: filter.attribute, message }], type: 'invalid-query' });
   }

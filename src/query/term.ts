@@ -15,7 +15,7 @@ export interface ParsedCondition {
 }
 
 const operatorWords: Readonly<Record<string, Operator>> = {
-  eq: 'eq', ne: 'ne', gt: 'gt', ge: 'ge', lt: 'lt', le: 'le', sw: 'sw', ct: 'ct',
+  eq: 'eq', ne: 'ne', gt: 'gt', ge: 'ge', lt: 'lt', le: 'le', sw: 'sw', ew: 'ew', ct: 'ct',
 };
 
 // GraphQL field names, which is what a schema attribute is.

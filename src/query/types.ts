@@ -2,7 +2,7 @@
 // The parser produces a `Query` from a URL query string without knowing any schema; values stay raw
 // strings until the executor asks the table (`TableReader.coerce`) what type an attribute has.
 
-export type Operator = 'eq' | 'ne' | 'gt' | 'ge' | 'lt' | 'le' | 'sw' | 'ct';
+export type Operator = 'eq' | 'ne' | 'gt' | 'ge' | 'lt' | 'le' | 'sw' | 'ew' | 'ct';
 
 export type Filter =
   | { readonly kind: 'cond'; readonly attribute: string; readonly op: Operator; readonly value: string }

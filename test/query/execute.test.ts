@@ -246,6 +246,8 @@ describe('executeQuery: scans', () => {
     expect(rejection(() => run('color=red|category=tools')).detail).toContain("'color' is not indexed");
     expect(rejection(() => run('name=ne=Saw')).detail).toContain("operator 'ne' on 'name' cannot use an index");
     expect(rejection(() => run('name=ct=o')).detail).toContain("operator 'ct' on 'name' cannot use an index");
+    expect(rejection(() => run('name=ew=w')).detail).toContain("operator 'ew' on 'name' cannot use an index");
+    expect(rejection(() => run('price=ew=1')).detail).toBe("operator 'ew' needs a string attribute; 'price' is not one");
   });
 
   it('scans when allowed, in primary-key order', () => {
@@ -254,6 +256,11 @@ describe('executeQuery: scans', () => {
     expect(table.scanCalls).toBe(1);
     expect(ids(run('name=ct=i&inStock=true', productTable(), { allowScan: true, maxResults: 100 }))).toEqual([3, 4, 7]);
     expect(ids(run('color=ne=red', productTable(), { allowScan: true, maxResults: 100 }))).toEqual([2, 4, 5, 6]);
+    // =ew= (ends with), like =ct=, filters a scan or the records an indexed condition found.
+    const names = (query: string): string[] => run(query, productTable(), { allowScan: true, maxResults: 100 }).map((record) => String(record.name));
+    expect(names('name=ew=er').every((name) => name.endsWith('er'))).toBe(true);
+    expect(names('name=ew=er').length).toBeGreaterThan(0);
+    expect(names('name=ew=no-such-ending')).toEqual([]);
   });
 
   it('lists the collection without a filter, stopping at the limit', () => {
