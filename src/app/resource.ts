@@ -144,6 +144,16 @@ export function makeTableClass(table: TableDef): TableClass {
       return { [table.primaryKey]: transaction().create(table, requireRecord(body)) };
     }
     override delete(target: Target): unknown {
+      if (target.id === undefined) {
+        // The records the filter matches, deleted in one write set (one log entry): a concurrent
+        // change to one of them makes the request run again. Bounded like any query.
+        if (target.query.filter === undefined) {
+          throw new Problem('invalid', { detail: `DELETE on the ${table.exportName} collection needs a filter (?attribute=value ...); deleting every record this way is not offered` });
+        }
+        const matched = transaction().search(table, { ...target.query, select: undefined });
+        for (const record of matched) transaction().delete(table, record[table.primaryKey] as RecordId);
+        return { deleted: matched.length };
+      }
       const existed = transaction().delete(table, requireId(target, 'DELETE'));
       if (!existed) throw new Problem('not-found', { detail: `${table.exportName}/${String(target.id)} does not exist` });
       return undefined;

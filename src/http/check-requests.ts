@@ -47,7 +47,7 @@ async function runCheck(host: AppHost, runtime: AppRuntime, check: CheckSpec): P
     const method = methodsByHttp[check.method];
     if (method === undefined) throw new Problem('method-not-allowed', { detail: `${check.method} is not a REST method` });
     const isCollection = path.id === undefined;
-    const query = isCollection && method === 'get' && path.search !== '' ? parseQuery(path.search) : emptyQuery;
+    const query = isCollection && (method === 'get' || method === 'delete') && path.search !== '' ? parseQuery(path.search) : emptyQuery;
     const target = { ...(path.id === undefined ? {} : { id: parseId(path.id, endpoint) }), query, pathname: `/${host.name}${check.path}` };
     const codec = responseCodec('application/json', isCollection && method === 'get');
     if (codec === undefined) throw new Error('no JSON codec');

@@ -36,12 +36,12 @@ export const methodsByHttp: Readonly<Record<string, RestMethod>> = { GET: 'get',
 
 function allowedMethods(endpoint: Endpoint, isCollection: boolean): string[] {
   if (endpoint.table !== undefined && endpoint.resourceClass.allowedMethods().length === 5) {
-    return isCollection ? ['GET', 'HEAD', 'POST'] : ['GET', 'HEAD', 'PUT', 'PATCH', 'DELETE'];
+    return isCollection ? ['GET', 'HEAD', 'POST', 'DELETE'] : ['GET', 'HEAD', 'PUT', 'PATCH', 'DELETE'];
   }
   const methods = endpoint.resourceClass.allowedMethods().map((m) => m.toUpperCase());
   if (endpoint.table !== undefined) {
     // App code narrowed a table: keep the path rules of tables.
-    const pathMethods = isCollection ? ['GET', 'POST'] : ['GET', 'PUT', 'PATCH', 'DELETE'];
+    const pathMethods = isCollection ? ['GET', 'POST', 'DELETE'] : ['GET', 'PUT', 'PATCH', 'DELETE'];
     return withHead(methods.filter((m) => pathMethods.includes(m)));
   }
   return withHead(methods);
@@ -143,7 +143,7 @@ export async function handleAppRequest(
     const raw = await readBody(req, runtime.config.rest.bodyBytesMax);
     body = bodyCodec.decode(raw);
   }
-  const query = isCollection && method === 'get' && search !== '' ? parseQuery(search) : emptyQuery;
+  const query = isCollection && (method === 'get' || method === 'delete') && search !== '' ? parseQuery(search) : emptyQuery;
   const ifMatch = parseEtags(headerValue(req, 'if-match'));
   if (ifMatch !== undefined) await runner.reachReadPoint({ consistency, readOnly: false, comparesVersions: ifMatch });
   const ifNoneMatch = parseEtags(headerValue(req, 'if-none-match'));

@@ -137,6 +137,34 @@ describe('queries', () => {
   });
 });
 
+describe('DELETE on a collection', () => {
+  it('deletes the records a filter matches in one write, and refuses without a filter', async () => {
+    for (let i = 0; i < 6; i++) expect((await call('PUT', `/Item/d${i}`, { name: `doomed ${i}`, price: 100 + i })).status).toBe(204);
+    const count = async (): Promise<number> => ((await (await call('GET', '/Item/?price=ge=100')).json()) as unknown[]).length;
+    expect(await count()).toBe(6);
+    // No filter, a filter no index can answer, a malformed one: refused, nothing deleted.
+    const unfiltered = await call('DELETE', '/Item/');
+    expect(unfiltered.status).toBe(400);
+    expect(((await unfiltered.json()) as { detail: string }).detail).toMatch(/needs a filter/);
+    expect((await call('DELETE', '/Item/?name=doomed%200')).status).toBe(400);
+    expect((await call('DELETE', '/Item/?price=gt=')).status).toBe(400);
+    expect(await count()).toBe(6);
+    const before = Number((await call('GET', '/Item/d0')).headers.get('x-lockstep-index'));
+    const deleted = await call('DELETE', '/Item/?price=ge=103&select(name)');
+    expect(deleted.status).toBe(200);
+    expect(await deleted.json()).toEqual({ deleted: 3 });
+    // One log entry for the three records: the next index after the read above.
+    expect(Number(deleted.headers.get('x-lockstep-index'))).toBe(before + 1);
+    expect(await count()).toBe(3);
+    expect((await call('GET', '/Item/d3')).status).toBe(404);
+    expect((await call('GET', '/Item/d2')).status).toBe(200);
+    const none = await call('DELETE', '/Item/?price=ge=1000');
+    expect(await none.json()).toEqual({ deleted: 0 });
+    const options = await call('OPTIONS', '/Item/');
+    expect(options.headers.get('allow')).toBe('OPTIONS, GET, HEAD, POST, DELETE');
+  });
+});
+
 describe('custom resources', () => {
   it('a multi-table transaction reserves stock and records the order atomically', async () => {
     await call('PUT', '/Product/widget', { name: 'Widget', price: 2.5, stock: 3 });
