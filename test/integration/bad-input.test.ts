@@ -207,7 +207,8 @@ function badRequests(): BadRequest[] {
   add({ name: 'POST on a record', method: 'POST', path: '/Product/p1', headers: json, body: JSON.stringify(validProduct), status: 405 });
   add({ name: 'PUT on a collection', method: 'PUT', path: '/Product/', headers: json, body: JSON.stringify(validProduct), status: 405 });
   add({ name: 'PATCH on a collection', method: 'PATCH', path: '/Product/', headers: json, body: '{"price":1}', status: 405 });
-  add({ name: 'DELETE on a collection', method: 'DELETE', path: '/Product/', status: 405 });
+  add({ name: 'DELETE on a collection without a filter', method: 'DELETE', path: '/Product/', status: 400 });
+  add({ name: 'DELETE on a collection with a filter no index answers', method: 'DELETE', path: '/Product/?name=Lamp', status: 400 });
   add({ name: 'PUT on a read-only resource', method: 'PUT', path: '/Stats/x', headers: json, body: '{}', status: 405 });
   add({ name: 'DELETE on a read-only resource', method: 'DELETE', path: '/Stats/', status: 405 });
 
