@@ -227,40 +227,42 @@ export class AppHost implements ChangeSource {
     const step = (next: PrepareStep): void => {
       this.verdicts.set(version, { version, hash, phase: 'preparing', step: next });
     };
-    const failed = (at: PrepareStep, reason: string): VersionVerdict => ({ version, hash, phase: 'failed', step: at, reason });
-    step('load');
-    const judged = this.prepare(version).then(
-      async (runtime): Promise<VersionVerdict> => {
-        step('schema');
-        const current = this.active;
-        const breaking = current === undefined ? [] : diffSchemas(current.schema, runtime.schema).breaking;
-        if (breaking.length > 0 && record.allowBreaking !== true) {
-          return failed('schema', `breaking schema change: ${breaking.map((change) => change.description).join('; ')} (deploy with --allow-breaking to accept it)`);
-        }
-        const total = runtime.config.checks.length;
-        if (total === 0 || record.skipChecks === true) return { version, hash, phase: 'prepared' };
-        step('checks');
-        if (this.options.runChecks === undefined) return failed('checks', 'this node cannot run checks');
+    const failed = (at: PrepareStep, reason: unknown): VersionVerdict => ({ version, hash, phase: 'failed', step: at, reason: reason instanceof Error ? reason.message : String(reason) });
+    const run = async (): Promise<VersionVerdict> => {
+      step('load');
+      let runtime: AppRuntime;
+      try {
+        runtime = await this.prepare(version);
+      } catch (error) {
+        this.options.logger.warn({ err: error, app: this.name, version }, 'version failed to prepare');
+        return failed('load', error);
+      }
+      step('schema');
+      const current = this.active;
+      const breaking = current === undefined ? [] : diffSchemas(current.schema, runtime.schema).breaking;
+      if (breaking.length > 0 && record.allowBreaking !== true) {
+        return failed('schema', `breaking schema change: ${breaking.map((change) => change.description).join('; ')} (deploy with --allow-breaking to accept it)`);
+      }
+      const total = runtime.config.checks.length;
+      if (total === 0 || record.skipChecks === true) return { version, hash, phase: 'prepared' };
+      step('checks');
+      if (this.options.runChecks === undefined) return failed('checks', 'this node cannot run checks');
+      try {
         const result = await this.options.runChecks(this, runtime);
         const checks = { passed: total - result.failed.length, total };
         return result.failed.length === 0 ? { version, hash, phase: 'prepared', checks } : { ...failed('checks', describeFailures(result)), checks };
-      },
-      (error: unknown) => {
-        this.options.logger.warn({ err: error, app: this.name, version }, 'version failed to prepare');
-        return failed('load', error instanceof Error ? error.message : String(error));
-      },
-    );
-    const settled = judged.then(
-      (verdict) => verdict,
-      (error: unknown) => failed('checks', error instanceof Error ? error.message : String(error)),
-    );
-    this.judging.set(version, settled);
-    void settled.then((verdict) => {
-      if (this.judging.get(version) !== settled) return;
+      } catch (error) {
+        return failed('checks', error);
+      }
+    };
+    const judged = run();
+    this.judging.set(version, judged);
+    void judged.then((verdict) => {
+      if (this.judging.get(version) !== judged) return;
       this.verdicts.set(version, verdict);
       this.options.onVerdict?.();
     });
-    return settled;
+    return judged;
   }
 
   /**

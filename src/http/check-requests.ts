@@ -8,10 +8,9 @@ import type { CheckSpec } from '../app/config.js';
 import { RequestRunner } from '../app/request-runner.js';
 import type { AppRuntime } from '../app/runtime.js';
 import { Problem } from '../model/problem.js';
-import { parseQuery } from '../query/parse.js';
 import { responseCodec } from './content.js';
 import { asProblem, problemStatus } from './problem.js';
-import { emptyQuery, execute, methodsByHttp, parseId } from './rest.js';
+import { execute, methodsByHttp, parseId, targetQuery } from './rest.js';
 import { parsePath } from './server.js';
 
 /** A check that has not answered by then fails. */
@@ -47,7 +46,7 @@ async function runCheck(host: AppHost, runtime: AppRuntime, check: CheckSpec): P
     const method = methodsByHttp[check.method];
     if (method === undefined) throw new Problem('method-not-allowed', { detail: `${check.method} is not a REST method` });
     const isCollection = path.id === undefined;
-    const query = isCollection && (method === 'get' || method === 'delete') && path.search !== '' ? parseQuery(path.search) : emptyQuery;
+    const query = targetQuery(method, isCollection, path.search);
     const target = { ...(path.id === undefined ? {} : { id: parseId(path.id, endpoint) }), query, pathname: `/${host.name}${check.path}` };
     const codec = responseCodec('application/json', isCollection && method === 'get');
     if (codec === undefined) throw new Error('no JSON codec');

@@ -18,7 +18,12 @@ import { recordIdBytesMax } from '../state/key-limits.js';
 import { readBody } from './body.js';
 import { encodeCsv, requestCodec, responseCodec, type Codec } from './content.js';
 
-export const emptyQuery: Query = { sort: [], offset: 0 };
+const emptyQuery: Query = { sort: [], offset: 0 };
+
+/** The query a request carries: a collection GET's or DELETE's; none on anything else. */
+export function targetQuery(method: RestMethod, isCollection: boolean, search: string): Query {
+  return isCollection && (method === 'get' || method === 'delete') && search !== '' ? parseQuery(search) : emptyQuery;
+}
 
 export interface RestContext {
   readonly metrics: NodeMetrics;
@@ -143,7 +148,7 @@ export async function handleAppRequest(
     const raw = await readBody(req, runtime.config.rest.bodyBytesMax);
     body = bodyCodec.decode(raw);
   }
-  const query = isCollection && (method === 'get' || method === 'delete') && search !== '' ? parseQuery(search) : emptyQuery;
+  const query = targetQuery(method, isCollection, search);
   const ifMatch = parseEtags(headerValue(req, 'if-match'));
   if (ifMatch !== undefined) await runner.reachReadPoint({ consistency, readOnly: false, comparesVersions: ifMatch });
   const ifNoneMatch = parseEtags(headerValue(req, 'if-none-match'));
