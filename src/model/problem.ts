@@ -8,6 +8,11 @@ export type ProblemKind =
   /** The request is malformed or names something invalid (a field, a query, a header value). */
   | 'invalid'
   | 'not-found'
+  /** No valid credential came with the request (none, malformed, unknown, expired, revoked);
+   *  `headers['WWW-Authenticate']` names the schemes accepted. */
+  | 'unauthorized'
+  /** The caller is known, but its roles and its token's scope do not allow this. */
+  | 'forbidden'
   /** The method is not supported on this path; `headers.Allow` says which are. */
   | 'method-not-allowed'
   /** No representation the client accepts can be produced. */
