@@ -6,10 +6,13 @@
 import { parseArgs } from 'node:util';
 import { deployRequest, followDeploy } from './app-deploy.js';
 import { runAudit } from './audit-command.js';
+import { AuthFileError, readTokenFile } from './auth-files.js';
+import { runIdentity } from './identity-command.js';
 import { ControlClient, ExitError, problemText, sleep, type Json } from './control-client.js';
 import { table } from './text-table.js';
 
-const usage = `usage: clusterctl <command> [options]   (--control <url>[,<url>...] or LOCKSTEP_CONTROL, default http://127.0.0.1:9900)
+const usage = `usage: clusterctl <command> [options]   (--control <url>[,<url>...] or LOCKSTEP_CONTROL, default http://127.0.0.1:9900;
+                                          --token-file <file> or LOCKSTEP_TOKEN: the token requests carry)
   nodes                          nodes, their region, zone, state and replicas
   apps                           apps, their placement, versions and what failure they survive
   status <app> [--watch]         one app: target and actual replicas, versions, recent steps
@@ -31,6 +34,20 @@ const usage = `usage: clusterctl <command> [options]   (--control <url>[,<url>..
                                  and the first bad record when it does not hold)
   drain <node> [--no-wait]       move the node's replicas away, then mark it drained
   undrain <node>                 let the node hold replicas again
+  whoami                         the identity of the token in use, and its grants
+  identities                     every identity (admin)
+  identity create <id> [--kind user|service] [--description <text>] [--password-file <file>]
+  identity show|disable|enable <id>
+  grant <identity> <role> [--apps a,b|*] [--regions eu,us|*]   give a role (admin, operator,
+                                 developer, reader, agent, or one the cluster defined)
+  ungrant <identity> <role>
+  roles                          the built-in roles and the cluster's own
+  role define <name> --permissions '<json>' [--description <text>]  |  role remove <name>
+  token issue <identity> [--apps] [--ops] [--regions] [--tables] [--expires 30d]
+                                 a new token, printed once (the cluster keeps only its hash)
+  token list | token revoke <id>
+  token attenuate [--apps] [--ops] [--regions] [--tables] [--expires 1h]
+                                 a narrower token derived from the one in use, offline
 options: -o table|json (default table)
 exit codes: 0 success, 1 refused or failed, 2 usage error, 3 control plane unreachable
 `;
@@ -188,6 +205,15 @@ async function main(argv: string[]): Promise<number> {
         limit: { type: 'string' },
         checkpoint: { type: 'string' },
         out: { type: 'string' },
+        'token-file': { type: 'string' },
+        kind: { type: 'string' },
+        description: { type: 'string' },
+        'password-file': { type: 'string' },
+        apps: { type: 'string' },
+        ops: { type: 'string' },
+        tables: { type: 'string' },
+        expires: { type: 'string' },
+        permissions: { type: 'string' },
       },
     });
   } catch (error) {
@@ -202,7 +228,16 @@ async function main(argv: string[]): Promise<number> {
     .filter((url) => url !== '');
   for (const baseUrl of baseUrls) if (!/^https?:\/\/[^/\s]+$/.test(baseUrl)) usageError(`--control must be a URL such as http://127.0.0.1:9900 (or several, comma-separated), not '${baseUrl}'`);
   if (baseUrls.length === 0) usageError('--control names no URL');
-  const client = new ControlClient(baseUrls);
+  let token = process.env.LOCKSTEP_TOKEN?.trim() || undefined;
+  if (values['token-file'] !== undefined) {
+    try {
+      token = readTokenFile(values['token-file'], true);
+    } catch (error) {
+      if (error instanceof AuthFileError) usageError(`--token-file: ${error.message}`);
+      throw error;
+    }
+  }
+  const client = new ControlClient(baseUrls, token);
   const print = (body: Json, render: (body: Json) => string): void => {
     process.stdout.write(output === 'json' ? `${JSON.stringify(body, null, 2)}\n` : render(body));
   };
@@ -322,6 +357,15 @@ async function main(argv: string[]): Promise<number> {
       }
       throw new ExitError(1, `${node} did not finish draining within ${values.timeout}; clusterctl status <app> shows what is moving`);
     }
+    case 'whoami':
+    case 'identities':
+    case 'identity':
+    case 'grant':
+    case 'ungrant':
+    case 'roles':
+    case 'role':
+    case 'token':
+      return runIdentity(command, client, positionals, values, print);
     default:
       usageError(`unknown command '${command}'`);
   }

@@ -29,14 +29,25 @@ export interface Answer {
   readonly body: Json;
 }
 
+export type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+
 export class ControlClient {
   private readonly baseUrls: readonly string[];
   private current = 0;
 
-  /** One or more members' URLs (any member answers; an unreachable one is passed over). */
-  constructor(baseUrls: string | readonly string[]) {
+  /** One or more members' URLs (any member answers; an unreachable one is passed over), and the
+   *  token every request carries (none: an open, development cluster). */
+  constructor(
+    baseUrls: string | readonly string[],
+    private readonly token?: string,
+  ) {
     this.baseUrls = typeof baseUrls === 'string' ? [baseUrls] : baseUrls;
     if (this.baseUrls.length === 0) throw new Error('no control-plane URL');
+  }
+
+  /** The token requests carry, if any (clusterctl token attenuate narrows it). */
+  get presentedToken(): string | undefined {
+    return this.token;
   }
 
   get baseUrl(): string {
@@ -47,7 +58,7 @@ export class ControlClient {
    *  retried for a few seconds, on the next member when several are known, before it gives up
    *  with exit 3. Every request the tools make is
    *  safe to repeat (reads, drains, and deploys of the same files and spec). */
-  async call(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Answer> {
+  async call(method: Method, path: string, body?: unknown): Promise<Answer> {
     const deadline = Date.now() + unavailableRetryMs;
     for (;;) {
       try {
@@ -60,12 +71,12 @@ export class ControlClient {
     }
   }
 
-  private async once(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Answer> {
+  private async once(method: Method, path: string, body?: unknown): Promise<Answer> {
     let response;
     try {
       response = await request(`${this.baseUrl}${path}`, {
         method,
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...(this.token === undefined ? {} : { authorization: `Bearer ${this.token}` }) },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         headersTimeout: requestTimeoutMs,
         bodyTimeout: requestTimeoutMs,
@@ -84,7 +95,7 @@ export class ControlClient {
     return { status: response.statusCode, body: parsed };
   }
 
-  async expect(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Json> {
+  async expect(method: Method, path: string, body?: unknown): Promise<Json> {
     const answer = await this.call(method, path, body);
     if (answer.status >= 300) throw new ExitError(1, problemText(answer));
     return answer.body;
@@ -93,6 +104,7 @@ export class ControlClient {
 
 export function problemText(answer: Answer): string {
   const body = answer.body;
+  if (answer.status === 401) return `${String(body.title ?? 'Unauthorized')}: ${String(body.detail ?? '')}\n(give a token: LOCKSTEP_TOKEN=<token>, or --token-file <file>)`;
   const errors = Array.isArray(body.errors) ? (body.errors as { field: string; message: string }[]).map((e) => `\n  ${e.field}: ${e.message}`).join('') : '';
   return `${String(body.title ?? `error ${answer.status}`)}: ${String(body.detail ?? '')}${errors}`;
 }

@@ -10,6 +10,7 @@ import type { RolloutTiming } from '../control/rollout.js';
 import { createLogger } from '../observability/logger.js';
 import { ClusterMetrics, NodeMetrics } from '../observability/metrics.js';
 import { lockDataDir } from '../storage/data-dir-lock.js';
+import type { ControlCredentials } from './auth-files.js';
 
 export interface ControlOptions {
   readonly id: string;
@@ -23,6 +24,8 @@ export interface ControlOptions {
   readonly liveness: LivenessTiming;
   readonly rollout: RolloutTiming;
   readonly auditSealEveryMs: number;
+  /** Secured (from --auth-dir); absent: open, development mode. */
+  readonly security?: ControlCredentials;
 }
 
 export async function runControl(options: ControlOptions): Promise<void> {
@@ -63,6 +66,13 @@ export async function runControl(options: ControlOptions): Promise<void> {
     liveness: options.liveness,
     rollout: options.rollout,
     auditSealEveryMs: options.auditSealEveryMs,
+    ...(options.security === undefined ? {} : { security: { adminToken: options.security.adminToken, systemToken: options.security.systemToken } }),
+    ...(options.security?.adminTokenPath !== undefined
+      ? {
+          // Said once, by the member that registered it; the secret itself is never printed.
+          onBootstrapped: () => process.stdout.write(`lockstep: secured; the first admin token is in ${String(options.security?.adminTokenPath)} (keep it safe: the cluster keeps only its hash)\n`),
+        }
+      : {}),
     logger,
     metrics: clusterMetrics.forGroup(controlGroupId),
     onFatal,
@@ -71,6 +81,7 @@ export async function runControl(options: ControlOptions): Promise<void> {
   const api = new ControlApi({ control, host: options.host, port: options.httpPort, logger });
   const address = await api.listen();
   process.stdout.write(`lockstep: control-plane member ${options.id} (of ${members.join(', ')}) at http://${address.address}:${address.port}/ grpc ${options.host}:${options.grpcPort}\n`);
+  if (options.security === undefined) process.stdout.write('lockstep: OPEN (development mode): no authentication, every caller may do everything; start with --auth-dir to secure the cluster\n');
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
     if (stopping) return;

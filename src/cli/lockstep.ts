@@ -1,11 +1,14 @@
 #!/usr/bin/env node
 // The `lockstep` command.
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { defaultTiming } from '../cluster/node-host.js';
 import { defaultLivenessTiming } from '../control/liveness.js';
 import { defaultRolloutTiming } from '../control/rollout.js';
 import { defaultAuditSealEveryMs } from '../control/control-plane.js';
+import { AuthFileError, controlCredentials, readTokenFile, type ControlCredentials } from './auth-files.js';
 import { runControl } from './control.js';
+import { issueToken } from '../security/tokens.js';
 import { runDev } from './dev.js';
 import { defaultWanMatrix, parseWanMatrix } from '../cluster/wan.js';
 import { parseControlAddresses, parsePeers, runNode } from './node.js';
@@ -15,12 +18,14 @@ import { UpFlagError, parseUpFlags, upDefaults } from './up-topology.js';
 const usage = `usage:
   lockstep up [--regions ${upDefaults.regions}] [--app ${upDefaults.app}] [--deploy-regions ${upDefaults.deployRegions}]
               [--data ${upDefaults.data}] [--host ${upDefaults.host}] [--base-port ${upDefaults.basePort}]
-              [--simulate-wan [--wan-matrix ${defaultWanMatrix}]]
+              [--simulate-wan [--wan-matrix ${defaultWanMatrix}]] [--open]
       a local cluster as processes: a control plane (HTTP on --base-port, gRPC on the next) and
       region:count nodes per region (ids eu1, eu2, ..., zones eu-a, eu-b, ..., two ports each
       from --base-port + 2 on), then the app deployed to --deploy-regions with 3 voters; prints
       every URL and commands to try; Ctrl-C stops everything; the same --data starts it again;
-      --simulate-wan makes the nodes delay traffic between regions by the matrix (one-way ms)
+      --simulate-wan makes the nodes delay traffic between regions by the matrix (one-way ms);
+      secured: every request needs a token (the admin's is in <data>/auth/admin.token), unless
+      --open (development only: no authentication)
   lockstep dev <appdir> [--port 9926] [--host 127.0.0.1] [--data <dir>] [--allow-breaking]
       serve one app from a directory on one node, redeploying it on every change;
       --allow-breaking deploys schema changes that are not additive, listing what they break
@@ -29,20 +34,45 @@ const usage = `usage:
                 [--app <appdir> --peers id=host:port,...] [--learner]
                 [--fault-injection] [--tick-ms 50] [--election-ticks 10] [--request-timeout-ms 3000]
                 [--snapshot-entries 10000] [--simulate-wan default|eu-us=40,eu-ap=120,...]
+                [--token-file <control auth-dir>/system.token]
       one node of a cluster; --control registers it with the control plane, which places apps
       on it; without a control plane, --app with --peers bootstraps the app's group with those
       voters (give every founding node the same list), and --learner joins as a non-voter, to
       be added through POST /_admin/<app>/learners on the leader; --simulate-wan (tests and
       benchmarks only) delays traffic to nodes of other regions by the one-way milliseconds given
-      (default: ${defaultWanMatrix}), and answers clients that send X-Lockstep-Client-Region late
-  lockstep control --id <id> --data <dir> --http <port> --grpc <port> [--host 127.0.0.1]
+      (default: ${defaultWanMatrix}), and answers clients that send X-Lockstep-Client-Region late;
+      --token-file holds the cluster's system token (a secured control plane's
+      <auth-dir>/system.token): the node authenticates with it and checks every request it
+      serves against the credentials the control plane sends
+  lockstep token new
+      prints a new token (lst_...), for a control plane's --auth-dir files (system.token,
+      admin.token) or a Kubernetes Secret made outside the cluster
+  lockstep control --id <id> --data <dir> --http <port> --grpc <port> (--auth-dir <dir> | --open)
+                   [--host 127.0.0.1]
                    [--peers id=host:port,...] [--heartbeat 1s] [--suspect-after 5s]
                    [--down-after 5m] [--prepare-timeout 60s] [--audit-seal-every 60s]
       one member of the control plane (alone, or one of 3 given the same --peers); a node
       silent for --suspect-after is suspect, for --down-after down (its replicas move); a
       rollout whose replicas have not all prepared the new version within --prepare-timeout
-      is aborted; the leader signs the audit trail's head into it every --audit-seal-every
+      is aborted; the leader signs the audit trail's head into it every --audit-seal-every;
+      --auth-dir secures the cluster: it holds system.token (made if absent; give every member
+      the same one, and nodes --token-file) and admin.token (or LOCKSTEP_ADMIN_TOKEN; if neither,
+      the first start makes the first admin token there and says so once); --open runs without
+      authentication (development only)
 `;
+
+/** How long a node waits for its --token-file to appear. */
+const tokenFileWaitMs = 60_000;
+
+async function waitForFile(path: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let said = false;
+  while (!existsSync(path) && Date.now() < deadline) {
+    if (!said) process.stdout.write(`lockstep: waiting for ${path} (the control plane writes it on its first start)\n`);
+    said = true;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
 
 function fail(message: string): never {
   process.stderr.write(`lockstep: ${message}\n\n${usage}`);
@@ -111,6 +141,7 @@ async function main(argv: string[]): Promise<void> {
       'base-port': { type: 'string' },
       'simulate-wan': { type: 'boolean', default: false },
       'wan-matrix': { type: 'string' },
+      open: { type: 'boolean', default: false },
     });
     if (positionals.length > 0) fail(`unexpected argument '${positionals[0]}'`);
     let options;
@@ -124,12 +155,18 @@ async function main(argv: string[]): Promise<void> {
         basePort: values['base-port'] as string | undefined,
         simulateWan: values['simulate-wan'] === true,
         wanMatrix: values['wan-matrix'] as string | undefined,
+        open: values.open === true,
       });
     } catch (error) {
       if (error instanceof UpFlagError) fail(error.message);
       throw error;
     }
     await runUp(options);
+    return;
+  }
+  if (command === 'token') {
+    if (rest.length !== 1 || rest[0] !== 'new') fail('token takes one verb: new');
+    process.stdout.write(`${issueToken().token}\n`);
     return;
   }
   if (command === 'dev') {
@@ -162,9 +199,22 @@ async function main(argv: string[]): Promise<void> {
       'election-ticks': { type: 'string', default: String(defaultTiming.electionTicks) },
       'request-timeout-ms': { type: 'string', default: String(defaultTiming.requestTimeoutMs) },
       'snapshot-entries': { type: 'string', default: String(defaultTiming.snapshotEveryEntries) },
+      'token-file': { type: 'string' },
     });
     if (positionals.length > 0) fail(`unexpected argument '${positionals[0]}'`);
     for (const required of ['id', 'region', 'data', 'http', 'grpc'] as const) if (values[required] === undefined) fail(`node needs --${required}`);
+    let systemToken: string | undefined;
+    if (values['token-file'] !== undefined) {
+      try {
+        // The control plane writes the file on its first start: a node started beside it (a
+        // compose file, a pod) waits for it a while rather than failing at once.
+        await waitForFile(values['token-file'] as string, tokenFileWaitMs);
+        systemToken = readTokenFile(values['token-file'] as string);
+      } catch (error) {
+        if (error instanceof AuthFileError) fail(`--token-file: ${error.message}`);
+        throw error;
+      }
+    }
     const id = idFlag(values.id);
     const peers = peersFlag(values.peers);
     if (values.app !== undefined && !values.learner && !peers.has(id)) fail(`--peers must include this node (${id}) when bootstrapping --app`);
@@ -199,6 +249,7 @@ async function main(argv: string[]): Promise<void> {
       peers,
       controlUrls,
       ...(wanMatrix === undefined ? {} : { wanMatrix }),
+      ...(systemToken === undefined ? {} : { systemToken }),
       learner: values.learner === true,
       faultInjection: values['fault-injection'] === true,
       timing: {
@@ -225,9 +276,21 @@ async function main(argv: string[]): Promise<void> {
       'down-after': { type: 'string', default: `${defaultLivenessTiming.downAfterMs}ms` },
       'prepare-timeout': { type: 'string', default: `${defaultRolloutTiming.prepareTimeoutMs}ms` },
       'audit-seal-every': { type: 'string', default: `${defaultAuditSealEveryMs}ms` },
+      'auth-dir': { type: 'string' },
+      open: { type: 'boolean', default: false },
     });
     if (positionals.length > 0) fail(`unexpected argument '${positionals[0]}'`);
     for (const required of ['id', 'data', 'http', 'grpc'] as const) if (values[required] === undefined) fail(`control needs --${required}`);
+    if ((values['auth-dir'] === undefined) === (values.open !== true)) fail('control needs --auth-dir <dir> (secured: tokens checked on every request) or --open (development mode: no authentication), not both');
+    let security: ControlCredentials | undefined;
+    if (values['auth-dir'] !== undefined) {
+      try {
+        security = controlCredentials(values['auth-dir'] as string, process.env);
+      } catch (error) {
+        if (error instanceof AuthFileError) fail(error.message);
+        throw error;
+      }
+    }
     const id = idFlag(values.id);
     const peers = peersFlag(values.peers);
     if (peers.size > 0 && !peers.has(id)) fail(`--peers must include this member (${id})`);
@@ -248,6 +311,7 @@ async function main(argv: string[]): Promise<void> {
       liveness: { heartbeatIntervalMs, suspectAfterMs, downAfterMs },
       rollout: { prepareTimeoutMs: duration('prepare-timeout', values['prepare-timeout'] as string, 3_600_000) },
       auditSealEveryMs: duration('audit-seal-every', values['audit-seal-every'] as string, 24 * 3_600_000),
+      ...(security === undefined ? {} : { security }),
     });
     return;
   }

@@ -14,6 +14,7 @@ import { NodeServer, appGaugeSources } from '../http/server.js';
 import { ClusterMetrics, NodeMetrics } from '../observability/metrics.js';
 import { createLogger } from '../observability/logger.js';
 import { lockDataDir } from '../storage/data-dir-lock.js';
+import { RequestGate } from '../security/request-gate.js';
 
 export interface NodeOptions {
   readonly id: string;
@@ -33,6 +34,8 @@ export interface NodeOptions {
   readonly timing: ClusterTiming;
   /** Simulated one-way latencies between regions (tests, benchmarks, lockstep up --simulate-wan). */
   readonly wanMatrix?: ReadonlyMap<string, number>;
+  /** The cluster's system token (--token-file): heartbeats and calls to other nodes carry it. */
+  readonly systemToken?: string;
 }
 
 export async function runNode(options: NodeOptions): Promise<void> {
@@ -86,6 +89,10 @@ export async function runNode(options: NodeOptions): Promise<void> {
   }
   const apps = node.appHosts;
   let knownNodes = 0;
+  // With a control plane, what to authorize with is its word (open or its credentials); a node
+  // bootstrapped without one runs open.
+  const gate = new RequestGate(`node:${options.id}`, options.region, options.controlUrls.length === 0 ? 'open' : undefined);
+  const authorization = options.systemToken === undefined ? undefined : `Bearer ${options.systemToken}`;
   /** Assigned below, after the agent whose directory updates it acts on. */
   let forwarder: Forwarder | undefined;
   const agent =
@@ -96,6 +103,8 @@ export async function runNode(options: NodeOptions): Promise<void> {
           identity: { id: options.id, region: options.region, zone: options.zone, httpUrl: `http://${options.host}:${options.httpPort}`, grpcAddress: `${options.host}:${options.grpcPort}` },
           controlUrls: options.controlUrls,
           logger,
+          gate,
+          authorization,
           onDirectory: (directory) => {
             wan?.learn(directory);
             // New nodes in the directory: measure how far they are before routing to them.
@@ -104,7 +113,7 @@ export async function runNode(options: NodeOptions): Promise<void> {
           },
         });
   node.onVerdict = () => agent?.soon();
-  forwarder = agent === undefined ? undefined : new Forwarder({ id: options.id, region: options.region }, () => agent.directory(), logger, wan);
+  forwarder = agent === undefined ? undefined : new Forwarder({ id: options.id, region: options.region }, () => agent.directory(), logger, wan, authorization);
   const server = new NodeServer({
     host: options.host,
     port: options.httpPort,
@@ -114,6 +123,7 @@ export async function runNode(options: NodeOptions): Promise<void> {
     metrics,
     groupStatus: (app) => node.statusOf(app),
     admin: (req, res, path) => handleAdmin(node, options.faultInjection, req, res, path),
+    gate,
     ...(forwarder === undefined ? {} : { forwarding: forwarder }),
     ...(wan === undefined ? {} : { clientRoundTripMs: (req) => wan.clientRoundTrip(req.headers[clientRegionHeader]) }),
     topology: () => ({
@@ -128,6 +138,7 @@ export async function runNode(options: NodeOptions): Promise<void> {
   agent?.start();
   forwarder?.start();
   process.stdout.write(`lockstep: node ${options.id} (${options.region}) serving ${[...apps.keys()].join(', ') || 'no apps'} at http://${address.address}:${address.port}/ grpc ${options.host}:${options.grpcPort}\n`);
+  if (options.controlUrls.length === 0) process.stdout.write('lockstep: OPEN (no control plane): no authentication, every caller may do everything\n');
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
     if (stopping) return;

@@ -40,6 +40,9 @@ export interface UpOptions {
   readonly basePort: number;
   /** --simulate-wan: the one-way latency matrix every node simulates, or undefined. */
   readonly wanMatrix: string | undefined;
+  /** --open: no authentication (development only). Otherwise the control plane's --auth-dir is
+   *  <data>/auth, and every node reads the system token from there. */
+  readonly open: boolean;
 }
 
 /** One child process of `lockstep up`. */
@@ -72,6 +75,8 @@ export type UpFlags = { readonly [name in keyof typeof upDefaults]?: string | un
   readonly simulateWan?: boolean;
   /** --wan-matrix (implies --simulate-wan). */
   readonly wanMatrix?: string | undefined;
+  /** --open given. */
+  readonly open?: boolean;
 };
 
 /** The flags as options; throws UpFlagError naming the flag that is wrong. */
@@ -108,7 +113,7 @@ export function parseUpFlags(flags: UpFlags): UpOptions {
       throw new UpFlagError(`--wan-matrix: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
-  return { regions, appDir, deployRegions, dataDir, host, basePort, wanMatrix };
+  return { regions, appDir, deployRegions, dataDir, host, basePort, wanMatrix, open: flags.open === true };
 }
 
 /** `eu:2,us:2,ap:1`; a region without a count has one node. */
@@ -138,8 +143,14 @@ function portsUsed(nodeCount: number): number {
  *  and gRPC in turn, in the order of --regions. Ids are the region and a number from 1, zones
  *  the region and a letter (one zone per node, so three voters in one region still survive the
  *  loss of a zone). */
+/** Where a secured `lockstep up` keeps its credentials: system.token and admin.token. */
+export function authDirOf(options: UpOptions): string {
+  return join(options.dataDir, 'auth');
+}
+
 export function upTopology(options: UpOptions): UpTopology {
   const { host, basePort } = options;
+  const authDir = authDirOf(options);
   const control: UpProcess = {
     id: controlMemberId,
     command: 'control',
@@ -147,7 +158,7 @@ export function upTopology(options: UpOptions): UpTopology {
     grpcPort: basePort + 1,
     url: `http://${host}:${basePort}`,
     dataDir: join(options.dataDir, controlMemberId),
-    args: ['--id', controlMemberId, '--data', join(options.dataDir, controlMemberId), '--host', host, '--http', String(basePort), '--grpc', String(basePort + 1)],
+    args: ['--id', controlMemberId, '--data', join(options.dataDir, controlMemberId), '--host', host, '--http', String(basePort), '--grpc', String(basePort + 1), ...(options.open ? ['--open'] : ['--auth-dir', authDir])],
   };
   const nodes: UpProcess[] = [];
   for (const { region, nodes: count } of options.regions) {
@@ -167,6 +178,7 @@ export function upTopology(options: UpOptions): UpTopology {
         dataDir,
         args: [
           ...['--id', id, '--region', region, '--zone', zone, '--data', dataDir, '--host', host, '--http', String(httpPort), '--grpc', String(httpPort + 1), '--control', `${host}:${basePort}`],
+          ...(options.open ? [] : ['--token-file', join(authDir, 'system.token')]),
           ...(options.wanMatrix === undefined ? [] : ['--simulate-wan', options.wanMatrix]),
         ],
       });

@@ -15,7 +15,8 @@ import { deployRequest, followDeploy, type DeployRequest } from './app-deploy.js
 import { ChildProcesses, logTail, type ChildSpec } from './child-processes.js';
 import { ControlClient, ExitError, sleep, type Json } from './control-client.js';
 import { table } from './text-table.js';
-import { upTopology, type UpOptions, type UpProcess, type UpTopology } from './up-topology.js';
+import { ensureTokenFile } from './auth-files.js';
+import { authDirOf, upTopology, type UpOptions, type UpProcess, type UpTopology } from './up-topology.js';
 
 /** Longest the control plane may take to answer with a leader. */
 const controlReadyTimeoutMs = 30_000;
@@ -71,6 +72,14 @@ export async function runUp(options: UpOptions): Promise<void> {
     await checkPortsFree(options.host, processes);
     recordTopology();
     mkdirSync(logDir, { recursive: true });
+    // Secured: the credentials are made here, before anything starts, so that this process can
+    // talk to the control plane as its admin (the control plane reads the same files).
+    let adminToken: string | undefined;
+    if (!options.open) {
+      mkdirSync(authDirOf(options), { recursive: true, mode: 0o700 });
+      ensureTokenFile(join(authDirOf(options), 'system.token'));
+      adminToken = ensureTokenFile(join(authDirOf(options), 'admin.token'));
+    }
 
     for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void end(0));
     children = new ChildProcesses(join(cliDir, 'lockstep.js'), (spec, how, logStartBytes) => {
@@ -80,9 +89,14 @@ export async function runUp(options: UpOptions): Promise<void> {
     const childSpec = (child: UpProcess): ChildSpec => ({ id: child.id, args: [child.command, ...child.args], logPath: logPath(child.id) });
 
     process.stdout.write(`lockstep up: a control plane and ${topology.nodes.length} nodes on ${options.host}; data in ${options.dataDir}/<id>/, logs in ${logDir}/<id>.log\n`);
+    process.stdout.write(
+      options.open
+        ? 'lockstep up: OPEN (development mode, --open): no authentication, every caller may do everything\n'
+        : `lockstep up: secured: every request needs a token; the admin's is in ${join(authDirOf(options), 'admin.token')}\n`,
+    );
     const pids = new Map<string, number>();
     pids.set(topology.control.id, children.start(childSpec(topology.control)));
-    const client = new ControlClient(topology.control.url);
+    const client = new ControlClient(topology.control.url, adminToken);
     const logsSayWhy = `the logs in ${logDir} say why`;
     await waitFor('the control plane to answer', controlReadyTimeoutMs, logsSayWhy, async () => {
       await client.expect('GET', '/v1/nodes');
@@ -90,7 +104,7 @@ export async function runUp(options: UpOptions): Promise<void> {
     });
     for (const node of topology.nodes) pids.set(node.id, children.start(childSpec(node)));
     process.stdout.write(`  control plane ${topology.control.url}/ up; starting ${topology.nodes.map((node) => node.id).join(', ')}\n`);
-    await waitFor(`nodes ${topology.nodes.map((node) => node.id).join(', ')} to serve and register`, nodesUpTimeoutMs, logsSayWhy, () => nodesUp(client, topology));
+    await waitFor(`nodes ${topology.nodes.map((node) => node.id).join(', ')} to serve and register`, nodesUpTimeoutMs, logsSayWhy, () => nodesUp(client, topology, adminToken));
     process.stdout.write(`  ${topology.nodes.length} nodes up; deploying ${options.appDir} to ${options.deployRegions.join(',')} (${topology.deploy.replicas} voters)\n`);
     const status = await deployApp(client, deploy, logsSayWhy);
     const nodes = ((await client.expect('GET', '/v1/nodes')).nodes ?? []) as Json[];
@@ -178,7 +192,7 @@ async function waitFor<T>(what: string, timeoutMs: number, hint: string, probe: 
 
 /** Up means: the node serves its own HTTP, and the control plane lists it, up, at this run's
  *  address (after a restart it lists every node from before until they are heard again). */
-async function nodesUp(client: ControlClient, topology: UpTopology): Promise<true | undefined> {
+async function nodesUp(client: ControlClient, topology: UpTopology, adminToken: string | undefined): Promise<true | undefined> {
   const listed = ((await client.expect('GET', '/v1/nodes')).nodes ?? []) as Json[];
   for (const node of topology.nodes) {
     const entry = listed.find((candidate) => candidate.id === node.id);
@@ -187,7 +201,7 @@ async function nodesUp(client: ControlClient, topology: UpTopology): Promise<tru
   const serving = await Promise.all(
     topology.nodes.map(async (node) => {
       try {
-        const answer = await request(`${node.url}/_status`, { headersTimeout: probeTimeoutMs, bodyTimeout: probeTimeoutMs });
+        const answer = await request(`${node.url}/_status`, { headersTimeout: probeTimeoutMs, bodyTimeout: probeTimeoutMs, ...(adminToken === undefined ? {} : { headers: { authorization: `Bearer ${adminToken}` } }) });
         await answer.body.dump();
         return answer.statusCode === 200;
       } catch {
@@ -230,11 +244,13 @@ function summary(options: UpOptions, topology: UpTopology, deploy: DeployRequest
   const ctl = clusterctlCommand();
   const record = app === 'shop' ? { path: 'Product/p1', body: '{"name":"Lamp","price":20,"stock":5,"category":"home"}' } : { path: '<Table>/<id>', body: '<a record as JSON>' };
   const holderUrl = holder.url;
+  const auth = options.open ? '' : ` -H "Authorization: Bearer $LOCKSTEP_TOKEN"`;
   const tries = [
     `export LOCKSTEP_CONTROL=${topology.control.url}`,
-    `curl -X PUT ${holderUrl}/${app}/${record.path} -H 'content-type: application/json' -d '${record.body}'`,
-    `curl -i ${holderUrl}/${app}/${record.path}`,
-    ...(forwarder === undefined ? [] : [`curl -i ${forwarder.url}/${app}/${record.path}    # ${forwarder.id} (${forwarder.region ?? ''}) holds no replica: X-Lockstep-Served-By names the node that answered`]),
+    ...(options.open ? [] : [`export LOCKSTEP_TOKEN=$(cat ${join(authDirOf(options), 'admin.token')})    # the admin's token; clusterctl and curl below use it`]),
+    `curl -X PUT ${holderUrl}/${app}/${record.path}${auth} -H 'content-type: application/json' -d '${record.body}'`,
+    `curl -i ${holderUrl}/${app}/${record.path}${auth}`,
+    ...(forwarder === undefined ? [] : [`curl -i ${forwarder.url}/${app}/${record.path}${auth}    # ${forwarder.id} (${forwarder.region ?? ''}) holds no replica: X-Lockstep-Served-By names the node that answered`]),
     `${ctl} nodes`,
     `${ctl} status ${app}`,
     `${ctl} drain ${holder.id}    # its replica moves to another node; ${ctl} undrain ${holder.id} lets it hold one again`,

@@ -4,7 +4,8 @@
 // the control plane says the group no longer has it, never because an answer omits it (a
 // control plane that lost its state must not make nodes delete theirs).
 import type { Logger } from '../observability/logger.js';
-import { heartbeatPath, type Directory, type HeartbeatRequest, type HeartbeatResponse, type NodeIdentity } from './control-protocol.js';
+import type { RequestGate } from '../security/request-gate.js';
+import { deniedPerHeartbeatMax, heartbeatPath, type Directory, type HeartbeatRequest, type HeartbeatResponse, type NodeIdentity } from './control-protocol.js';
 import type { NodeHost } from './node-host.js';
 import { postJson } from './post-json.js';
 
@@ -22,6 +23,11 @@ export interface ControlAgentOptions {
   readonly logger: Logger;
   /** Told of every directory the control plane sends. */
   readonly onDirectory?: (directory: Directory) => void;
+  /** The node's request gate: it gets the credentials the control plane sends, and gives the
+   *  refusals it recorded to the next heartbeat. */
+  readonly gate: RequestGate;
+  /** The Authorization header heartbeats carry (the cluster's system token); undefined: open. */
+  readonly authorization: string | undefined;
 }
 
 export class ControlAgent {
@@ -74,8 +80,15 @@ export class ControlAgent {
     this.beating = true;
     this.again = false;
     try {
-      const body: HeartbeatRequest = { node: this.options.identity, groups: this.options.node.groupReports() };
-      const answer = (await postJson(`${url}${heartbeatPath}`, body, heartbeatTimeoutMs)) as unknown as HeartbeatResponse;
+      const { gate } = this.options;
+      const denied = gate.takeDenied(deniedPerHeartbeatMax);
+      const revision = gate.revision();
+      const body: HeartbeatRequest = { node: this.options.identity, groups: this.options.node.groupReports(), ...(revision === undefined ? {} : { credentialsRevision: revision }), ...(denied.length === 0 ? {} : { denied }) };
+      const answer = (await postJson(`${url}${heartbeatPath}`, body, heartbeatTimeoutMs, this.options.authorization).catch((error: unknown) => {
+        gate.giveBack(denied);
+        throw error;
+      })) as unknown as HeartbeatResponse;
+      if (answer.credentials !== undefined) gate.update(answer.credentials);
       intervalMs = answer.intervalMs;
       this.latest = answer.directory;
       this.options.onDirectory?.(answer.directory);

@@ -3,6 +3,10 @@
 // the groups the node should host. Declared here, below both: the node (cluster) and the
 // control plane (control) speak it.
 import type { NodeId } from '../model/ids.js';
+import type { CredentialSnapshot } from '../security/credentials.js';
+import type { DeniedAttempt } from '../security/request-gate.js';
+
+export type { DeniedAttempt };
 
 export const heartbeatPath = '/v1/heartbeat';
 
@@ -58,10 +62,21 @@ export interface ValidationChecksReport {
   readonly lastFailures: readonly { readonly name: string; readonly reason: string }[];
 }
 
+/** Denied attempts one heartbeat carries at most (the node keeps the rest for the next). */
+export const deniedPerHeartbeatMax = 500;
+
 export interface HeartbeatRequest {
   readonly node: NodeIdentity;
   readonly groups: readonly GroupReport[];
+  /** The revision of the credentials the node holds (absent: none yet). */
+  readonly credentialsRevision?: number;
+  /** Requests the node refused since its last heartbeat, for the audit trail. */
+  readonly denied?: readonly DeniedAttempt[];
 }
+
+/** What a node authorizes requests with: nothing (open, development mode), or the cluster's
+ *  credentials (hashes and public keys, never secrets). */
+export type CredentialsUpdate = { readonly mode: 'open' } | { readonly mode: 'secured'; readonly snapshot: CredentialSnapshot };
 
 /** A group the node should host. */
 export interface Assignment {
@@ -102,4 +117,6 @@ export interface HeartbeatResponse {
   readonly intervalMs: number;
   /** Apps whose active version (this hash) is in its validation window: re-run their checks. */
   readonly validating?: readonly { readonly app: string; readonly hash: string }[];
+  /** Present when the node's credentials are out of date. */
+  readonly credentials?: CredentialsUpdate;
 }

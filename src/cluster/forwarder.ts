@@ -40,6 +40,8 @@ export class Forwarder {
     private readonly logger: Logger,
     /** Simulated wide-area latency between this node and the target (tests, benchmarks). */
     private readonly wan: WanSimulation | undefined = undefined,
+    /** The cluster's own credential, for the health probes (undefined: open). */
+    private readonly authorization: string | undefined = undefined,
   ) {}
 
   private oneWayTo(region: string): number {
@@ -198,7 +200,7 @@ export class Forwarder {
           const started = performance.now();
           try {
             await delay(this.oneWayTo(node.region));
-            const answer = await request(`${node.url}/_health`, { headersTimeout: probeTimeoutMs, bodyTimeout: probeTimeoutMs });
+            const answer = await request(`${node.url}/_health`, { headersTimeout: probeTimeoutMs, bodyTimeout: probeTimeoutMs, ...(this.authorization === undefined ? {} : { headers: { authorization: this.authorization } }) });
             await answer.body.dump();
             await delay(this.oneWayTo(node.region));
             this.sample(node.id, performance.now() - started);

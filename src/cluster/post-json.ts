@@ -3,10 +3,11 @@
 // detail.
 import { request } from 'undici';
 
-export async function postJson(url: string, body: unknown, timeoutMs: number): Promise<Record<string, unknown>> {
+/** `authorization`: the Authorization header to send (the cluster's system token), if any. */
+export async function postJson(url: string, body: unknown, timeoutMs: number, authorization?: string): Promise<Record<string, unknown>> {
   const response = await request(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...(authorization === undefined ? {} : { authorization }) },
     body: JSON.stringify(body),
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,

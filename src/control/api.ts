@@ -6,7 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { requireBundle } from '../cluster/admin.js';
-import { heartbeatPath, type HeartbeatRequest, type NodeIdentity } from '../cluster/control-protocol.js';
+import { deniedPerHeartbeatMax, heartbeatPath, type HeartbeatRequest, type NodeIdentity } from '../cluster/control-protocol.js';
 import { readBody } from '../http/body.js';
 import { asProblem, renderProblem } from '../http/problem.js';
 import { bundleBytesMax } from '../app/bundle.js';
@@ -15,7 +15,11 @@ import { Problem } from '../model/problem.js';
 import type { Logger } from '../observability/logger.js';
 import { assignmentsFor, directoryOf } from './assignments.js';
 import { auditListing, auditVerify, checkpointOf } from './audit-view.js';
-import type { ControlPlane } from './control-plane.js';
+import type { Principal } from '../security/credentials.js';
+import type { Action } from '../security/permissions.js';
+import type { DeniedAttempt } from './commands.js';
+import type { Caller, ControlPlane } from './control-plane.js';
+import { identityRoute, type Access } from './identity-api.js';
 import { appStatus, appSummary, nodeSummary, planChanges } from './views.js';
 import { place } from './placement.js';
 import type { FailureDomain, PlacementSpec } from './placement-types.js';
@@ -81,6 +85,17 @@ function parseIdentity(value: unknown): NodeIdentity {
   return { id: node.id as string, region: node.region as string, zone: (node.zone ?? undefined) as string | undefined, httpUrl: node.httpUrl as string, grpcAddress: node.grpcAddress as string };
 }
 
+/** The denied attempts a node's heartbeat reports, checked field by field and bounded. */
+function deniedAttemptsOf(value: unknown, node: string): DeniedAttempt[] {
+  if (!Array.isArray(value)) return [];
+  const text = (field: unknown): string => (typeof field === 'string' ? field : '');
+  return value.slice(0, deniedPerHeartbeatMax).flatMap((raw: unknown) => {
+    const attempt = raw as Record<string, unknown> | null;
+    if (attempt === null || typeof attempt !== 'object' || typeof attempt.at !== 'number') return [];
+    return [{ at: attempt.at, surface: `node:${node}`, actor: text(attempt.actor) || 'unauthenticated', ...(typeof attempt.token === 'string' ? { token: attempt.token } : {}), request: text(attempt.request), reason: text(attempt.reason), source: text(attempt.source) }];
+  });
+}
+
 export interface ControlApiOptions {
   readonly control: ControlPlane;
   readonly host: string;
@@ -112,10 +127,17 @@ export class ControlApi {
     const { control } = this.options;
     try {
       const url = new URL(req.url ?? '/', 'http://control');
-      if (url.pathname === '/_health') return json(res, 200, { member: control.options.memberId, leader: control.group.leader() || null, isLeader: control.isLeader() });
+      // A member's own health is its own to answer (a follower has no leader to ask); it is
+      // authenticated like everything else once the log is secured.
+      if (url.pathname === '/_health') {
+        if (control.machine.state.auth.secured) await this.access(req, url);
+        return json(res, 200, { member: control.options.memberId, leader: control.group.leader() || null, isLeader: control.isLeader(), secured: control.machine.state.auth.secured });
+      }
       if (!control.isLeader()) return await this.forward(req, res);
       res.setHeader('X-Lockstep-Control-Leader', control.options.memberId);
-      await this.route(req, res, url);
+      if (control.bootstrapping()) throw new Problem('unavailable', { detail: 'the control plane is registering its credentials', headers: { 'Retry-After': '1' } });
+      const access = await this.access(req, url);
+      await this.route(req, res, url, access);
     } catch (error) {
       const problem = asProblem(error);
       if (problem.kind === 'internal') this.options.logger.error({ err: error, url: req.url }, 'control API request failed');
@@ -125,7 +147,36 @@ export class ControlApi {
     }
   }
 
-  private async route(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+  /** Who is asking, checked against the credentials; a refusal is recorded in the audit trail.
+   *  In open mode everyone is let through as 'operator'. */
+  private async access(req: IncomingMessage, url: URL): Promise<Access> {
+    const { control } = this.options;
+    const directory = control.credentials();
+    const request = `${req.method ?? 'GET'} ${url.pathname}`;
+    const source = req.socket.remoteAddress ?? 'unknown';
+    let principal: Principal;
+    try {
+      principal = await directory.authenticate(req.headers.authorization, Date.now());
+    } catch (error) {
+      if (error instanceof Problem) control.recordDenied({ at: Date.now(), surface: 'control', actor: 'unauthenticated', request, reason: error.detail ?? error.kind, source });
+      throw error;
+    }
+    const caller: Caller = principal.open ? { actor: 'operator' } : { actor: principal.identity, ...(principal.tokenId === undefined ? {} : { token: principal.tokenId }), caveats: principal.scopes.slice(principal.tokenId === undefined ? 0 : 1) };
+    const deny = (reason: string): DeniedAttempt => ({ at: Date.now(), surface: 'control', actor: principal.identity, ...(principal.tokenId === undefined ? {} : { token: principal.tokenId }), request, reason, source });
+    return {
+      principal,
+      caller,
+      can: (action: Action) => directory.refusal(principal, action, Date.now()) === undefined,
+      require: (action: Action) => {
+        const reason = directory.refusal(principal, action, Date.now());
+        if (reason === undefined) return;
+        control.recordDenied(deny(reason));
+        throw new Problem('forbidden', { detail: `${principal.identity}: ${reason}` });
+      },
+    };
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse, url: URL, access: Access): Promise<void> {
     const { control } = this.options;
     const parts = url.pathname.split('/').filter((part) => part !== '').map(decodeURIComponent);
     const method = req.method ?? 'GET';
@@ -134,6 +185,7 @@ export class ControlApi {
     };
     if (url.pathname === heartbeatPath) {
       only('POST');
+      access.require({ op: 'cluster' });
       return json(res, 200, await this.heartbeat(await jsonBody(req)));
     }
     if (parts[0] === '_topology' && parts.length === 1) {
@@ -142,8 +194,11 @@ export class ControlApi {
       return json(res, 200, this.topology());
     }
     if (parts[0] !== 'v1') throw new Problem('not-found', { detail: `no control-plane endpoint ${url.pathname}` });
+    const identityAnswer = await identityRoute(control, access, method, parts, () => jsonBody(req));
+    if (identityAnswer !== undefined) return json(res, identityAnswer.status, identityAnswer.body);
     if (parts[1] === 'audit') {
       only('GET');
+      access.require({ op: 'audit' });
       await control.readPoint();
       if (parts.length === 2) return json(res, 200, auditListing(control.machine, url.searchParams));
       if (parts.length === 3 && parts[2] === 'checkpoint') return json(res, 200, control.signedAuditHead());
@@ -159,18 +214,22 @@ export class ControlApi {
     if (parts[1] === 'nodes' && parts.length === 4 && (parts[3] === 'drain' || parts[3] === 'undrain')) {
       only('POST');
       const id = parts[2] as string;
-      const outcome = await control.propose({ op: 'node.drain', id, drain: parts[3] === 'drain' ? 'draining' : 'none' }, 'operator');
-      if (!outcome.result.ok) throw new Problem('not-found', { detail: outcome.result.reason });
+      const region = control.machine.state.nodes.get(id)?.region;
+      access.require({ op: 'operate', ...(region === undefined ? {} : { regions: [region] }) });
+      const outcome = await control.propose({ op: 'node.drain', id, drain: parts[3] === 'drain' ? 'draining' : 'none' }, access.caller);
+      if (!outcome.result.ok) throw new Problem(outcome.result.denied === true ? 'forbidden' : 'not-found', { detail: outcome.result.reason });
       return json(res, 202, { node: id, drain: parts[3] === 'drain' ? 'draining' : 'none', index: outcome.index });
     }
     if (parts[1] === 'apps' && parts.length === 2) {
       only('GET');
       await control.readPoint();
       const view = control.machine.view();
-      return json(res, 200, { revision: view.revision, apps: view.apps.map((app) => appSummary(app)) });
+      // Each caller sees the apps it may read.
+      return json(res, 200, { revision: view.revision, apps: view.apps.filter((app) => access.can({ op: 'read', app: app.name }) || access.can({ op: 'deploy', app: app.name })).map((app) => appSummary(app)) });
     }
     if (parts[1] === 'apps' && parts.length === 3) {
       only('GET');
+      if (!access.can({ op: 'deploy', app: parts[2] as string })) access.require({ op: 'read', app: parts[2] as string });
       await control.readPoint();
       const app = control.machine.view().apps.find((candidate) => candidate.name === parts[2]);
       if (app === undefined) throw new Problem('not-found', { detail: `no app '${parts[2] ?? ''}'; clusterctl apps lists them` });
@@ -178,25 +237,28 @@ export class ControlApi {
     }
     if (parts[1] === 'apps' && parts.length === 4 && parts[3] === 'rollback') {
       only('POST');
-      return this.rollback(parts[2] as string, await jsonBody(req), res);
+      access.require({ op: 'rollback', app: parts[2] as string, regions: control.machine.state.apps.get(parts[2] as string)?.spec.regions ?? [] });
+      return this.rollback(parts[2] as string, await jsonBody(req), res, access.caller);
     }
     if (parts[1] === 'apps' && parts.length === 4 && parts[3] === 'abort') {
       only('POST');
-      const outcome = await control.propose({ op: 'app.abortRollout', name: parts[2] as string }, 'operator');
-      if (!outcome.result.ok) throw new Problem(control.machine.state.apps.has(parts[2] as string) ? 'conflict' : 'not-found', { detail: outcome.result.reason });
+      access.require({ op: 'deploy', app: parts[2] as string, regions: control.machine.state.apps.get(parts[2] as string)?.spec.regions ?? [] });
+      const outcome = await control.propose({ op: 'app.abortRollout', name: parts[2] as string }, access.caller);
+      if (!outcome.result.ok) throw new Problem(outcome.result.denied === true ? 'forbidden' : control.machine.state.apps.has(parts[2] as string) ? 'conflict' : 'not-found', { detail: outcome.result.reason });
       return json(res, 202, { app: parts[2], abortRequested: true, index: outcome.index });
     }
     if (parts[1] === 'apps' && parts.length === 4 && parts[3] === 'deploy') {
       only('POST');
-      return this.deploy(parts[2] as string, await jsonBody(req), res);
+      return this.deploy(parts[2] as string, await jsonBody(req), res, access);
     }
     throw new Problem('not-found', { detail: `no control-plane endpoint ${url.pathname}` });
   }
 
-  private async deploy(name: string, body: Record<string, unknown>, res: ServerResponse): Promise<void> {
+  private async deploy(name: string, body: Record<string, unknown>, res: ServerResponse, access: Access): Promise<void> {
     const { control } = this.options;
     if (!appNamePattern.test(name)) throw new Problem('invalid', { errors: [{ field: 'name', message: "must start with a letter and hold only letters, digits, '-' and '_' (at most 63)" }] });
     const spec = parseSpec(body);
+    access.require({ op: 'deploy', app: name, regions: spec.regions });
     const bundle = requireBundle(body, 'bundle');
     const allowBreaking = body.allowBreaking === true;
     const { state } = control.machine;
@@ -239,7 +301,8 @@ export class ControlApi {
     // The deploy's flag wins over the app's config.yaml, which wins over the default.
     const maxErrorRate = body.maxErrorRate ?? config.validation.maxErrorRate ?? defaultMaxErrorRate;
     if (typeof maxErrorRate !== 'number' || !(maxErrorRate >= 0 && maxErrorRate < 1)) throw new Problem('invalid', { errors: [{ field: 'maxErrorRate', message: 'must be a fraction from 0 up to (not including) 1' }] });
-    const outcome = await control.propose({ op: 'app.deploy', name, spec, bundle, allowBreaking, expectRevision, validateForMs, maxErrorRate }, 'operator');
+    const outcome = await control.propose({ op: 'app.deploy', name, spec, bundle, allowBreaking, expectRevision, validateForMs, maxErrorRate }, access.caller);
+    if (!outcome.result.ok && outcome.result.denied === true) throw new Problem('forbidden', { detail: outcome.result.reason });
     if (!outcome.result.ok) {
       const stale = outcome.result.reason.startsWith('the plan was made');
       const racing = outcome.result.reason.includes('is being rolled out');
@@ -252,7 +315,7 @@ export class ControlApi {
   }
 
   /** Rolls back to `to`, or by default to the version that was active before the current one. */
-  private async rollback(name: string, body: Record<string, unknown>, res: ServerResponse): Promise<void> {
+  private async rollback(name: string, body: Record<string, unknown>, res: ServerResponse, caller: Caller): Promise<void> {
     const { control } = this.options;
     const app = control.machine.state.apps.get(name);
     if (app === undefined) throw new Problem('not-found', { detail: `no app '${name}'; clusterctl apps lists them` });
@@ -263,7 +326,8 @@ export class ControlApi {
       if (to === undefined) throw new Problem('conflict', { detail: `${name} has no earlier activated version to roll back to` });
     }
     if (typeof to !== 'number' || !Number.isInteger(to) || to < 1) throw new Problem('invalid', { errors: [{ field: 'to', message: 'must be a version number (clusterctl history lists them)' }] });
-    const outcome = await control.propose({ op: 'app.rollback', name, to }, 'operator');
+    const outcome = await control.propose({ op: 'app.rollback', name, to }, caller);
+    if (!outcome.result.ok && outcome.result.denied === true) throw new Problem('forbidden', { detail: outcome.result.reason });
     if (!outcome.result.ok) throw new Problem('conflict', { type: outcome.result.reason.includes('is being rolled out') ? 'rollout-in-progress' : 'rollback-refused', detail: outcome.result.reason });
     return json(res, 202, { app: name, version: outcome.result.version, rollbackTo: to, rollout: true, index: outcome.index });
   }
@@ -274,6 +338,7 @@ export class ControlApi {
     if (!Array.isArray(body.groups)) throw new Problem('invalid', { errors: [{ field: 'groups', message: 'must be a list of group reports' }] });
     const request: HeartbeatRequest = { node, groups: body.groups as HeartbeatRequest['groups'] };
     control.reports.record(request, Date.now());
+    for (const attempt of deniedAttemptsOf(body.denied, node.id)) control.recordDenied(attempt);
     // A replica decided on a staged version: the switch is decided on it now, not at the next pass.
     if (request.groups.some((group) => Array.isArray(group.staged) && group.staged.some((verdict) => verdict.phase !== 'preparing'))) control.reconciler.soon();
     const known = control.machine.state.nodes.get(node.id);
@@ -283,7 +348,11 @@ export class ControlApi {
     } else if (known.liveness !== 'up') {
       await control.propose({ op: 'node.liveness', id: node.id, liveness: 'up' }, `node:${node.id}`);
     }
-    return assignmentsFor(node.id, control.machine.state, control.reports, control.liveness.timing.heartbeatIntervalMs);
+    const answer = assignmentsFor(node.id, control.machine.state, control.reports, control.liveness.timing.heartbeatIntervalMs);
+    const { auth } = control.machine.state;
+    const held = body.credentialsRevision;
+    if (!auth.secured) return { ...answer, credentials: { mode: 'open' } };
+    return held === auth.revision ? answer : { ...answer, credentials: { mode: 'secured', snapshot: auth.snapshot() } };
   }
 
   private topology(): unknown {
@@ -304,7 +373,12 @@ export class ControlApi {
     const body = req.method === 'GET' || req.method === 'HEAD' ? undefined : await readBody(req, bodyBytesMax);
     const answer = await request(`${leaderUrl}${req.url ?? '/'}`, {
       method: (req.method ?? 'GET') as 'GET',
-      headers: { 'content-type': req.headers['content-type'] ?? 'application/json', 'x-lockstep-forwarded-by': control.options.memberId },
+      headers: {
+        'content-type': req.headers['content-type'] ?? 'application/json',
+        'x-lockstep-forwarded-by': control.options.memberId,
+        // The leader authenticates the caller; the credential passes through untouched.
+        ...(req.headers.authorization === undefined ? {} : { authorization: req.headers.authorization }),
+      },
       ...(body === undefined ? {} : { body }),
       headersTimeout: forwardTimeoutMs,
       bodyTimeout: forwardTimeoutMs,
@@ -313,7 +387,7 @@ export class ControlApi {
     });
     const text = await answer.body.text();
     const headers: Record<string, string> = { 'X-Lockstep-Forwarded-By': control.options.memberId };
-    for (const name of ['content-type', 'allow', 'retry-after', 'x-lockstep-control-leader']) {
+    for (const name of ['content-type', 'allow', 'retry-after', 'x-lockstep-control-leader', 'www-authenticate']) {
       const value = answer.headers[name];
       if (typeof value === 'string') headers[name] = value;
     }

@@ -26,7 +26,10 @@ export interface AuditRecord {
   readonly target: string;
   /** What the command asked for, in a few words (never a bundle's contents). */
   readonly detail: string;
-  readonly outcome: 'ok' | 'refused';
+  /** 'denied': the caller may not do this (refused by apply, or by an API before proposing). */
+  readonly outcome: 'ok' | 'refused' | 'denied';
+  /** The token the caller presented (its id; never a secret). */
+  readonly token?: string;
   readonly reason?: string;
   /** The previous record's hash (chainOrigin for the first). */
   readonly prev: string;
@@ -76,7 +79,59 @@ function describe(command: ControlCommand): { target: string; detail: string } {
       return { target: `app:${command.name}`, detail: `${command.outcome} ${command.detail}` };
     case 'audit.seal':
       return { target: 'audit', detail: `record ${command.seq} (${command.hash.slice(0, 12)}) signed by ${command.signer}` };
+    case 'auth.bootstrap':
+      return { target: 'auth', detail: `admin token ${String(command.admin?.id)}, system token ${String(command.system?.id)}` };
+    case 'identity.create':
+      return { target: `identity:${command.id}`, detail: `${command.kind}${command.passwordHash === undefined ? '' : ', with a password'}` };
+    case 'identity.update':
+      return { target: `identity:${command.id}`, detail: [command.disabled === undefined ? '' : command.disabled ? 'disabled' : 'enabled', command.passwordHash === undefined ? '' : 'password set'].filter((part) => part !== '').join(', ') };
+    case 'grant.add':
+      return { target: `identity:${command.identity}`, detail: `role ${command.role} on apps ${names(command.apps)}, regions ${names(command.regions)}` };
+    case 'grant.remove':
+      return { target: `identity:${command.identity}`, detail: `role ${command.role}` };
+    case 'role.define':
+      return { target: `role:${command.name}`, detail: JSON.stringify(command.permissions).slice(0, 300) };
+    case 'role.remove':
+      return { target: `role:${command.name}`, detail: '' };
+    case 'token.issue':
+      return { target: `identity:${command.identity}`, detail: `token ${String(command.token?.id)}${Object.keys(command.scope ?? {}).length === 0 ? '' : `, scope ${JSON.stringify(command.scope)}`}` };
+    case 'token.revoke':
+      return { target: `token:${command.id}`, detail: '' };
+    case 'audit.denied':
+      return { target: 'audit', detail: `${command.attempts.length} denied attempts` };
   }
+}
+
+function names(set: '*' | readonly string[]): string {
+  return set === '*' ? '*' : set.join(',');
+}
+
+/** The records of an applied entry, chained from `head`, with their stored bytes: one, or one
+ *  per attempt of an audit.denied entry. */
+export function auditRecordsOf(index: LogIndex, entry: ControlEntry, result: ApplyResult, head: ChainHead): { record: AuditRecord; bytes: Buffer; hash: string }[] {
+  if (entry.command.op !== 'audit.denied' || !Array.isArray(entry.command.attempts) || entry.command.attempts.length === 0 || !result.ok) return [auditRecordOf(index, entry, result, head)];
+  const out: { record: AuditRecord; bytes: Buffer; hash: string }[] = [];
+  let previous = head;
+  for (const attempt of entry.command.attempts) {
+    const record: AuditRecord = {
+      seq: previous.seq + 1,
+      index,
+      at: Number(attempt.at),
+      actor: String(attempt.actor),
+      op: 'audit.denied',
+      target: String(attempt.surface),
+      detail: `${String(attempt.request)} from ${String(attempt.source)}`,
+      outcome: 'denied',
+      reason: String(attempt.reason),
+      ...(attempt.token === undefined ? {} : { token: String(attempt.token) }),
+      prev: previous.hash,
+    };
+    const bytes = Buffer.from(JSON.stringify(record));
+    const hash = hashOf(bytes);
+    out.push({ record, bytes, hash });
+    previous = { seq: record.seq, hash };
+  }
+  return out;
 }
 
 /** The record of an applied entry, chained to `head`, and its stored bytes. */
@@ -90,8 +145,9 @@ export function auditRecordOf(index: LogIndex, entry: ControlEntry, result: Appl
     op: entry.command.op,
     target,
     detail,
-    outcome: result.ok ? 'ok' : 'refused',
+    outcome: result.ok ? 'ok' : result.denied === true ? 'denied' : 'refused',
     ...(result.ok ? {} : { reason: result.reason }),
+    ...(entry.token === undefined ? {} : { token: entry.token }),
     prev: head.hash,
     ...(entry.command.op === 'audit.seal'
       ? { seal: { seq: entry.command.seq, hash: entry.command.hash, at: entry.command.at, signer: entry.command.signer, signature: entry.command.signature } }

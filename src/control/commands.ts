@@ -6,6 +6,10 @@ import { Packr } from 'msgpackr';
 import type { EntryCodec } from '../group/types.js';
 import type { Bundle } from '../model/app-entries.js';
 import type { AppVersion, NodeId } from '../model/ids.js';
+import type { DeniedAttempt } from '../cluster/control-protocol.js';
+import type { IdentityKind } from '../security/credentials.js';
+import type { NameSet, Permission, Scope } from '../security/permissions.js';
+import type { StoredToken } from './auth-state.js';
 import type { MembershipStep, PlacementSpec } from './placement-types.js';
 
 export type NodeLiveness = 'up' | 'suspect' | 'down';
@@ -105,6 +109,23 @@ export type ControlCommand =
       readonly signer: NodeId;
       readonly signature: string;
     }
+  /** The first start of a secured control plane: the admin and the cluster's own (system)
+   *  identities with one token each. Applied once; from then on every entry is authorized. */
+  | { readonly op: 'auth.bootstrap'; readonly admin: StoredToken; readonly system: StoredToken }
+  | { readonly op: 'identity.create'; readonly id: string; readonly kind: IdentityKind; readonly description: string; readonly passwordHash?: string }
+  /** Disables or enables an identity, or sets a user's password (its scrypt hash). */
+  | { readonly op: 'identity.update'; readonly id: string; readonly disabled?: boolean; readonly passwordHash?: string }
+  | { readonly op: 'grant.add'; readonly identity: string; readonly role: string; readonly apps: NameSet; readonly regions: NameSet }
+  | { readonly op: 'grant.remove'; readonly identity: string; readonly role: string }
+  /** Defines (or redefines) a role of the cluster's own; built-in roles cannot be changed. */
+  | { readonly op: 'role.define'; readonly name: string; readonly description: string; readonly permissions: readonly Permission[] }
+  | { readonly op: 'role.remove'; readonly name: string }
+  /** A token for `identity`: its hash and attenuation key only; the secret went to the caller. */
+  | { readonly op: 'token.issue'; readonly identity: string; readonly token: StoredToken; readonly scope: Scope; readonly description: string }
+  | { readonly op: 'token.revoke'; readonly id: string }
+  /** Requests refused for want of a credential or a permission, on the control API or a node:
+   *  each is an audit record. */
+  | { readonly op: 'audit.denied'; readonly attempts: readonly DeniedAttempt[] }
   /** A membership step of an app's group, as the reconciler takes it. */
   | {
       readonly op: 'app.step';
@@ -114,11 +135,18 @@ export type ControlCommand =
       readonly detail: string;
     };
 
+export type { DeniedAttempt };
+
 export interface ControlEntry {
   /** Proposer's wall clock, ms since the epoch. */
   readonly at: number;
-  /** Who asked: "operator", "node:n1", "control:c1". (Authenticated identities: issue 10.) */
+  /** Who asked: an identity ("admin", "deploy-bot"), or the cluster's own processes
+   *  ("control:c1", "control:rollout", "node:eu1"); "operator" on an open (development) cluster. */
   readonly actor: string;
+  /** The token the identity presented (its id), and the scopes of its attenuations: apply
+   *  authorizes the entry against the identity's grants and all of these. */
+  readonly token?: string;
+  readonly caveats?: readonly Scope[];
   readonly command: ControlCommand;
 }
 
@@ -139,6 +167,16 @@ const opList: Record<ControlCommand['op'], true> = {
   'app.validationFailed': true,
   'app.step': true,
   'audit.seal': true,
+  'auth.bootstrap': true,
+  'identity.create': true,
+  'identity.update': true,
+  'grant.add': true,
+  'grant.remove': true,
+  'role.define': true,
+  'role.remove': true,
+  'token.issue': true,
+  'token.revoke': true,
+  'audit.denied': true,
 };
 const ops = new Set<string>(Object.keys(opList));
 

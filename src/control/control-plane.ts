@@ -12,7 +12,11 @@ import type { RaftGroupMetrics } from '../observability/metrics.js';
 import { ControlStore } from '../storage/control-store.js';
 import { LmdbRaftStorage } from '../storage/raft-storage.js';
 import { SnapshotFiles } from '../storage/snapshot-files.js';
-import { controlEntryCodec, type ControlCommand, type ControlEntry } from './commands.js';
+import { CredentialDirectory } from '../security/credentials.js';
+import type { Scope } from '../security/permissions.js';
+import { storedFormOf } from '../security/tokens.js';
+import { controlEntryCodec, type ControlCommand, type ControlEntry, type DeniedAttempt } from './commands.js';
+import { DeniedAttempts } from './denials.js';
 import { LivenessMonitor, type LivenessTiming } from './liveness.js';
 import { loadOrCreateAuditKey, signCheckpoint, type AuditKey, type SignedCheckpoint } from './audit-key.js';
 import { ControlMachine } from './machine.js';
@@ -39,9 +43,22 @@ export interface ControlPlaneOptions {
   readonly rollout: RolloutTiming;
   /** How often the leader signs the audit chain's head into the trail (when it moved). */
   readonly auditSealEveryMs?: number;
+  /** A secured control plane: the tokens its first start registers (admin, and the system
+   *  token nodes and the control plane itself use). Absent: open, development mode. */
+  readonly security?: { readonly adminToken: string; readonly systemToken: string };
+  /** Called once, on the member whose bootstrap entry registered the admin token. */
+  readonly onBootstrapped?: () => void;
   readonly logger: Logger;
   readonly metrics: RaftGroupMetrics;
   readonly onFatal: (error: unknown, context: string) => void;
+}
+
+/** Who proposes an entry: an identity with the token it presented and that token's
+ *  attenuations, or one of the cluster's own processes (`control:...`, `node:...`). */
+export interface Caller {
+  readonly actor: string;
+  readonly token?: string;
+  readonly caveats?: readonly Scope[];
 }
 
 export class ControlPlane {
@@ -54,12 +71,22 @@ export class ControlPlane {
   private sealTimer: NodeJS.Timeout | undefined;
   private sealing = false;
   readonly reconciler: Reconciler;
+  /** Refused requests, on their way into the audit trail. */
+  readonly denials: DeniedAttempts;
+  /** The Authorization header the control plane sends nodes (undefined: open mode). */
+  readonly clusterAuthorization: string | undefined;
   private readonly store: ControlStore;
+  private directory: CredentialDirectory | undefined;
 
   constructor(readonly options: ControlPlaneOptions) {
     this.store = new ControlStore(join(options.dataDir, 'control', 'lmdb'));
     this.auditKey = loadOrCreateAuditKey(join(options.dataDir, 'control', 'audit-key.pem'));
     this.machine = new ControlMachine(this.store);
+    if (this.machine.state.auth.secured && options.security === undefined) {
+      throw new Error("this control plane's log is secured (its credentials were bootstrapped): start it with --auth-dir, which holds its system token");
+    }
+    this.clusterAuthorization = options.security === undefined ? undefined : `Bearer ${options.security.systemToken}`;
+    this.denials = new DeniedAttempts((attempts) => this.propose({ op: 'audit.denied', attempts }, `control:${options.memberId}`), options.logger);
     this.group = new RaftGroup<ControlEntry, ApplyResult>({
       groupId: controlGroupId,
       nodeId: options.memberId,
@@ -86,6 +113,7 @@ export class ControlPlane {
       start: () => {
         this.reports.reset(Date.now());
         void this.announce();
+        void this.bootstrap();
       },
       stop: () => undefined,
     });
@@ -110,9 +138,31 @@ export class ControlPlane {
   }
 
   /** Proposes a command; resolves with its index and what applying it said. */
-  async propose(command: ControlCommand, actor: string): Promise<{ readonly index: LogIndex; readonly result: ApplyResult }> {
-    const committed = await this.group.propose({ at: Date.now(), actor, command }, this.options.timing.requestTimeoutMs);
+  async propose(command: ControlCommand, caller: string | Caller): Promise<{ readonly index: LogIndex; readonly result: ApplyResult }> {
+    const who: Caller = typeof caller === 'string' ? { actor: caller } : caller;
+    const entry: ControlEntry = {
+      at: Date.now(),
+      actor: who.actor,
+      ...(who.token === undefined ? {} : { token: who.token }),
+      ...(who.caveats === undefined || who.caveats.length === 0 ? {} : { caveats: who.caveats }),
+      command,
+    };
+    const committed = await this.group.propose(entry, this.options.timing.requestTimeoutMs);
     return { index: committed.index, result: committed.result };
+  }
+
+  /** The credentials requests are checked against, as of the applied control state: open until
+   *  the cluster is bootstrapped secured. */
+  credentials(): CredentialDirectory {
+    const { auth } = this.machine.state;
+    if (!auth.secured) return (this.directory = this.directory?.open === true ? this.directory : CredentialDirectory.openMode());
+    if (this.directory === undefined || this.directory.open || this.directory.revision !== auth.revision) this.directory = CredentialDirectory.of(auth.snapshot());
+    return this.directory;
+  }
+
+  /** A refused request, for the audit trail. */
+  recordDenied(attempt: DeniedAttempt): void {
+    this.denials.record(attempt);
   }
 
   isLeader(): boolean {
@@ -150,6 +200,31 @@ export class ControlPlane {
     }
   }
 
+  /** The first leader of a secured control plane registers its admin and system tokens. */
+  private async bootstrap(): Promise<void> {
+    const { security } = this.options;
+    if (security === undefined || this.machine.state.auth.secured) return;
+    try {
+      const outcome = await this.propose({ op: 'auth.bootstrap', admin: storedFormOf(security.adminToken), system: storedFormOf(security.systemToken) }, `control:${this.options.memberId}`);
+      if (outcome.result.ok) {
+        this.options.logger.info('secured: admin and system identities created');
+        this.options.onBootstrapped?.();
+      }
+      else if (!this.machine.state.auth.secured) this.options.logger.error({ reason: outcome.result.reason }, 'could not bootstrap the credentials');
+    } catch (error) {
+      this.options.logger.warn({ err: error }, 'could not bootstrap the credentials yet');
+      setTimeout(() => {
+        if (this.isLeader()) void this.bootstrap();
+      }, 1_000).unref();
+    }
+  }
+
+  /** True while a secured control plane has not yet registered its credentials: it answers
+   *  nothing but 503 until it has, rather than running open for a moment. */
+  bootstrapping(): boolean {
+    return this.options.security !== undefined && !this.machine.state.auth.secured;
+  }
+
   /** Every member records its URL while it leads (a new leader's followers learn it from the log). */
   private async announce(): Promise<void> {
     const { memberId, httpUrl } = this.options;
@@ -164,6 +239,7 @@ export class ControlPlane {
 
   async close(): Promise<void> {
     if (this.sealTimer !== undefined) clearInterval(this.sealTimer);
+    this.denials.stop();
     this.group.stop();
     await this.store.close();
   }

@@ -7,7 +7,8 @@ import type { AppliedEntry, ReplicatedStateMachine } from '../group/types.js';
 import type { Bundle } from '../model/app-entries.js';
 import type { LogIndex, NodeId } from '../model/ids.js';
 import type { ControlStore } from '../storage/control-store.js';
-import { auditRecordOf, emptyHead, type ChainHead } from './audit.js';
+import { auditRecordsOf, emptyHead, type ChainHead } from './audit.js';
+import type { GrantRecord, IdentityRecord, RoleRecord, TokenRecord } from './auth-state.js';
 import type { ControlEntry } from './commands.js';
 import { ControlState, emptyChanges, type AppRecord, type ApplyResult, type NodeRecord } from './state.js';
 
@@ -56,11 +57,21 @@ export class ControlMachine implements ReplicatedStateMachine<ControlEntry, Appl
       store.put('memberKey', id, state.memberKeys.get(id));
     }
     if (changes.revision) store.putMeta('revision', state.revision);
+    const { auth } = state;
+    for (const id of changes.identities) store.put('identity', id, auth.identities.get(id));
+    for (const id of changes.tokens) store.put('token', id, auth.tokens.get(id));
+    for (const id of changes.grants) store.put('grant', id, auth.grants.get(id));
+    for (const name of changes.roles) store.put('role', name, auth.roles.get(name));
+    if (changes.auth) {
+      store.putMeta('authRevision', auth.revision);
+      store.putMeta('secured', auth.secured ? 1 : 0);
+    }
     if (entry !== undefined) {
       // The record commits with the change it describes (one write transaction).
-      const audit = auditRecordOf(index, entry, result, this.auditHead);
-      store.appendAudit(audit.record.seq, audit.bytes, audit.hash);
-      this.auditHead = { seq: audit.record.seq, hash: audit.hash };
+      for (const audit of auditRecordsOf(index, entry, result, this.auditHead)) {
+        store.appendAudit(audit.record.seq, audit.bytes, audit.hash);
+        this.auditHead = { seq: audit.record.seq, hash: audit.hash };
+      }
     }
     store.putMeta('applied', index);
     this.pending = index;
@@ -121,6 +132,13 @@ export class ControlMachine implements ReplicatedStateMachine<ControlEntry, Appl
     for (const { name, value } of store.all('member')) state.members.set(name, value as string);
     for (const { name, value } of store.all('memberKey')) state.memberKeys.set(name, value as string);
     state.revision = store.metaNumber('revision');
+    const { auth } = state;
+    for (const { name, value } of store.all('identity')) auth.identities.set(name, value as IdentityRecord);
+    for (const { name, value } of store.all('token')) auth.tokens.set(name, value as TokenRecord);
+    for (const { name, value } of store.all('grant')) auth.grants.set(name, value as GrantRecord[]);
+    for (const { name, value } of store.all('role')) auth.roles.set(name, value as RoleRecord);
+    auth.revision = store.metaNumber('authRevision');
+    auth.secured = store.metaNumber('secured') === 1;
     return state;
   }
 }

@@ -177,7 +177,7 @@ export class Reconciler implements LeaderDuty {
   }
 
   private async admin(baseUrl: string, path: string, body: unknown, timeoutMs: number): Promise<void> {
-    await postJson(`${baseUrl}${path}`, body, timeoutMs);
+    await postJson(`${baseUrl}${path}`, body, timeoutMs, this.control.clusterAuthorization);
   }
 
   /** Makes the group run the desired version: the rollout in progress moves one step, or, with

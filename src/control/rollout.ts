@@ -96,7 +96,7 @@ export class RolloutDriver {
         // A rollback brings back code that passed its checks when it was deployed; they are not
         // run again (they may fail on the very data that made the rollback necessary).
         const skipChecks = rollout.rollbackTo !== undefined;
-        const staged = await postJson(`${base}/stage`, { bundle: { files: bundle.files }, allowBreaking, skipChecks }, stageTimeoutMs);
+        const staged = await postJson(`${base}/stage`, { bundle: { files: bundle.files }, allowBreaking, skipChecks }, stageTimeoutMs, this.control.clusterAuthorization);
         await this.control.propose({ op: 'app.rolloutStaged', name: app.name, version: rollout.version, appVersion: Number(staged.version) }, 'control:rollout');
       });
       return;
@@ -114,7 +114,7 @@ export class RolloutDriver {
     if (abortReason !== undefined) {
       const reason = abortReason;
       this.run(app.name, async () => {
-        await postJson(`${base}/abort`, { version: rollout.appVersion }, decideTimeoutMs).catch((error: unknown) => {
+        await postJson(`${base}/abort`, { version: rollout.appVersion }, decideTimeoutMs, this.control.clusterAuthorization).catch((error: unknown) => {
           // Already aborted (an earlier leader's request went through): the record still ends.
           if (!(error instanceof Error) || !/not staged/.test(error.message)) throw error;
         });
@@ -127,7 +127,7 @@ export class RolloutDriver {
       const preparedAt = Date.now();
       let switchIndex: number;
       try {
-        const activated = await postJson(`${base}/activate`, { version: rollout.appVersion, epoch: leader.report.epoch }, decideTimeoutMs);
+        const activated = await postJson(`${base}/activate`, { version: rollout.appVersion, epoch: leader.report.epoch }, decideTimeoutMs, this.control.clusterAuthorization);
         switchIndex = Number(activated.index);
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);

@@ -6,6 +6,7 @@
 import type { Bundle } from '../model/app-entries.js';
 import type { AppVersion, LogIndex, NodeId } from '../model/ids.js';
 import type { ControlCommand, ControlEntry, DrainState, NodeAddresses, NodeLiveness, ReplicaVerdict, StepOutcome } from './commands.js';
+import { AuthState, type AuthChanges, type AuthContext } from './auth-state.js';
 import { place, survivalOf } from './placement.js';
 import type { CandidateNode, MembershipStep, Placement, PlacementResult, PlacementSpec, SurvivalReport } from './placement-types.js';
 
@@ -95,10 +96,10 @@ export interface AppRecord {
 
 export type ApplyResult =
   | { readonly ok: true; readonly detail?: string; readonly version?: AppVersion; readonly revision: number }
-  | { readonly ok: false; readonly reason: string; readonly revision: number };
+  | { readonly ok: false; readonly reason: string; readonly revision: number; /** Refused because the caller may not do this. */ readonly denied?: true };
 
 /** What an apply changed, for the store to persist. */
-export interface Changes {
+export interface Changes extends AuthChanges {
   readonly nodes: Set<NodeId>;
   readonly apps: Set<string>;
   readonly bundles: Set<string>;
@@ -115,6 +116,9 @@ export const historyKeptMax = 50;
 /** Versions (and their bundles) kept per app. */
 export const versionsKeptMax = 10;
 export const appNamePattern = /^[A-Za-z][A-Za-z0-9_-]{0,62}$/;
+/** App names a deploy may not take: they would read as the cluster's own (Harper's system
+ *  database, the control plane, the dashboard). */
+export const reservedAppNames: ReadonlySet<string> = new Set(['system', 'control', 'lockstep', 'ui', 'v1', 'metrics']);
 
 function sorted(ids: Iterable<NodeId>): NodeId[] {
   return [...ids].sort();
@@ -128,15 +132,39 @@ export class ControlState {
   readonly members = new Map<NodeId, string>();
   /** Control-plane members' audit signing keys (SPKI DER, base64). */
   readonly memberKeys = new Map<NodeId, string>();
+  /** Identities, tokens, grants and roles. */
+  readonly auth = new AuthState();
   /** Changes whenever placement inputs or outputs change: a plan made at revision r is still
    *  valid while the revision is r. */
   revision = 0;
+
+  private readonly authContext: AuthContext = {
+    appRegions: (app) => this.apps.get(app)?.spec.regions,
+    nodeRegion: (node) => this.nodes.get(node)?.region,
+  };
 
   /** Applies one committed entry at `index`. Refused entries change nothing. */
   apply(index: LogIndex, entry: ControlEntry, changes: Changes): ApplyResult {
     const refuse = (reason: string): ApplyResult => ({ ok: false, reason, revision: this.revision });
     const command = entry.command;
+    const denied = this.auth.entryRefusal(entry.actor, entry.token, entry.caveats ?? [], entry.at, command, this.authContext);
+    if (denied !== undefined) return { ok: false, reason: denied, revision: this.revision, denied: true };
     switch (command.op) {
+      case 'auth.bootstrap':
+      case 'identity.create':
+      case 'identity.update':
+      case 'grant.add':
+      case 'grant.remove':
+      case 'role.define':
+      case 'role.remove':
+      case 'token.issue':
+      case 'token.revoke': {
+        const outcome = this.auth.apply(entry, command, changes);
+        return outcome.ok ? { ok: true, revision: this.revision, ...(outcome.detail === undefined ? {} : { detail: outcome.detail }) } : refuse(outcome.reason);
+      }
+      case 'audit.denied':
+        // Nothing in the control state changes: each attempt is a record of the audit trail.
+        return this.ok();
       case 'member.announce':
         this.members.set(command.id, command.httpUrl);
         if (command.auditKey !== undefined) this.memberKeys.set(command.id, command.auditKey);
@@ -271,6 +299,7 @@ export class ControlState {
   private deploy(index: LogIndex, entry: ControlEntry, command: Extract<ControlCommand, { op: 'app.deploy' }>, changes: Changes): ApplyResult {
     const refuse = (reason: string): ApplyResult => ({ ok: false, reason, revision: this.revision });
     if (!appNamePattern.test(command.name)) return refuse(`app name '${command.name}' must start with a letter and hold only letters, digits, '-' and '_' (at most 63)`);
+    if (reservedAppNames.has(command.name.toLowerCase())) return refuse(`app name '${command.name}' is reserved for the cluster's own use`);
     if (command.expectRevision !== undefined && command.expectRevision !== this.revision) {
       return refuse(`the plan was made at revision ${command.expectRevision}; the placement state is at revision ${this.revision} now: plan again`);
     }
@@ -454,5 +483,5 @@ export function samePlacement(a: Placement, b: Placement): boolean {
 }
 
 export function emptyChanges(): Changes {
-  return { nodes: new Set(), apps: new Set(), bundles: new Set(), members: new Set(), revision: false };
+  return { nodes: new Set(), apps: new Set(), bundles: new Set(), members: new Set(), revision: false, identities: new Set(), tokens: new Set(), grants: new Set(), roles: new Set(), auth: false };
 }

@@ -9,7 +9,10 @@ import type { AppHost } from '../app/app-host.js';
 import { Problem } from '../model/problem.js';
 import type { Logger } from '../observability/logger.js';
 import { NodeMetrics, type AppGaugeSource } from '../observability/metrics.js';
+import { writeProblemToSocket } from '../realtime/problem-response.js';
 import { createRealtime, type Realtime, type RealtimeTarget } from '../realtime/server.js';
+import type { Operation } from '../security/permissions.js';
+import type { GateRequest, RequestGate } from '../security/request-gate.js';
 import { asProblem, problemJson, problemMediaType, problemStatus, renderProblem } from './problem.js';
 import { handleAppRequest } from './rest.js';
 
@@ -31,6 +34,19 @@ export interface NodeServerOptions {
   readonly forwarding?: AppForwarding;
   /** Simulated round trip to the client that sent `req` (wide-area simulation only). */
   readonly clientRoundTripMs?: (req: IncomingMessage) => number;
+  /** Authenticates and authorizes every request (absent: open, as `lockstep dev` runs). */
+  readonly gate?: RequestGate;
+}
+
+function gateRequest(req: IncomingMessage, path: string): GateRequest {
+  return { method: req.method ?? 'GET', path: path.slice(0, 512), authorization: req.headers.authorization, source: req.socket.remoteAddress ?? 'unknown' };
+}
+
+/** The operation an app request asks for: a read, a subscription (SSE) or a write. */
+function operationOf(req: IncomingMessage): Operation {
+  const method = req.method ?? 'GET';
+  if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS') return req.headers.accept?.includes('text/event-stream') === true ? 'subscribe' : 'read';
+  return 'write';
 }
 
 /** How a node answers for an app it does not host. */
@@ -129,8 +145,22 @@ export class NodeServer {
     this.server.on('upgrade', (req, socket, head) => {
       req.url = originForm(req.url);
       const path = safeParsePath(req.url);
-      if (path !== undefined && !this.options.apps.has(path.app) && this.options.forwarding?.upgrade(req, socket, head, path.app) === true) return;
-      this.realtime.handleUpgrade(req, socket, head);
+      const upgrade = (): void => {
+        if (path !== undefined && !this.options.apps.has(path.app) && this.options.forwarding?.upgrade(req, socket, head, path.app) === true) return;
+        this.realtime.handleUpgrade(req, socket, head);
+      };
+      const { gate } = this.options;
+      if (gate === undefined || gate.isOpen()) return upgrade();
+      // Checked before the upgrade, while an HTTP answer is still possible.
+      socket.pause();
+      const pathname = (req.url ?? '/').split('?')[0] ?? '/';
+      gate
+        .admit(gateRequest(req, pathname), ...(path === undefined ? [] : [{ op: 'subscribe' as const, app: path.app, table: path.endpoint }]))
+        .then(() => {
+          socket.resume();
+          upgrade();
+        })
+        .catch((error: unknown) => writeProblemToSocket(socket, renderProblem(asProblem(error))));
     });
     // Node hands CONNECT to this event and, without a listener, closes the socket unanswered.
     this.server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
@@ -190,12 +220,25 @@ export class NodeServer {
       const url = req.url;
       const roundTripMs = this.options.clientRoundTripMs?.(req) ?? 0;
       if (roundTripMs > 0) await new Promise((resolveDelay) => setTimeout(resolveDelay, roundTripMs));
-      if (url.startsWith('/_') || url === '/metrics') {
+      const gate = this.options.gate;
+      const pathname = url.split('?')[0] ?? url;
+      if (url.startsWith('/_') || url === '/metrics' || url.startsWith('/metrics?')) {
+        if (gate !== undefined) {
+          // /_admin is the control plane's; status and metrics are for operators (and the
+          // cluster itself); health and topology for anyone with a valid credential.
+          if (pathname.startsWith('/_admin/')) await gate.admit(gateRequest(req, pathname), { op: 'cluster' });
+          else if (pathname === '/_status' || pathname === '/metrics') await gate.admit(gateRequest(req, pathname), { op: 'operate' }, { op: 'cluster' });
+          else await gate.admit(gateRequest(req, pathname));
+        }
         status = await this.handleNodeEndpoint(url, req, res);
         return;
       }
       const path = parsePath(url);
-      if (path === undefined) throw new Problem('not-found', { detail: 'paths are /<app>/<Table>/ and /<app>/<Table>/<id>' });
+      if (path === undefined) {
+        if (gate !== undefined) await gate.admit(gateRequest(req, pathname));
+        throw new Problem('not-found', { detail: 'paths are /<app>/<Table>/ and /<app>/<Table>/<id>' });
+      }
+      if (gate !== undefined) await gate.admit(gateRequest(req, pathname), { op: operationOf(req), app: path.app, table: path.endpoint });
       host = this.options.apps.get(path.app);
       if (host === undefined) {
         const forwarded = this.options.forwarding?.request(req, res, path.app);

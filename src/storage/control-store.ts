@@ -7,8 +7,9 @@ import { open, type Database, type RootDatabase } from 'lmdb';
 import type { LogIndex } from '../model/ids.js';
 
 /** Record kinds; a key is `<kind>/<name>`. */
-export type ControlRecordKind = 'node' | 'app' | 'bundle' | 'member' | 'memberKey';
-const kinds: readonly ControlRecordKind[] = ['node', 'app', 'bundle', 'member', 'memberKey'];
+export type ControlRecordKind = 'node' | 'app' | 'bundle' | 'member' | 'memberKey' | 'identity' | 'token' | 'grant' | 'role';
+const kinds: readonly ControlRecordKind[] = ['node', 'app', 'bundle', 'member', 'memberKey', 'identity', 'token', 'grant', 'role'];
+export type ControlMetaKey = 'applied' | 'revision' | 'authRevision' | 'secured';
 
 export class ControlStore {
   readonly root: RootDatabase;
@@ -61,11 +62,11 @@ export class ControlStore {
     else this.records.putSync(`${kind}/${name}`, value);
   }
 
-  putMeta(key: 'applied' | 'revision', value: number): void {
+  putMeta(key: ControlMetaKey, value: number): void {
     this.meta.putSync(key, value);
   }
 
-  metaNumber(key: 'applied' | 'revision'): number {
+  metaNumber(key: ControlMetaKey): number {
     return this.meta.get(key) ?? 0;
   }
 

@@ -31,7 +31,7 @@ const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const topology = upTopology(parseUpFlags({}));
 const processes: readonly UpProcess[] = [topology.control, ...topology.nodes];
 /** Flags whose values differ by design (see the header). */
-const placeFlags = new Set(['--data', '--host', '--control']);
+const placeFlags = new Set(['--data', '--host', '--control', '--auth-dir', '--token-file']);
 const portFlags = new Set(['--http', '--grpc']);
 
 type Yaml = Record<string, any>;
@@ -85,10 +85,14 @@ describe('docker-compose.yml agrees with lockstep up', () => {
     expect(differing.get('--host'), `${name}: --host is the service's name`).toBe(name);
     expect(service.hostname, `${name}: its hostname`).toBe(name);
     expect(differing.get('--data')).toBe('/data');
-    expect(service.volumes).toEqual([`${name}:/data`]);
     if (child.command === 'node') {
       expect(differing.get('--control'), `${name}: --control`).toBe(`control:${controlHttpPort()}`);
       expect(service.depends_on).toContain('control');
+      expect(differing.get('--token-file'), `${name}: the system token from the shared volume`).toBe('/auth/system.token');
+      expect(service.volumes).toEqual([`${name}:/data`, 'auth:/auth:ro']);
+    } else {
+      expect(differing.get('--auth-dir'), 'the control plane keeps its credentials in the shared volume').toBe('/auth');
+      expect(service.volumes).toEqual([`${name}:/data`, 'auth:/auth']);
     }
     expect(service.ports, `${name} publishes its HTTP port as lockstep up's`).toEqual([`${child.httpPort}:${child.httpPort}`]);
   });
@@ -96,7 +100,8 @@ describe('docker-compose.yml agrees with lockstep up', () => {
   it('deploys the same app to the same regions with the same voters', () => {
     const deploy = services.deploy as Yaml;
     expect(deploy.entrypoint).toEqual(['node', 'dist/src/cli/clusterctl.js']);
-    expect(deploy.command).toEqual(['deploy', topology.deploy.appDir, '--regions', topology.deploy.regions.join(','), '--replicas', String(topology.deploy.replicas), '--control', `http://control:${controlHttpPort()}`]);
+    expect(deploy.command).toEqual(['deploy', topology.deploy.appDir, '--regions', topology.deploy.regions.join(','), '--replicas', String(topology.deploy.replicas), '--control', `http://control:${controlHttpPort()}`, '--token-file', '/auth/admin.token']);
+    expect(deploy.volumes).toEqual(['auth:/auth:ro']);
     expect([...(deploy.depends_on as string[])].sort()).toEqual(processes.map(serviceName).sort());
     expect(deploy.restart).toBe('on-failure');
   });
@@ -151,7 +156,12 @@ describe('deploy/kubernetes/ agrees with lockstep up', () => {
     const ports = (service.spec.ports as { name: string; port: number }[]).map((port) => `${port.name}:${port.port}`);
     expect(ports.sort()).toEqual(['grpc', 'http'].map((name) => `${name}:${containerPort(set, name)}`).sort());
     const mounts = set.spec.template.spec.containers[0].volumeMounts as { name: string; mountPath: string }[];
-    expect(mounts).toEqual([{ name: 'data', mountPath: '/data' }]);
+    expect(mounts).toEqual([
+      { name: 'data', mountPath: '/data' },
+      { name: 'auth', mountPath: '/auth', readOnly: true },
+    ]);
+    const auth = (set.spec.template.spec.volumes as Yaml[]).find((volume) => volume.name === 'auth');
+    expect(auth?.secret?.secretName, 'the credentials come from the Secret lockstep-auth').toBe('lockstep-auth');
     expect((set.spec.volumeClaimTemplates as Yaml[]).map((claim) => claim.metadata.name)).toEqual(['data']);
     return service;
   }
@@ -168,7 +178,12 @@ describe('deploy/kubernetes/ agrees with lockstep up', () => {
     expect(differing.get('--host'), `${where}: --host is the pod's FQDN`).toBe(`${set.metadata.name as string}-${ordinal}.${set.spec.serviceName as string}.lockstep.svc.cluster.local`);
     expect(differing.get('--http')).toBe(containerPort(set, 'http'));
     expect(differing.get('--grpc')).toBe(containerPort(set, 'grpc'));
-    if (expected.command === 'node') expect(differing.get('--control'), `${where}: --control`).toBe(controlAddress());
+    if (expected.command === 'node') {
+      expect(differing.get('--control'), `${where}: --control`).toBe(controlAddress());
+      expect(differing.get('--token-file')).toBe('/auth/system.token');
+    } else {
+      expect(differing.get('--auth-dir')).toBe('/auth');
+    }
   }
 
   it('lists every file in the kustomization, into one namespace', () => {
@@ -204,7 +219,7 @@ describe('deploy/kubernetes/ agrees with lockstep up', () => {
     const job = named('Job', 'deploy-shop');
     const container = job.spec.template.spec.containers[0] as Yaml;
     expect(container.command).toEqual(['node', 'dist/src/cli/clusterctl.js']);
-    expect(container.args).toEqual(['deploy', topology.deploy.appDir, '--regions', topology.deploy.regions.join(','), '--replicas', String(topology.deploy.replicas), '--control', `http://${controlAddress()}`]);
+    expect(container.args).toEqual(['deploy', topology.deploy.appDir, '--regions', topology.deploy.regions.join(','), '--replicas', String(topology.deploy.replicas), '--control', `http://${controlAddress()}`, '--token-file', '/auth/admin.token']);
     expect(job.spec.template.spec.restartPolicy).toBe('OnFailure');
   });
 });

@@ -6,14 +6,14 @@ import { parseUpFlags, upTopology, UpFlagError } from '../../src/cli/up-topology
 describe('upTopology', () => {
   it('numbers nodes per region, gives each its own zone, and hands out ports two by two from the base', () => {
     const topology = upTopology(parseUpFlags({ regions: 'eu:3,ap', deployRegions: 'eu', basePort: '4000', data: 'd', host: 'localhost' }));
-    expect(topology.control.args).toEqual(['--id', 'c1', '--data', 'd/c1', '--host', 'localhost', '--http', '4000', '--grpc', '4001']);
+    expect(topology.control.args).toEqual(['--id', 'c1', '--data', 'd/c1', '--host', 'localhost', '--http', '4000', '--grpc', '4001', '--auth-dir', 'd/auth']);
     expect(topology.nodes.map((node) => `${node.id} ${node.zone} ${node.httpPort}/${node.grpcPort} ${node.url}`)).toEqual([
       'eu1 eu-a 4002/4003 http://localhost:4002',
       'eu2 eu-b 4004/4005 http://localhost:4004',
       'eu3 eu-c 4006/4007 http://localhost:4006',
       'ap1 ap-a 4008/4009 http://localhost:4008',
     ]);
-    expect(topology.nodes[3]?.args).toEqual(['--id', 'ap1', '--region', 'ap', '--zone', 'ap-a', '--data', 'd/ap1', '--host', 'localhost', '--http', '4008', '--grpc', '4009', '--control', 'localhost:4000']);
+    expect(topology.nodes[3]?.args).toEqual(['--id', 'ap1', '--region', 'ap', '--zone', 'ap-a', '--data', 'd/ap1', '--host', 'localhost', '--http', '4008', '--grpc', '4009', '--control', 'localhost:4000', '--token-file', 'd/auth/system.token']);
     expect(topology.deploy).toEqual({ appDir: 'examples/shop', regions: ['eu'], replicas: 3 });
   });
 
@@ -30,6 +30,13 @@ describe('upTopology', () => {
   ])('refuses %o', (flags, message) => {
     expect(() => parseUpFlags(flags)).toThrow(UpFlagError);
     expect(() => parseUpFlags(flags)).toThrow(message);
+  });
+
+  it('is secured unless --open: the control plane has no --auth-dir then, nor the nodes a --token-file', () => {
+    const open = upTopology(parseUpFlags({ open: true, data: 'd' }));
+    expect(open.control.args.slice(-1)).toEqual(['--open']);
+    expect(open.control.args).not.toContain('--auth-dir');
+    for (const node of open.nodes) expect(node.args).not.toContain('--token-file');
   });
 
   it('passes --simulate-wan to every node, with the default matrix or the one given, and refuses a bad one', () => {

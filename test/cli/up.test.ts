@@ -5,7 +5,7 @@
 // records, and the deploy changes nothing. Flags it cannot start from exit 2 with nothing
 // started, a port in use exits 1 naming the port.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -78,8 +78,11 @@ function alive(pid: number): boolean {
   }
 }
 
+/** The admin token a secured lockstep up wrote into its data directory. */
+let adminHeaders: Record<string, string> = {};
+
 async function getJson<T>(url: string): Promise<T> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(requestTimeoutMs) });
+  const response = await fetch(url, { headers: adminHeaders, signal: AbortSignal.timeout(requestTimeoutMs) });
   expect(response.status, `GET ${url}`).toBe(200);
   return (await response.json()) as T;
 }
@@ -121,6 +124,14 @@ describe('lockstep up', () => {
     expect(summary.controlUrl).toBe(`http://127.0.0.1:${basePort}`);
     expect(summary.nodes.map((node) => `${node.id}:${node.region}:${node.zone}`)).toEqual(['eu1:eu:eu-a', 'eu2:eu:eu-b', 'us1:us:us-a', 'us2:us:us-b', 'ap1:ap:ap-a']);
     expect(first.output()).toContain(`logs in ${join(dataDir, 'logs')}/<id>.log`);
+    // Secured by default: the admin's token is in the data directory, never in the output.
+    const adminToken = readFileSync(join(dataDir, 'auth', 'admin.token'), 'utf8').trim();
+    expect(first.output()).toContain(`the admin's is in ${join(dataDir, 'auth', 'admin.token')}`);
+    expect(first.output()).not.toContain(adminToken);
+    expect(first.output()).toContain('export LOCKSTEP_TOKEN=$(cat');
+    const refused = await fetch(`${summary.controlUrl}/v1/nodes`, { signal: AbortSignal.timeout(requestTimeoutMs) });
+    expect(refused.status, 'no token: refused').toBe(401);
+    adminHeaders = { authorization: `Bearer ${adminToken}` };
 
     const listed = await getJson<{ nodes: { id: string; region: string; state: string; httpUrl: string }[] }>(`${summary.controlUrl}/v1/nodes`);
     expect(listed.nodes.filter((node) => node.state === 'up').map((node) => node.id).sort()).toEqual(['ap1', 'eu1', 'eu2', 'us1', 'us2']);
@@ -134,10 +145,10 @@ describe('lockstep up', () => {
     // Through ap1, which holds no replica: the write and the read are served by a node that does.
     const ap = summary.nodes.find((node) => node.id === 'ap1') as NodeRow;
     const hosts = [...status.voters, ...status.learners];
-    const put = await fetch(`${ap.url}/shop/Product/p1`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Lamp', price: 20, stock: 5 }), signal: AbortSignal.timeout(requestTimeoutMs) });
+    const put = await fetch(`${ap.url}/shop/Product/p1`, { method: 'PUT', headers: { 'content-type': 'application/json', ...adminHeaders }, body: JSON.stringify({ name: 'Lamp', price: 20, stock: 5 }), signal: AbortSignal.timeout(requestTimeoutMs) });
     expect(put.status, await put.text()).toBe(204);
     expect(hosts).toContain(put.headers.get('x-lockstep-served-by'));
-    const read = await fetch(`${ap.url}/shop/Product/p1`, { headers: { 'x-lockstep-consistency': 'linearizable' }, signal: AbortSignal.timeout(requestTimeoutMs) });
+    const read = await fetch(`${ap.url}/shop/Product/p1`, { headers: { 'x-lockstep-consistency': 'linearizable', ...adminHeaders }, signal: AbortSignal.timeout(requestTimeoutMs) });
     expect(read.status).toBe(200);
     expect(hosts).toContain(read.headers.get('x-lockstep-served-by'));
     expect(read.headers.get('x-lockstep-forwarded-by')).toBe('ap1');

@@ -2,7 +2,7 @@
 // `lockstep control` and `lockstep node --control`), and `clusterctl` run as the operator runs
 // it. Every process is killed when the test process exits.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ClusterNode, clusterCliPath, freePorts, pollUntil } from './cluster.js';
@@ -37,6 +37,9 @@ export interface FleetOptions {
   readonly nodeArgs?: readonly string[];
   /** Extra flags for every control-plane member (e.g. --prepare-timeout 5s). */
   readonly controlArgs?: readonly string[];
+  /** Secured: the control plane's --auth-dir (every member shares it) and every node's
+   *  --token-file is its system.token. Absent: the control plane runs --open. */
+  readonly authDir?: string;
 }
 
 export interface CtlResult {
@@ -77,7 +80,7 @@ export class Fleet {
     return pollUntil(
       async () => {
         for (const member of this.control.filter((candidate) => candidate.isRunning())) {
-          const health = await fetch(`${member.base}/_health`, { signal: AbortSignal.timeout(2_000) })
+          const health = await fetch(`${member.base}/_health`, { signal: AbortSignal.timeout(2_000), headers: this.adminHeaders() })
             .then(async (response) => (await response.json()) as { isLeader: boolean })
             .catch(() => undefined);
           if (health?.isLeader === true) return member;
@@ -97,7 +100,7 @@ export class Fleet {
       const httpPort = ports[i * 2] as number;
       const grpcPort = ports[i * 2 + 1] as number;
       const dataDir = join(this.rootDir, id);
-      const args = ['--id', id, '--data', dataDir, '--http', String(httpPort), '--grpc', String(grpcPort), ...peers];
+      const args = ['--id', id, '--data', dataDir, '--http', String(httpPort), '--grpc', String(grpcPort), ...peers, ...(this.options.authDir === undefined ? ['--open'] : ['--auth-dir', this.options.authDir])];
       args.push('--heartbeat', this.options.heartbeat ?? '300ms', '--suspect-after', this.options.suspectAfter ?? '2s', '--down-after', this.options.downAfter ?? '60s', ...(this.options.controlArgs ?? []));
       this.control.push(new ClusterNode(id, httpPort, grpcPort, dataDir, args, 'control'));
     }
@@ -110,6 +113,7 @@ export class Fleet {
     const dataDir = join(this.rootDir, spec.id);
     const controls = this.control.map((member) => `127.0.0.1:${member.httpPort}`).join(',');
     const args = ['--id', spec.id, '--region', spec.region, ...(spec.zone === undefined ? [] : ['--zone', spec.zone]), '--data', dataDir, '--http', String(httpPort), '--grpc', String(grpcPort), '--control', controls, '--fault-injection', ...(this.options.nodeArgs ?? [])];
+    if (this.options.authDir !== undefined) args.push('--token-file', join(this.options.authDir, 'system.token'));
     const node = new ClusterNode(spec.id, httpPort, grpcPort, dataDir, args);
     this.nodes.push(node);
     this.specs.set(spec.id, spec);
@@ -123,11 +127,27 @@ export class Fleet {
     return node;
   }
 
-  /** Runs clusterctl against this fleet's control plane. */
-  ctl(args: readonly string[], timeoutMs = 120_000): Promise<CtlResult> {
+  /** The admin token of a secured fleet (undefined: open). */
+  adminToken(): string | undefined {
+    return this.options.authDir === undefined ? undefined : readFileSync(join(this.options.authDir, 'admin.token'), 'utf8').trim();
+  }
+
+  /** Authorization headers for a request as the admin (none for an open fleet). */
+  adminHeaders(): Record<string, string> {
+    const token = this.adminToken();
+    return token === undefined ? {} : { authorization: `Bearer ${token}` };
+  }
+
+  /** Runs clusterctl against this fleet's control plane, as the admin of a secured fleet unless
+   *  `token` says otherwise ('' for none). */
+  ctl(args: readonly string[], timeoutMs = 120_000, token?: string): Promise<CtlResult> {
     return new Promise((resolveRun, reject) => {
       const members = this.control.filter((member) => member.isRunning()).map((member) => member.base);
-      const child = spawn(process.execPath, [clusterctlPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOCKSTEP_CONTROL: (members.length > 0 ? members : [this.controlUrl]).join(',') } });
+      const presented = token ?? this.adminToken();
+      const env: NodeJS.ProcessEnv = { ...process.env, LOCKSTEP_CONTROL: (members.length > 0 ? members : [this.controlUrl]).join(',') };
+      delete env.LOCKSTEP_TOKEN;
+      if (presented !== undefined && presented !== '') env.LOCKSTEP_TOKEN = presented;
+      const child = spawn(process.execPath, [clusterctlPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
