@@ -197,8 +197,9 @@ export class ControlApi {
     const identityAnswer = await identityRoute(control, access, method, parts, () => jsonBody(req));
     if (identityAnswer !== undefined) return json(res, identityAnswer.status, identityAnswer.body);
     if (parts[1] === 'audit') {
-      only('GET');
+      // Authorized first: an attempt to write the trail (there is no way to) is refused as such.
       access.require({ op: 'audit' });
+      only('GET');
       await control.readPoint();
       if (parts.length === 2) return json(res, 200, auditListing(control.machine, url.searchParams));
       if (parts.length === 3 && parts[2] === 'checkpoint') return json(res, 200, control.signedAuditHead());

@@ -149,7 +149,9 @@ export function auditRecordOf(index: LogIndex, entry: ControlEntry, result: Appl
     ...(result.ok ? {} : { reason: result.reason }),
     ...(entry.token === undefined ? {} : { token: entry.token }),
     prev: head.hash,
-    ...(entry.command.op === 'audit.seal'
+    // Only a seal apply accepted is one: a refused entry that claims to seal is recorded as the
+    // attempt it was, and verification does not take its claim for a signed head.
+    ...(entry.command.op === 'audit.seal' && result.ok
       ? { seal: { seq: entry.command.seq, hash: entry.command.hash, at: entry.command.at, signer: entry.command.signer, signature: entry.command.signature } }
       : {}),
   };

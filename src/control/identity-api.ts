@@ -102,13 +102,19 @@ export async function identityRoute(control: ControlPlane, access: Access, metho
       },
     };
   }
+  // Authorized before the method and path are looked at, so that any attempt on these, even at
+  // an endpoint that does not exist, is refused as what it is and recorded.
+  if (resource === 'identities') access.require(admin);
+  if (resource === 'roles' && method !== 'GET') access.require(admin);
+  if (resource === 'tokens') {
+    const own = method === 'DELETE' && parts.length === 3 && auth.tokens.get(parts[2] as string)?.identity === access.principal.identity;
+    if (!(method === 'GET' && parts.length === 2) && !own) access.require(admin);
+  }
   if (resource === 'identities') {
     if (parts.length === 2 && method === 'GET') {
-      access.require(admin);
       return { status: 200, body: { identities: [...auth.identities.values()].map((identity) => identityView(identity, auth.grants.get(identity.id) ?? [])) } };
     }
     if (parts.length === 2 && method === 'POST') {
-      access.require(admin);
       const input = await body();
       onlyFields(input, ['id', 'kind', 'description', 'password']);
       field(input, 'id', (value) => typeof value === 'string', 'must be the new identity id');
@@ -127,13 +133,11 @@ export async function identityRoute(control: ControlPlane, access: Access, metho
     }
     const id = parts[2] as string;
     if (parts.length === 3 && method === 'GET') {
-      access.require(admin);
       const identity = auth.identities.get(id);
       if (identity === undefined) throw new Problem('not-found', { detail: `no identity '${id}'` });
       return { status: 200, body: { ...identityView(identity, auth.grants.get(id) ?? []), tokens: [...auth.tokens.values()].filter((token) => token.identity === id).map(tokenView) } };
     }
     if (parts.length === 3 && method === 'PATCH') {
-      access.require(admin);
       const input = await body();
       onlyFields(input, ['disabled', 'password']);
       field(input, 'disabled', (value) => value === undefined || typeof value === 'boolean', 'must be true or false');
@@ -148,7 +152,6 @@ export async function identityRoute(control: ControlPlane, access: Access, metho
       return { status: 200, body: { identity: id, index: done.index } };
     }
     if (parts.length === 4 && parts[3] === 'grants' && method === 'POST') {
-      access.require(admin);
       const input = await body();
       onlyFields(input, ['role', 'apps', 'regions']);
       field(input, 'role', (value) => typeof value === 'string', 'must be a role name');
@@ -159,7 +162,6 @@ export async function identityRoute(control: ControlPlane, access: Access, metho
       return { status: 201, body: { identity: id, role: input.role, index: done.index } };
     }
     if (parts.length === 5 && parts[3] === 'grants' && method === 'DELETE') {
-      access.require(admin);
       const done = await change(control, access, { op: 'grant.remove', identity: id, role: parts[4] as string });
       return { status: 200, body: { identity: id, removed: parts[4], index: done.index } };
     }
@@ -170,7 +172,6 @@ export async function identityRoute(control: ControlPlane, access: Access, metho
       return { status: 200, body: { roles: [...[...builtInRoles.values()].map((role) => roleView(role, true)), ...[...auth.roles.values()].map((role: RoleRecord) => roleView(role, false))] } };
     }
     if (parts.length === 2 && method === 'POST') {
-      access.require(admin);
       const input = await body();
       onlyFields(input, ['name', 'description', 'permissions']);
       field(input, 'name', (value) => typeof value === 'string', 'must be a role name');
@@ -180,7 +181,6 @@ export async function identityRoute(control: ControlPlane, access: Access, metho
       return { status: 201, body: { role: input.name, index: done.index } };
     }
     if (parts.length === 3 && method === 'DELETE') {
-      access.require(admin);
       const done = await change(control, access, { op: 'role.remove', name: parts[2] as string });
       return { status: 200, body: { removed: parts[2], index: done.index } };
     }
@@ -194,7 +194,6 @@ export async function identityRoute(control: ControlPlane, access: Access, metho
       return { status: 200, body: { tokens: [...auth.tokens.values()].filter((token) => all || mine(token)).map(tokenView) } };
     }
     if (parts.length === 2 && method === 'POST') {
-      access.require(admin);
       const input = await body();
       onlyFields(input, ['identity', 'scope', 'expiresInMs', 'description']);
       field(input, 'identity', (value) => typeof value === 'string', 'must be the identity the token is for');
@@ -213,9 +212,7 @@ export async function identityRoute(control: ControlPlane, access: Access, metho
       return { status: 201, body: { id: issued.id, identity: input.identity, token: issued.token, expiresAt: new Date(expiresAt).toISOString(), index: done.index, note: 'the token is shown once: the cluster keeps only its hash' } };
     }
     if (parts.length === 3 && method === 'DELETE') {
-      // Revoking one's own token is always allowed (apply says so too); anyone else's needs admin.
-      const token = auth.tokens.get(parts[2] as string);
-      if (token?.identity !== access.principal.identity) access.require(admin);
+      // Authorized above: one's own token, or an admin.
       const done = await change(control, access, { op: 'token.revoke', id: parts[2] as string });
       return { status: 200, body: { revoked: parts[2], index: done.index } };
     }
