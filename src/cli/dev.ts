@@ -57,6 +57,7 @@ export async function runDev(options: DevOptions): Promise<void> {
   const address = await server.listen();
   const url = `http://${address.address}:${address.port}/${name}/`;
   process.stdout.write(`lockstep: serving app ${name} version ${host.appliedState().activeVersion} at ${url}\n`);
+  process.stdout.write('lockstep: OPEN (development mode): no authentication, every caller may do everything\n');
   logger.info({ app: name, url, version: host.appliedState().activeVersion }, 'serving');
 
   // The last bundle read from the directory, deployed or refused: a change is a different hash.
