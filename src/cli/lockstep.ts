@@ -8,6 +8,7 @@ import { defaultAuditSealEveryMs } from '../control/control-plane.js';
 import { runControl } from './control.js';
 import { runDev } from './dev.js';
 import { defaultWanMatrix, parseWanMatrix } from '../cluster/wan.js';
+import { certsDefaults, runCerts } from './certs.js';
 import { parseControlAddresses, parsePeers, runNode } from './node.js';
 import { runUp } from './up.js';
 import { UpFlagError, parseUpFlags, upDefaults } from './up-topology.js';
@@ -42,6 +43,10 @@ const usage = `usage:
       silent for --suspect-after is suspect, for --down-after down (its replicas move); a
       rollout whose replicas have not all prepared the new version within --prepare-timeout
       is aborted; the leader signs the audit trail's head into it every --audit-seal-every
+  lockstep certs --out <dir> [--ids <id>,<id>,...] [--hosts ${certsDefaults.hosts}] [--days ${certsDefaults.days}]
+      a development CA (<dir>/ca.pem and ca-key.pem, made once, then reused) and, for each id,
+      <id>.pem and <id>-key.pem that it signs: CN the id, the hosts as subject alternative names
+      (give every name or address peers dial); keys are mode 0600; bad input exits 1
 `;
 
 function fail(message: string): never {
@@ -249,6 +254,17 @@ async function main(argv: string[]): Promise<void> {
       rollout: { prepareTimeoutMs: duration('prepare-timeout', values['prepare-timeout'] as string, 3_600_000) },
       auditSealEveryMs: duration('audit-seal-every', values['audit-seal-every'] as string, 24 * 3_600_000),
     });
+    return;
+  }
+  if (command === 'certs') {
+    const { positionals, values } = parse(rest, {
+      out: { type: 'string' },
+      ids: { type: 'string' },
+      hosts: { type: 'string' },
+      days: { type: 'string' },
+    });
+    if (positionals.length > 0) fail(`unexpected argument '${positionals[0]}'`);
+    await runCerts({ out: values.out as string | undefined, ids: values.ids as string | undefined, hosts: values.hosts as string | undefined, days: values.days as string | undefined });
     return;
   }
   fail(`unknown command '${command}'`);
