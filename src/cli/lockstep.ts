@@ -2,6 +2,7 @@
 // The `lockstep` command.
 import { parseArgs } from 'node:util';
 import { defaultTiming } from '../cluster/node-host.js';
+import { TlsMaterialError, loadTlsMaterial, type TlsMaterial } from '../cluster/tls.js';
 import { defaultLivenessTiming } from '../control/liveness.js';
 import { defaultRolloutTiming } from '../control/rollout.js';
 import { defaultAuditSealEveryMs } from '../control/control-plane.js';
@@ -30,19 +31,23 @@ const usage = `usage:
                 [--app <appdir> --peers id=host:port,...] [--learner]
                 [--fault-injection] [--tick-ms 50] [--election-ticks 10] [--request-timeout-ms 3000]
                 [--snapshot-entries 10000] [--simulate-wan default|eu-us=40,eu-ap=120,...]
+                [--tls-dir <dir>]
       one node of a cluster; --control registers it with the control plane, which places apps
       on it; without a control plane, --app with --peers bootstraps the app's group with those
       voters (give every founding node the same list), and --learner joins as a non-voter, to
       be added through POST /_admin/<app>/learners on the leader; --simulate-wan (tests and
       benchmarks only) delays traffic to nodes of other regions by the one-way milliseconds given
-      (default: ${defaultWanMatrix}), and answers clients that send X-Lockstep-Client-Region late
+      (default: ${defaultWanMatrix}), and answers clients that send X-Lockstep-Client-Region late;
+      --tls-dir <dir>: gRPC with mutual TLS, from <dir>/ca.pem, <dir>/<id>.pem, <dir>/<id>-key.pem
   lockstep control --id <id> --data <dir> --http <port> --grpc <port> [--host 127.0.0.1]
                    [--peers id=host:port,...] [--heartbeat 1s] [--suspect-after 5s]
                    [--down-after 5m] [--prepare-timeout 60s] [--audit-seal-every 60s]
+                   [--tls-dir <dir>]
       one member of the control plane (alone, or one of 3 given the same --peers); a node
       silent for --suspect-after is suspect, for --down-after down (its replicas move); a
       rollout whose replicas have not all prepared the new version within --prepare-timeout
-      is aborted; the leader signs the audit trail's head into it every --audit-seal-every
+      is aborted; the leader signs the audit trail's head into it every --audit-seal-every;
+      --tls-dir as for lockstep node
   lockstep certs --out <dir> [--ids <id>,<id>,...] [--hosts ${certsDefaults.hosts}] [--days ${certsDefaults.days}]
       a development CA (<dir>/ca.pem and ca-key.pem, made once, then reused) and, for each id,
       <id>.pem and <id>-key.pem that it signs: CN the id, the hosts as subject alternative names
@@ -81,6 +86,19 @@ function peersFlag(value: string | boolean | undefined): Map<string, string> {
     return parsePeers(value as string);
   } catch (error) {
     return fail(error instanceof Error ? error.message : String(error));
+  }
+}
+
+/** --tls-dir: the CA, certificate and key of process `id`, checked before anything starts. A
+ *  fault exits 1 naming the file; the message never holds what a file contains. */
+function tlsDirFlag(value: string | boolean | undefined, id: string): TlsMaterial | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return loadTlsMaterial(value as string, id);
+  } catch (error) {
+    if (!(error instanceof TlsMaterialError)) throw error;
+    process.stderr.write(`lockstep: --tls-dir: ${error.message}\n`);
+    return process.exit(1);
   }
 }
 
@@ -167,6 +185,7 @@ async function main(argv: string[]): Promise<void> {
       'election-ticks': { type: 'string', default: String(defaultTiming.electionTicks) },
       'request-timeout-ms': { type: 'string', default: String(defaultTiming.requestTimeoutMs) },
       'snapshot-entries': { type: 'string', default: String(defaultTiming.snapshotEveryEntries) },
+      'tls-dir': { type: 'string' },
     });
     if (positionals.length > 0) fail(`unexpected argument '${positionals[0]}'`);
     for (const required of ['id', 'region', 'data', 'http', 'grpc'] as const) if (values[required] === undefined) fail(`node needs --${required}`);
@@ -192,8 +211,10 @@ async function main(argv: string[]): Promise<void> {
         fail(`--simulate-wan: ${error instanceof Error ? error.message : String(error)}`);
       }
     }
+    const tls = tlsDirFlag(values['tls-dir'], id);
     await runNode({
       id,
+      ...(tls === undefined ? {} : { tls }),
       region: values.region as string,
       ...(values.zone === undefined ? {} : { zone: values.zone as string }),
       dataDir: values.data as string,
@@ -230,6 +251,7 @@ async function main(argv: string[]): Promise<void> {
       'down-after': { type: 'string', default: `${defaultLivenessTiming.downAfterMs}ms` },
       'prepare-timeout': { type: 'string', default: `${defaultRolloutTiming.prepareTimeoutMs}ms` },
       'audit-seal-every': { type: 'string', default: `${defaultAuditSealEveryMs}ms` },
+      'tls-dir': { type: 'string' },
     });
     if (positionals.length > 0) fail(`unexpected argument '${positionals[0]}'`);
     for (const required of ['id', 'data', 'http', 'grpc'] as const) if (values[required] === undefined) fail(`control needs --${required}`);
@@ -242,8 +264,10 @@ async function main(argv: string[]): Promise<void> {
     const downAfterMs = duration('down-after', values['down-after'] as string, 24 * 3_600_000);
     if (suspectAfterMs <= heartbeatIntervalMs) fail('--suspect-after must be longer than --heartbeat');
     if (downAfterMs < suspectAfterMs) fail('--down-after must be at least --suspect-after');
+    const tls = tlsDirFlag(values['tls-dir'], id);
     await runControl({
       id,
+      ...(tls === undefined ? {} : { tls }),
       dataDir: values.data as string,
       host: values.host as string,
       httpPort: port('http', values.http as string),

@@ -9,6 +9,7 @@ import { ControlAgent } from '../cluster/control-agent.js';
 import { Forwarder } from '../cluster/forwarder.js';
 import { WanSimulation, clientRegionHeader } from '../cluster/wan.js';
 import { NodeHost, type ClusterTiming } from '../cluster/node-host.js';
+import type { TlsMaterial } from '../cluster/tls.js';
 import type { AppHost } from '../app/app-host.js';
 import { NodeServer, appGaugeSources } from '../http/server.js';
 import { ClusterMetrics, NodeMetrics } from '../observability/metrics.js';
@@ -33,6 +34,8 @@ export interface NodeOptions {
   readonly timing: ClusterTiming;
   /** Simulated one-way latencies between regions (tests, benchmarks, lockstep up --simulate-wan). */
   readonly wanMatrix?: ReadonlyMap<string, number>;
+  /** --tls-dir, loaded and checked: mutual TLS for the gRPC server and every peer link. */
+  readonly tls?: TlsMaterial;
 }
 
 export async function runNode(options: NodeOptions): Promise<void> {
@@ -56,6 +59,7 @@ export async function runNode(options: NodeOptions): Promise<void> {
     logger,
     metrics: clusterMetrics,
     ...(wan === undefined ? {} : { delayToPeerMs: (peer: string) => wan.toPeer(peer) }),
+    ...(options.tls === undefined ? {} : { tls: options.tls }),
     onFatal: (error, context) => {
       // Memory no longer matches the disk (a failed write) or an invariant broke: stop the
       // process; a restart recovers from the data directory.
@@ -127,7 +131,7 @@ export async function runNode(options: NodeOptions): Promise<void> {
   const address = await server.listen();
   agent?.start();
   forwarder?.start();
-  process.stdout.write(`lockstep: node ${options.id} (${options.region}) serving ${[...apps.keys()].join(', ') || 'no apps'} at http://${address.address}:${address.port}/ grpc ${options.host}:${options.grpcPort}\n`);
+  process.stdout.write(`lockstep: node ${options.id} (${options.region}) serving ${[...apps.keys()].join(', ') || 'no apps'} at http://${address.address}:${address.port}/ grpc ${options.host}:${options.grpcPort}${options.tls === undefined ? '' : ' (mutual TLS)'}\n`);
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
     if (stopping) return;

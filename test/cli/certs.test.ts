@@ -1,10 +1,11 @@
-// `lockstep certs`, mostly as a user runs it (the compiled CLI; the flag cases in-process, since
-// each CLI start costs a second): the CA and node certificates it writes verify, keys are 0600, a
-// second run reuses the CA; bad input exits 1 with the reason and writes nothing. No output shows
-// key material.
+// `lockstep certs` and `--tls-dir`, mostly as a user runs them (the compiled CLI; the flag cases
+// in-process, since each CLI start costs a second): the CA and node certificates it writes
+// verify, keys are 0600, a second run reuses the CA; bad input exits 1 with the reason and writes
+// nothing; `lockstep node` and `lockstep control` refuse a TLS directory that cannot serve them,
+// with exit 1 and the file named. No output shows key material.
 import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -102,5 +103,34 @@ describe('lockstep certs', () => {
     const before = readdirSync(half).sort();
     await expect(writeCerts({ outDir: half, ids: ['eu2'], hosts: ['127.0.0.1'], days: 1 })).rejects.toThrow(`holds ${join(half, 'ca.pem')} but not ${join(half, 'ca-key.pem')}`);
     expect(readdirSync(half).sort()).toEqual(before);
+  });
+});
+
+describe('--tls-dir', () => {
+  it('refuses, with exit 1 before anything starts, a directory without this id, from another CA, or with the wrong key', async () => {
+    const dir = join(root, 'node-tls');
+    const other = join(root, 'other-tls');
+    await writeCerts({ outDir: dir, ids: ['eu1', 'eu2'], hosts: ['127.0.0.1'], days: 1 });
+    await writeCerts({ outDir: other, ids: ['eu3'], hosts: ['127.0.0.1'], days: 1 });
+    copyFileSync(join(other, 'eu3.pem'), join(dir, 'eu3.pem'));
+    copyFileSync(join(other, 'eu3-key.pem'), join(dir, 'eu3-key.pem'));
+    copyFileSync(join(dir, 'eu1-key.pem'), join(dir, 'eu2-key.pem'));
+    const data = join(root, 'node-data');
+    const node = (id: string): string[] => ['node', '--id', id, '--region', 'eu', '--data', join(data, id), '--http', '0', '--grpc', '0', '--tls-dir', dir];
+    // More cases (a key in place of a certificate, a CN of another id, a file for a directory)
+    // are loadTlsMaterial's, in test/cluster/tls.test.ts; these are the CLI's exit and message.
+    const cases = [
+      [node('eu9'), `lockstep: --tls-dir: ${join(dir, 'eu9.pem')} does not exist (lockstep certs --out ${dir} --ids eu9 makes it)`],
+      [node('eu3'), `lockstep: --tls-dir: ${join(dir, 'eu3.pem')} was not signed by the CA in ${join(dir, 'ca.pem')}`],
+      [['control', '--id', 'eu2', '--data', join(data, 'eu2'), '--http', '0', '--grpc', '0', '--tls-dir', dir], `lockstep: --tls-dir: ${join(dir, 'eu2-key.pem')} is not the key of ${join(dir, 'eu2.pem')}`],
+    ] as const;
+    const results = await Promise.all(cases.map(([args]) => lockstep(args)));
+    for (const [index, [args, message]] of cases.entries()) {
+      const result = results[index] as { code: number | null; output: string };
+      expect(result.code, `${args.join(' ')}: ${result.output}`).toBe(1);
+      expect(result.output).toContain(message);
+      expect(keyMaterialIn(result.output, keyLines(dir, other))).toBeUndefined();
+    }
+    expect(existsSync(data), 'a refused node made its data directory').toBe(false);
   });
 });
