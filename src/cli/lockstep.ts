@@ -17,12 +17,13 @@ import { UpFlagError, parseUpFlags, upDefaults } from './up-topology.js';
 const usage = `usage:
   lockstep up [--regions ${upDefaults.regions}] [--app ${upDefaults.app}] [--deploy-regions ${upDefaults.deployRegions}]
               [--data ${upDefaults.data}] [--host ${upDefaults.host}] [--base-port ${upDefaults.basePort}]
-              [--simulate-wan [--wan-matrix ${defaultWanMatrix}]]
+              [--simulate-wan [--wan-matrix ${defaultWanMatrix}]] [--tls]
       a local cluster as processes: a control plane (HTTP on --base-port, gRPC on the next) and
       region:count nodes per region (ids eu1, eu2, ..., zones eu-a, eu-b, ..., two ports each
       from --base-port + 2 on), then the app deployed to --deploy-regions with 3 voters; prints
       every URL and commands to try; Ctrl-C stops everything; the same --data starts it again;
-      --simulate-wan makes the nodes delay traffic between regions by the matrix (one-way ms)
+      --simulate-wan makes the nodes delay traffic between regions by the matrix (one-way ms);
+      --tls runs lockstep certs into <data>/tls and starts every process with --tls-dir there
   lockstep dev <appdir> [--port 9926] [--host 127.0.0.1] [--data <dir>] [--allow-breaking]
       serve one app from a directory on one node, redeploying it on every change;
       --allow-breaking deploys schema changes that are not additive, listing what they break
@@ -134,6 +135,7 @@ async function main(argv: string[]): Promise<void> {
       'base-port': { type: 'string' },
       'simulate-wan': { type: 'boolean', default: false },
       'wan-matrix': { type: 'string' },
+      tls: { type: 'boolean', default: false },
     });
     if (positionals.length > 0) fail(`unexpected argument '${positionals[0]}'`);
     let options;
@@ -147,6 +149,7 @@ async function main(argv: string[]): Promise<void> {
         basePort: values['base-port'] as string | undefined,
         simulateWan: values['simulate-wan'] === true,
         wanMatrix: values['wan-matrix'] as string | undefined,
+        tls: values.tls === true,
       });
     } catch (error) {
       if (error instanceof UpFlagError) fail(error.message);

@@ -25,6 +25,8 @@ export const nodesCountMax = 32;
 const regionPattern = /^[a-z0-9][a-z0-9-]{0,29}$/;
 const hostPattern = /^[A-Za-z0-9.-]+$/;
 const controlMemberId = 'c1';
+/** With --tls, `lockstep certs` writes into <data>/tls and every process gets --tls-dir there. */
+export const upTlsDirName = 'tls';
 
 export interface RegionSize {
   readonly region: string;
@@ -40,6 +42,8 @@ export interface UpOptions {
   readonly basePort: number;
   /** --simulate-wan: the one-way latency matrix every node simulates, or undefined. */
   readonly wanMatrix: string | undefined;
+  /** --tls: the TLS directory every process is given (<data>/tls), or undefined (plaintext). */
+  readonly tlsDir: string | undefined;
 }
 
 /** One child process of `lockstep up`. */
@@ -72,6 +76,8 @@ export type UpFlags = { readonly [name in keyof typeof upDefaults]?: string | un
   readonly simulateWan?: boolean;
   /** --wan-matrix (implies --simulate-wan). */
   readonly wanMatrix?: string | undefined;
+  /** --tls given. */
+  readonly tls?: boolean;
 };
 
 /** The flags as options; throws UpFlagError naming the flag that is wrong. */
@@ -108,7 +114,7 @@ export function parseUpFlags(flags: UpFlags): UpOptions {
       throw new UpFlagError(`--wan-matrix: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
-  return { regions, appDir, deployRegions, dataDir, host, basePort, wanMatrix };
+  return { regions, appDir, deployRegions, dataDir, host, basePort, wanMatrix, tlsDir: flags.tls === true ? join(dataDir, upTlsDirName) : undefined };
 }
 
 /** `eu:2,us:2,ap:1`; a region without a count has one node. */
@@ -140,6 +146,7 @@ function portsUsed(nodeCount: number): number {
  *  loss of a zone). */
 export function upTopology(options: UpOptions): UpTopology {
   const { host, basePort } = options;
+  const tlsArgs = options.tlsDir === undefined ? [] : ['--tls-dir', options.tlsDir];
   const control: UpProcess = {
     id: controlMemberId,
     command: 'control',
@@ -147,7 +154,7 @@ export function upTopology(options: UpOptions): UpTopology {
     grpcPort: basePort + 1,
     url: `http://${host}:${basePort}`,
     dataDir: join(options.dataDir, controlMemberId),
-    args: ['--id', controlMemberId, '--data', join(options.dataDir, controlMemberId), '--host', host, '--http', String(basePort), '--grpc', String(basePort + 1)],
+    args: ['--id', controlMemberId, '--data', join(options.dataDir, controlMemberId), '--host', host, '--http', String(basePort), '--grpc', String(basePort + 1), ...tlsArgs],
   };
   const nodes: UpProcess[] = [];
   for (const { region, nodes: count } of options.regions) {
@@ -168,6 +175,7 @@ export function upTopology(options: UpOptions): UpTopology {
         args: [
           ...['--id', id, '--region', region, '--zone', zone, '--data', dataDir, '--host', host, '--http', String(httpPort), '--grpc', String(httpPort + 1), '--control', `${host}:${basePort}`],
           ...(options.wanMatrix === undefined ? [] : ['--simulate-wan', options.wanMatrix]),
+          ...tlsArgs,
         ],
       });
     }
