@@ -3,6 +3,7 @@
 // API over HTTP. A restarted member recovers from its data directory.
 import { resolve } from 'node:path';
 import { NodeHost, type ClusterTiming } from '../cluster/node-host.js';
+import type { TlsMaterial } from '../cluster/tls.js';
 import { ControlApi } from '../control/api.js';
 import { ControlPlane, controlGroupId } from '../control/control-plane.js';
 import type { LivenessTiming } from '../control/liveness.js';
@@ -26,6 +27,8 @@ export interface ControlOptions {
   readonly auditSealEveryMs: number;
   /** Secured (from --auth-dir); absent: open, development mode. */
   readonly security?: ControlCredentials;
+  /** --tls-dir, loaded and checked: mutual TLS for the gRPC server and every peer link. */
+  readonly tls?: TlsMaterial;
 }
 
 export async function runControl(options: ControlOptions): Promise<void> {
@@ -52,6 +55,7 @@ export async function runControl(options: ControlOptions): Promise<void> {
     logger,
     metrics: clusterMetrics,
     onFatal,
+    ...(options.tls === undefined ? {} : { tls: options.tls }),
   });
   hostRef = host;
   host.addPeers(options.peers);
@@ -80,7 +84,7 @@ export async function runControl(options: ControlOptions): Promise<void> {
   await host.start();
   const api = new ControlApi({ control, host: options.host, port: options.httpPort, logger });
   const address = await api.listen();
-  process.stdout.write(`lockstep: control-plane member ${options.id} (of ${members.join(', ')}) at http://${address.address}:${address.port}/ grpc ${options.host}:${options.grpcPort}\n`);
+  process.stdout.write(`lockstep: control-plane member ${options.id} (of ${members.join(', ')}) at http://${address.address}:${address.port}/ grpc ${options.host}:${options.grpcPort}${options.tls === undefined ? '' : ' (mutual TLS)'}\n`);
   if (options.security === undefined) process.stdout.write('lockstep: OPEN (development mode): no authentication, every caller may do everything; start with --auth-dir to secure the cluster\n');
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {

@@ -3,6 +3,7 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { defaultTiming } from '../cluster/node-host.js';
+import { TlsMaterialError, loadTlsMaterial, type TlsMaterial } from '../cluster/tls.js';
 import { defaultLivenessTiming } from '../control/liveness.js';
 import { defaultRolloutTiming } from '../control/rollout.js';
 import { defaultAuditSealEveryMs } from '../control/control-plane.js';
@@ -11,6 +12,7 @@ import { runControl } from './control.js';
 import { issueToken } from '../security/tokens.js';
 import { runDev } from './dev.js';
 import { defaultWanMatrix, parseWanMatrix } from '../cluster/wan.js';
+import { certsDefaults, runCerts } from './certs.js';
 import { parseControlAddresses, parsePeers, runNode } from './node.js';
 import { runUp } from './up.js';
 import { UpFlagError, parseUpFlags, upDefaults } from './up-topology.js';
@@ -18,14 +20,14 @@ import { UpFlagError, parseUpFlags, upDefaults } from './up-topology.js';
 const usage = `usage:
   lockstep up [--regions ${upDefaults.regions}] [--app ${upDefaults.app}] [--deploy-regions ${upDefaults.deployRegions}]
               [--data ${upDefaults.data}] [--host ${upDefaults.host}] [--base-port ${upDefaults.basePort}]
-              [--simulate-wan [--wan-matrix ${defaultWanMatrix}]] [--open]
+              [--simulate-wan [--wan-matrix ${defaultWanMatrix}]] [--open] [--tls]
       a local cluster as processes: a control plane (HTTP on --base-port, gRPC on the next) and
       region:count nodes per region (ids eu1, eu2, ..., zones eu-a, eu-b, ..., two ports each
       from --base-port + 2 on), then the app deployed to --deploy-regions with 3 voters; prints
       every URL and commands to try; Ctrl-C stops everything; the same --data starts it again;
       --simulate-wan makes the nodes delay traffic between regions by the matrix (one-way ms);
       secured: every request needs a token (the admin's is in <data>/auth/admin.token), unless
-      --open (development only: no authentication)
+      --open (development only: no authentication); --tls runs lockstep certs into <data>/tls and starts every process with --tls-dir there
   lockstep dev <appdir> [--port 9926] [--host 127.0.0.1] [--data <dir>] [--allow-breaking]
       serve one app from a directory on one node, redeploying it on every change;
       --allow-breaking deploys schema changes that are not additive, listing what they break
@@ -34,7 +36,7 @@ const usage = `usage:
                 [--app <appdir> --peers id=host:port,...] [--learner]
                 [--fault-injection] [--tick-ms 50] [--election-ticks 10] [--request-timeout-ms 3000]
                 [--snapshot-entries 10000] [--simulate-wan default|eu-us=40,eu-ap=120,...]
-                [--token-file <control auth-dir>/system.token]
+                [--token-file <control auth-dir>/system.token] [--tls-dir <dir>]
       one node of a cluster; --control registers it with the control plane, which places apps
       on it; without a control plane, --app with --peers bootstraps the app's group with those
       voters (give every founding node the same list), and --learner joins as a non-voter, to
@@ -43,14 +45,15 @@ const usage = `usage:
       (default: ${defaultWanMatrix}), and answers clients that send X-Lockstep-Client-Region late;
       --token-file holds the cluster's system token (a secured control plane's
       <auth-dir>/system.token): the node authenticates with it and checks every request it
-      serves against the credentials the control plane sends
+      serves against the credentials the control plane sends;
+      --tls-dir <dir>: gRPC with mutual TLS, from <dir>/ca.pem, <dir>/<id>.pem, <dir>/<id>-key.pem
   lockstep token new
       prints a new token (lst_...), for a control plane's --auth-dir files (system.token,
       admin.token) or a Kubernetes Secret made outside the cluster
   lockstep control --id <id> --data <dir> --http <port> --grpc <port> (--auth-dir <dir> | --open)
-                   [--host 127.0.0.1]
-                   [--peers id=host:port,...] [--heartbeat 1s] [--suspect-after 5s]
+                   [--host 127.0.0.1] [--peers id=host:port,...] [--heartbeat 1s] [--suspect-after 5s]
                    [--down-after 5m] [--prepare-timeout 60s] [--audit-seal-every 60s]
+                   [--tls-dir <dir>]
       one member of the control plane (alone, or one of 3 given the same --peers); a node
       silent for --suspect-after is suspect, for --down-after down (its replicas move); a
       rollout whose replicas have not all prepared the new version within --prepare-timeout
@@ -58,7 +61,11 @@ const usage = `usage:
       --auth-dir secures the cluster: it holds system.token (made if absent; give every member
       the same one, and nodes --token-file) and admin.token (or LOCKSTEP_ADMIN_TOKEN; if neither,
       the first start makes the first admin token there and says so once); --open runs without
-      authentication (development only)
+      authentication (development only); --tls-dir as for lockstep node
+  lockstep certs --out <dir> [--ids <id>,<id>,...] [--hosts ${certsDefaults.hosts}] [--days ${certsDefaults.days}]
+      a development CA (<dir>/ca.pem and ca-key.pem, made once, then reused) and, for each id,
+      <id>.pem and <id>-key.pem that it signs: CN the id, the hosts as subject alternative names
+      (give every name or address peers dial); keys are mode 0600; bad input exits 1
 `;
 
 /** How long a node waits for its --token-file to appear. */
@@ -109,6 +116,19 @@ function peersFlag(value: string | boolean | undefined): Map<string, string> {
   }
 }
 
+/** --tls-dir: the CA, certificate and key of process `id`, checked before anything starts. A
+ *  fault exits 1 naming the file; the message never holds what a file contains. */
+function tlsDirFlag(value: string | boolean | undefined, id: string): TlsMaterial | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return loadTlsMaterial(value as string, id);
+  } catch (error) {
+    if (!(error instanceof TlsMaterialError)) throw error;
+    process.stderr.write(`lockstep: --tls-dir: ${error.message}\n`);
+    return process.exit(1);
+  }
+}
+
 function positiveInt(name: string, value: string, max: number): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || n < 1 || n > max) fail(`--${name} must be an integer between 1 and ${max}, not '${value}'`);
@@ -142,6 +162,7 @@ async function main(argv: string[]): Promise<void> {
       'simulate-wan': { type: 'boolean', default: false },
       'wan-matrix': { type: 'string' },
       open: { type: 'boolean', default: false },
+      tls: { type: 'boolean', default: false },
     });
     if (positionals.length > 0) fail(`unexpected argument '${positionals[0]}'`);
     let options;
@@ -156,6 +177,7 @@ async function main(argv: string[]): Promise<void> {
         simulateWan: values['simulate-wan'] === true,
         wanMatrix: values['wan-matrix'] as string | undefined,
         open: values.open === true,
+        tls: values.tls === true,
       });
     } catch (error) {
       if (error instanceof UpFlagError) fail(error.message);
@@ -200,6 +222,7 @@ async function main(argv: string[]): Promise<void> {
       'request-timeout-ms': { type: 'string', default: String(defaultTiming.requestTimeoutMs) },
       'snapshot-entries': { type: 'string', default: String(defaultTiming.snapshotEveryEntries) },
       'token-file': { type: 'string' },
+      'tls-dir': { type: 'string' },
     });
     if (positionals.length > 0) fail(`unexpected argument '${positionals[0]}'`);
     for (const required of ['id', 'region', 'data', 'http', 'grpc'] as const) if (values[required] === undefined) fail(`node needs --${required}`);
@@ -237,8 +260,10 @@ async function main(argv: string[]): Promise<void> {
         fail(`--simulate-wan: ${error instanceof Error ? error.message : String(error)}`);
       }
     }
+    const tls = tlsDirFlag(values['tls-dir'], id);
     await runNode({
       id,
+      ...(tls === undefined ? {} : { tls }),
       region: values.region as string,
       ...(values.zone === undefined ? {} : { zone: values.zone as string }),
       dataDir: values.data as string,
@@ -278,6 +303,7 @@ async function main(argv: string[]): Promise<void> {
       'audit-seal-every': { type: 'string', default: `${defaultAuditSealEveryMs}ms` },
       'auth-dir': { type: 'string' },
       open: { type: 'boolean', default: false },
+      'tls-dir': { type: 'string' },
     });
     if (positionals.length > 0) fail(`unexpected argument '${positionals[0]}'`);
     for (const required of ['id', 'data', 'http', 'grpc'] as const) if (values[required] === undefined) fail(`control needs --${required}`);
@@ -300,8 +326,10 @@ async function main(argv: string[]): Promise<void> {
     const downAfterMs = duration('down-after', values['down-after'] as string, 24 * 3_600_000);
     if (suspectAfterMs <= heartbeatIntervalMs) fail('--suspect-after must be longer than --heartbeat');
     if (downAfterMs < suspectAfterMs) fail('--down-after must be at least --suspect-after');
+    const tls = tlsDirFlag(values['tls-dir'], id);
     await runControl({
       id,
+      ...(tls === undefined ? {} : { tls }),
       dataDir: values.data as string,
       host: values.host as string,
       httpPort: port('http', values.http as string),
@@ -313,6 +341,17 @@ async function main(argv: string[]): Promise<void> {
       auditSealEveryMs: duration('audit-seal-every', values['audit-seal-every'] as string, 24 * 3_600_000),
       ...(security === undefined ? {} : { security }),
     });
+    return;
+  }
+  if (command === 'certs') {
+    const { positionals, values } = parse(rest, {
+      out: { type: 'string' },
+      ids: { type: 'string' },
+      hosts: { type: 'string' },
+      days: { type: 'string' },
+    });
+    if (positionals.length > 0) fail(`unexpected argument '${positionals[0]}'`);
+    await runCerts({ out: values.out as string | undefined, ids: values.ids as string | undefined, hosts: values.hosts as string | undefined, days: values.days as string | undefined });
     return;
   }
   fail(`unknown command '${command}'`);

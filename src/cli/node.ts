@@ -9,6 +9,7 @@ import { ControlAgent } from '../cluster/control-agent.js';
 import { Forwarder } from '../cluster/forwarder.js';
 import { WanSimulation, clientRegionHeader } from '../cluster/wan.js';
 import { NodeHost, type ClusterTiming } from '../cluster/node-host.js';
+import type { TlsMaterial } from '../cluster/tls.js';
 import type { AppHost } from '../app/app-host.js';
 import { NodeServer, appGaugeSources } from '../http/server.js';
 import { ClusterMetrics, NodeMetrics } from '../observability/metrics.js';
@@ -36,6 +37,8 @@ export interface NodeOptions {
   readonly wanMatrix?: ReadonlyMap<string, number>;
   /** The cluster's system token (--token-file): heartbeats and calls to other nodes carry it. */
   readonly systemToken?: string;
+  /** --tls-dir, loaded and checked: mutual TLS for the gRPC server and every peer link. */
+  readonly tls?: TlsMaterial;
 }
 
 export async function runNode(options: NodeOptions): Promise<void> {
@@ -59,6 +62,7 @@ export async function runNode(options: NodeOptions): Promise<void> {
     logger,
     metrics: clusterMetrics,
     ...(wan === undefined ? {} : { delayToPeerMs: (peer: string) => wan.toPeer(peer) }),
+    ...(options.tls === undefined ? {} : { tls: options.tls }),
     onFatal: (error, context) => {
       // Memory no longer matches the disk (a failed write) or an invariant broke: stop the
       // process; a restart recovers from the data directory.
@@ -137,7 +141,7 @@ export async function runNode(options: NodeOptions): Promise<void> {
   const address = await server.listen();
   agent?.start();
   forwarder?.start();
-  process.stdout.write(`lockstep: node ${options.id} (${options.region}) serving ${[...apps.keys()].join(', ') || 'no apps'} at http://${address.address}:${address.port}/ grpc ${options.host}:${options.grpcPort}\n`);
+  process.stdout.write(`lockstep: node ${options.id} (${options.region}) serving ${[...apps.keys()].join(', ') || 'no apps'} at http://${address.address}:${address.port}/ grpc ${options.host}:${options.grpcPort}${options.tls === undefined ? '' : ' (mutual TLS)'}\n`);
   if (options.controlUrls.length === 0) process.stdout.write('lockstep: OPEN (no control plane): no authentication, every caller may do everything\n');
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {

@@ -25,6 +25,8 @@ export const nodesCountMax = 32;
 const regionPattern = /^[a-z0-9][a-z0-9-]{0,29}$/;
 const hostPattern = /^[A-Za-z0-9.-]+$/;
 const controlMemberId = 'c1';
+/** With --tls, `lockstep certs` writes into <data>/tls and every process gets --tls-dir there. */
+export const upTlsDirName = 'tls';
 
 export interface RegionSize {
   readonly region: string;
@@ -43,6 +45,8 @@ export interface UpOptions {
   /** --open: no authentication (development only). Otherwise the control plane's --auth-dir is
    *  <data>/auth, and every node reads the system token from there. */
   readonly open: boolean;
+  /** --tls: the TLS directory every process is given (<data>/tls), or undefined (plaintext). */
+  readonly tlsDir: string | undefined;
 }
 
 /** One child process of `lockstep up`. */
@@ -77,6 +81,8 @@ export type UpFlags = { readonly [name in keyof typeof upDefaults]?: string | un
   readonly wanMatrix?: string | undefined;
   /** --open given. */
   readonly open?: boolean;
+  /** --tls given. */
+  readonly tls?: boolean;
 };
 
 /** The flags as options; throws UpFlagError naming the flag that is wrong. */
@@ -113,7 +119,7 @@ export function parseUpFlags(flags: UpFlags): UpOptions {
       throw new UpFlagError(`--wan-matrix: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
-  return { regions, appDir, deployRegions, dataDir, host, basePort, wanMatrix, open: flags.open === true };
+  return { regions, appDir, deployRegions, dataDir, host, basePort, wanMatrix, open: flags.open === true, tlsDir: flags.tls === true ? join(dataDir, upTlsDirName) : undefined };
 }
 
 /** `eu:2,us:2,ap:1`; a region without a count has one node. */
@@ -151,6 +157,7 @@ export function authDirOf(options: UpOptions): string {
 export function upTopology(options: UpOptions): UpTopology {
   const { host, basePort } = options;
   const authDir = authDirOf(options);
+  const tlsArgs = options.tlsDir === undefined ? [] : ['--tls-dir', options.tlsDir];
   const control: UpProcess = {
     id: controlMemberId,
     command: 'control',
@@ -158,7 +165,7 @@ export function upTopology(options: UpOptions): UpTopology {
     grpcPort: basePort + 1,
     url: `http://${host}:${basePort}`,
     dataDir: join(options.dataDir, controlMemberId),
-    args: ['--id', controlMemberId, '--data', join(options.dataDir, controlMemberId), '--host', host, '--http', String(basePort), '--grpc', String(basePort + 1), ...(options.open ? ['--open'] : ['--auth-dir', authDir])],
+    args: ['--id', controlMemberId, '--data', join(options.dataDir, controlMemberId), '--host', host, '--http', String(basePort), '--grpc', String(basePort + 1), ...(options.open ? ['--open'] : ['--auth-dir', authDir]), ...tlsArgs],
   };
   const nodes: UpProcess[] = [];
   for (const { region, nodes: count } of options.regions) {
@@ -180,6 +187,7 @@ export function upTopology(options: UpOptions): UpTopology {
           ...['--id', id, '--region', region, '--zone', zone, '--data', dataDir, '--host', host, '--http', String(httpPort), '--grpc', String(httpPort + 1), '--control', `${host}:${basePort}`],
           ...(options.open ? [] : ['--token-file', join(authDir, 'system.token')]),
           ...(options.wanMatrix === undefined ? [] : ['--simulate-wan', options.wanMatrix]),
+          ...tlsArgs,
         ],
       });
     }

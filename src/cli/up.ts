@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { DataDirLockedError, lockDataDir, type DataDirLock } from '../storage/data-dir-lock.js';
 import { deployRequest, followDeploy, type DeployRequest } from './app-deploy.js';
+import { CertsError, writeCerts } from './certs.js';
 import { ChildProcesses, logTail, type ChildSpec } from './child-processes.js';
 import { ControlClient, ExitError, sleep, type Json } from './control-client.js';
 import { table } from './text-table.js';
@@ -31,6 +32,8 @@ const probeTimeoutMs = 2_000;
 const pollIntervalMs = 250;
 /** The record of the flags a data directory was made with. */
 const topologyFileName = 'up.json';
+/** Validity of the node certificates --tls issues (they are issued again at every start). */
+const tlsCertificateDays = 365;
 
 const cliDir = dirname(fileURLToPath(import.meta.url));
 
@@ -80,6 +83,7 @@ export async function runUp(options: UpOptions): Promise<void> {
       ensureTokenFile(join(authDirOf(options), 'system.token'));
       adminToken = ensureTokenFile(join(authDirOf(options), 'admin.token'));
     }
+    if (options.tlsDir !== undefined) await makeCertificates(options.tlsDir, options.host, processes);
 
     for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void end(0));
     children = new ChildProcesses(join(cliDir, 'lockstep.js'), (spec, how, logStartBytes) => {
@@ -156,6 +160,17 @@ function checkSameTopology(options: UpOptions): () => void {
     return () => undefined;
   }
   return () => writeFileSync(path, `${JSON.stringify(current, null, 2)}\n`);
+}
+
+/** --tls: a certificate for every process, from the data directory's CA (made the first time). */
+async function makeCertificates(tlsDir: string, host: string, processes: readonly UpProcess[]): Promise<void> {
+  try {
+    const outcome = await writeCerts({ outDir: tlsDir, ids: processes.map((child) => child.id), hosts: [host], days: tlsCertificateDays });
+    process.stdout.write(`lockstep up: mutual TLS between all processes; certificates in ${tlsDir}/ (${outcome.caCreated ? 'a new' : 'the same'} development CA)\n`);
+  } catch (error) {
+    if (error instanceof CertsError) throw new ExitError(1, `--tls: ${error.message}`);
+    throw error;
+  }
 }
 
 /** Every port is tried before anything starts, so a clash names its port instead of surfacing

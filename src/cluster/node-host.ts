@@ -19,7 +19,8 @@ import { runChecks } from '../http/check-requests.js';
 import type { ClusterMetrics } from '../observability/metrics.js';
 import type { ConfChange, ConfState, Message, NodeId } from '../raft/index.js';
 import type { GroupReport } from './control-protocol.js';
-import { Transport } from './transport.js';
+import type { TlsMaterial } from './tls.js';
+import { Transport, TransportError } from './transport.js';
 
 export type ClusterTiming = GroupTiming;
 export const defaultTiming: ClusterTiming = defaultGroupTiming;
@@ -39,6 +40,8 @@ export interface NodeHostOptions {
   readonly onFatal: FatalHandler;
   /** Simulated one-way latency to a peer (tests and benchmarks only). */
   readonly delayToPeerMs?: (peer: NodeId) => number;
+  /** Mutual TLS for the gRPC server and every peer link (absent: plaintext). */
+  readonly tls?: TlsMaterial;
 }
 
 /** What a node remembers about an app it hosts, so a restart needs no flags. */
@@ -100,10 +103,17 @@ export class NodeHost {
       faultInjection: options.faultInjection,
       logger: options.logger,
       ...(options.delayToPeerMs === undefined ? {} : { delayToPeerMs: options.delayToPeerMs }),
+      ...(options.tls === undefined ? {} : { tls: options.tls }),
       handlers: {
         onMessages: (groupId, messages) => this.groups.get(groupId)?.receive(messages),
         onReadIndex: (groupId, deadlineMs) => this.groups.require(groupId, options.nodeId).readIndexHere(deadlineMs),
-        onSnapshot: (groupId, metadata, data) => this.groups.require(groupId, options.nodeId).receiveSnapshot(packr.unpack(metadata) as Message, data),
+        onSnapshot: (groupId, metadata, data, fromNode) => {
+          const message = packr.unpack(metadata) as Message;
+          // The transport vouches for the sender (its certificate, under mutual TLS); the snapshot's
+          // raft message must not speak for another node.
+          if (message.from !== fromNode) throw new TransportError('permissionDenied', `a snapshot from ${fromNode} claims to be from ${message.from}`);
+          return this.groups.require(groupId, options.nodeId).receiveSnapshot(message, data);
+        },
       },
     });
   }

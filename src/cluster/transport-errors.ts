@@ -7,6 +7,7 @@ export type TransportErrorCode =
   | 'deadlineExceeded'
   | 'cancelled' // the transport stopped
   | 'invalidArgument'
+  | 'permissionDenied' // under mutual TLS: the caller's certificate is not the sender it claims
   | 'failedPrecondition' // e.g. the peer is not the group's leader (the handler says so)
   | 'resourceExhausted'
   | 'aborted'
@@ -28,6 +29,7 @@ const toStatus: Readonly<Record<TransportErrorCode, status>> = {
   deadlineExceeded: status.DEADLINE_EXCEEDED,
   cancelled: status.CANCELLED,
   invalidArgument: status.INVALID_ARGUMENT,
+  permissionDenied: status.PERMISSION_DENIED,
   failedPrecondition: status.FAILED_PRECONDITION,
   resourceExhausted: status.RESOURCE_EXHAUSTED,
   aborted: status.ABORTED,

@@ -11,7 +11,7 @@
 // another delay. The next raft message then goes straight out; a leader heartbeats every
 // heartbeat interval, and the follower's answer to it resumes the appends.
 import { once } from 'node:events';
-import { Client, Metadata, connectivityState, credentials, type Call, type ClientWritableStream, type MethodDefinition, type ServiceError } from '@grpc/grpc-js';
+import { Client, Metadata, connectivityState, type Call, type ClientWritableStream, type MethodDefinition, type ServiceError } from '@grpc/grpc-js';
 import type { Logger } from '../observability/logger.js';
 import type { NodeId } from '../raft/types.js';
 import { crc32 } from './codec-crc32.js';
@@ -29,6 +29,7 @@ import {
   snapshotChunkBytes,
   snapshotTransferTimeoutMs,
 } from './transport-limits.js';
+import type { PeerChannel } from './tls.js';
 import { clientChannelOptions } from './transport-options.js';
 import type { GroupMessagesWire, RaftBatchWire, RaftServiceDefinition, SnapshotAckWire, SnapshotChunkWire } from './transport-proto.js';
 
@@ -41,6 +42,8 @@ export interface PeerLinkOptions {
   readonly nodeId: NodeId;
   readonly peerId: NodeId;
   readonly address: string;
+  /** Plaintext, or mutual TLS that also checks the server is `peerId` (tls.ts). */
+  readonly channel: PeerChannel;
   readonly service: RaftServiceDefinition;
   readonly counters: TransportCounters;
   readonly reportUnreachable: (group: string, peer: NodeId) => void;
@@ -77,7 +80,7 @@ export class PeerLink {
 
   constructor(options: PeerLinkOptions) {
     this.options = options;
-    this.client = new Client(options.address, credentials.createInsecure(), clientChannelOptions);
+    this.client = new Client(options.address, options.channel.credentials, { ...clientChannelOptions, ...options.channel.options });
   }
 
   get peerId(): NodeId {

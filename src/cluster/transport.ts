@@ -9,6 +9,9 @@
 // Fault injection (tests, chaos runs): with `faultInjection: true`, setPartition() drops traffic
 // to some peers on the sending side and from some peers on the receiving side, so partitions can
 // be one-way; requests across a partition fail fast with 'unavailable'.
+//
+// With `tls` (tls.ts) every connection is mutual TLS against the cluster's CA, both ways, and a
+// call's claimed sender must be the node its certificate names; without it, plaintext as before.
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import type { Logger } from '../observability/logger.js';
 import type { Message, NodeId } from '../raft/types.js';
@@ -21,6 +24,7 @@ import { serverChannelOptions } from './transport-options.js';
 import { PeerLink } from './transport-peer.js';
 import { raftGrpcServiceDefinition, raftServiceDefinition, type RaftServiceDefinition } from './transport-proto.js';
 import { raftServiceImplementation, type TransportHandlers } from './transport-server.js';
+import { plaintextChannel, type TlsMaterial } from './tls.js';
 
 export type { TransportHandlers } from './transport-server.js';
 export type { TransportCounters } from './transport-counters.js';
@@ -38,6 +42,8 @@ export interface TransportOptions {
   readonly logger?: Logger;
   /** Simulated one-way latency to a peer (tests and benchmarks only; see wan.ts). */
   readonly delayToPeerMs?: (peer: NodeId) => number;
+  /** Mutual TLS with this CA, certificate and key; absent: plaintext. */
+  readonly tls?: TlsMaterial;
 }
 
 export class Transport {
@@ -75,10 +81,11 @@ export class Transport {
     const server = new Server(serverChannelOptions);
     server.addService(
       raftGrpcServiceDefinition(),
-      raftServiceImplementation({ handlers: this.options.handlers, counters: this.stats, faults: this.faults, logger: this.options.logger }),
+      raftServiceImplementation({ handlers: this.options.handlers, counters: this.stats, faults: this.faults, logger: this.options.logger, checksSender: this.options.tls !== undefined }),
     );
+    const serverCredentials = this.options.tls?.serverCredentials() ?? ServerCredentials.createInsecure();
     const port = await new Promise<number>((resolve, reject) => {
-      server.bindAsync(this.options.listenAddress, ServerCredentials.createInsecure(), (error, boundPort) => {
+      server.bindAsync(this.options.listenAddress, serverCredentials, (error, boundPort) => {
         if (error !== null) reject(error);
         else resolve(boundPort);
       });
@@ -111,6 +118,7 @@ export class Transport {
         nodeId: this.options.nodeId,
         peerId: nodeId,
         address,
+        channel: this.options.tls?.channel(nodeId, address) ?? plaintextChannel(),
         service: this.service,
         counters: this.stats,
         reportUnreachable: (group, peer) => this.reportUnreachable(group, peer),

@@ -49,4 +49,12 @@ describe('upTopology', () => {
     expect(custom.nodes[0]?.args.slice(-2)).toEqual(['--simulate-wan', 'eu-us=10']);
     expect(() => parseUpFlags({ wanMatrix: 'eu-us=fast' })).toThrow(/--wan-matrix: WAN matrix entry 'eu-us=fast'/);
   });
+
+  it('gives every process --tls-dir <data>/tls with --tls, and none without', () => {
+    const plain = upTopology(parseUpFlags({ data: 'd' }));
+    expect(plain.control.args).not.toContain('--tls-dir');
+    expect(plain.nodes.every((node) => !node.args.includes('--tls-dir'))).toBe(true);
+    const tls = upTopology(parseUpFlags({ data: 'd', tls: true, simulateWan: true }));
+    for (const child of [tls.control, ...tls.nodes]) expect(child.args.slice(-2), child.id).toEqual(['--tls-dir', 'd/tls']);
+  });
 });

@@ -5,15 +5,18 @@
 // records, and the deploy changes nothing. Flags it cannot start from exit 2 with nothing
 // started, a port in use exits 1 naming the port.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { clusterCliPath, freePortRange, pollUntil } from '../support/cluster.js';
+import { keyLines, keyMaterialIn } from '../support/tls.js';
 
 /** The control plane's two ports and two for each of the five nodes. */
 const portsUsed = 12;
+/** The same for the three nodes of the --tls run. */
+const tlsPortsUsed = 8;
 /** Longest `lockstep up` may take to print its URLs. */
 const upTimeoutMs = 60_000;
 const requestTimeoutMs = 5_000;
@@ -175,6 +178,27 @@ describe('lockstep up', () => {
     expect(await second.exited, second.output()).toBe(0);
     for (const pid of pids) expect(alive(pid), `process ${pid} left running`).toBe(false);
   }, 150_000);
+
+  it('--tls: makes a CA and certificates in <data>/tls, runs every process with --tls-dir, and the cluster serves', async () => {
+    const basePort = await freePortRange(tlsPortsUsed);
+    const data = join(root, 'tls');
+    const run = startUp(['--data', data, '--base-port', String(basePort), '--regions', 'eu:3', '--deploy-regions', 'eu', '--tls']);
+    started.push(run);
+    const summary = await waitForSummary(run);
+    for (const pid of [summary.controlPid, ...summary.nodes.map((node) => node.pid)]) pids.add(pid);
+    expect(run.output()).toContain(`lockstep up: mutual TLS between all processes; certificates in ${join(data, 'tls')}/ (a new development CA)`);
+    expect(readdirSync(join(data, 'tls')).sort()).toEqual(['c1', 'ca', 'eu1', 'eu2', 'eu3'].flatMap((id) => [`${id}-key.pem`, `${id}.pem`]).sort());
+    for (const id of ['c1', 'eu1', 'eu2', 'eu3']) expect(readFileSync(join(data, 'logs', `${id}.log`), 'utf8'), `${id}'s log`).toContain(' (mutual TLS)');
+    const [voter] = summary.nodes.filter((node) => node.role === 'voter');
+    const token = readFileSync(join(data, 'auth', 'admin.token'), 'utf8').trim();
+    const put = await fetch(`${(voter as NodeRow).url}/shop/Product/p1`, { method: 'PUT', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ name: 'Lamp', price: 20, stock: 5 }), signal: AbortSignal.timeout(requestTimeoutMs) });
+    expect(put.status, await put.text()).toBe(204);
+    const logs = readdirSync(join(data, 'logs')).map((file) => readFileSync(join(data, 'logs', file), 'utf8')).join('\n');
+    expect(keyMaterialIn(`${run.output()}${logs}`, keyLines(join(data, 'tls')))).toBeUndefined();
+    run.child.kill('SIGINT');
+    expect(await run.exited, run.output()).toBe(0);
+    for (const pid of pids) expect(alive(pid), `process ${pid} left running`).toBe(false);
+  }, 120_000);
 
   it('refuses flags it cannot start from with exit 2, starting nothing', async () => {
     const data = join(root, 'bad-flags');

@@ -70,7 +70,7 @@ async function startNode(id: string, listenAddress = '127.0.0.1:0', faultInjecti
     handlers: {
       onMessages: (group, messages) => node.handlers.onMessages(group, messages),
       onReadIndex: (group, deadlineMs) => node.handlers.onReadIndex(group, deadlineMs),
-      onSnapshot: (group, metadata, data) => node.handlers.onSnapshot(group, metadata, data),
+      onSnapshot: (group, metadata, data, fromNode) => node.handlers.onSnapshot(group, metadata, data, fromNode),
     },
   });
   transport.onUnreachable = (group, peer) => node.unreachable.push(`${group}@${peer}`);

@@ -20,7 +20,7 @@ const startTimeoutMs = 30_000;
 /** Longest a SIGTERM'd node may take to exit before it is SIGKILLed. */
 const stopTimeoutMs = 10_000;
 /** Each node keeps this much of its latest output for failure reports. */
-const outputKeptBytesMax = 256 * 1024;
+export const outputKeptBytesMax = 256 * 1024;
 /** Deadline of one status/admin request; a paused node must not stall a poll loop. */
 const controlRequestTimeoutMs = 2_000;
 const pollIntervalMs = 50;
@@ -263,6 +263,8 @@ export interface ClusterOptions extends ClusterTimingOptions {
   readonly size: number;
   /** Node ids are `${prefix}1..N`. */
   readonly idPrefix?: string;
+  /** Every node gets `--tls-dir` this directory (it must hold their certificates). */
+  readonly tlsDir?: string;
 }
 
 export class Cluster {
@@ -301,7 +303,8 @@ export class Cluster {
     if (this.options.electionTicks !== undefined) timing.push('--election-ticks', String(this.options.electionTicks));
     if (this.options.requestTimeoutMs !== undefined) timing.push('--request-timeout-ms', String(this.options.requestTimeoutMs));
     if (this.options.snapshotEntries !== undefined) timing.push('--snapshot-entries', String(this.options.snapshotEntries));
-    const args = ['--id', id, '--region', 'eu', '--data', dataDir, '--http', String(httpPort), '--grpc', String(grpcPort), '--app', shopAppDir, '--fault-injection', ...timing, ...extra];
+    const tls = this.options.tlsDir === undefined ? [] : ['--tls-dir', this.options.tlsDir];
+    const args = ['--id', id, '--region', 'eu', '--data', dataDir, '--http', String(httpPort), '--grpc', String(grpcPort), '--app', shopAppDir, '--fault-injection', ...timing, ...tls, ...extra];
     return new ClusterNode(id, httpPort, grpcPort, dataDir, args);
   }
 
