@@ -50,6 +50,9 @@ export async function runNode(options: NodeOptions): Promise<void> {
     groups: () => nodeRef?.groupGauges() ?? [],
     transport: () => nodeRef?.transport.counters() ?? { bytesSent: 0, bytesReceived: 0, messagesSent: 0, messagesDropped: 0, reconnects: 0 },
   });
+  // With a control plane, what to authorize with is its word (open or its credentials); a node
+  // bootstrapped without one runs open.
+  const gate = new RequestGate(`node:${options.id}`, options.region, options.controlUrls.length === 0 ? 'open' : undefined);
   const wan = options.wanMatrix === undefined ? undefined : new WanSimulation(options.region, options.wanMatrix);
   const node = new NodeHost({
     nodeId: options.id,
@@ -62,6 +65,13 @@ export async function runNode(options: NodeOptions): Promise<void> {
     logger,
     metrics: clusterMetrics,
     ...(wan === undefined ? {} : { delayToPeerMs: (peer: string) => wan.toPeer(peer) }),
+    // A peer whose certificate is not the node it claims to be: an attempt for the audit trail.
+    onRefusedPeer: (refusal) =>
+      gate.recordRefusal(
+        { method: 'GRPC', path: `/${refusal.call}`, authorization: undefined, source: refusal.address },
+        refusal.certified === undefined ? 'uncertified' : `node:${refusal.certified}`,
+        `claimed to be node ${refusal.claimed}`,
+      ),
     ...(options.tls === undefined ? {} : { tls: options.tls }),
     onFatal: (error, context) => {
       // Memory no longer matches the disk (a failed write) or an invariant broke: stop the
@@ -93,9 +103,6 @@ export async function runNode(options: NodeOptions): Promise<void> {
   }
   const apps = node.appHosts;
   let knownNodes = 0;
-  // With a control plane, what to authorize with is its word (open or its credentials); a node
-  // bootstrapped without one runs open.
-  const gate = new RequestGate(`node:${options.id}`, options.region, options.controlUrls.length === 0 ? 'open' : undefined);
   const authorization = options.systemToken === undefined ? undefined : `Bearer ${options.systemToken}`;
   /** Assigned below, after the agent whose directory updates it acts on. */
   let forwarder: Forwarder | undefined;

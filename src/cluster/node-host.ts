@@ -21,6 +21,7 @@ import type { ConfChange, ConfState, Message, NodeId } from '../raft/index.js';
 import type { GroupReport } from './control-protocol.js';
 import type { TlsMaterial } from './tls.js';
 import { Transport, TransportError } from './transport.js';
+import type { RefusedPeerListener } from './transport-server.js';
 
 export type ClusterTiming = GroupTiming;
 export const defaultTiming: ClusterTiming = defaultGroupTiming;
@@ -42,6 +43,8 @@ export interface NodeHostOptions {
   readonly delayToPeerMs?: (peer: NodeId) => number;
   /** Mutual TLS for the gRPC server and every peer link (absent: plaintext). */
   readonly tls?: TlsMaterial;
+  /** Told of every gRPC call refused for claiming a sender its certificate does not name. */
+  readonly onRefusedPeer?: RefusedPeerListener;
 }
 
 /** What a node remembers about an app it hosts, so a restart needs no flags. */
@@ -104,6 +107,7 @@ export class NodeHost {
       logger: options.logger,
       ...(options.delayToPeerMs === undefined ? {} : { delayToPeerMs: options.delayToPeerMs }),
       ...(options.tls === undefined ? {} : { tls: options.tls }),
+      ...(options.onRefusedPeer === undefined ? {} : { onRefusedPeer: options.onRefusedPeer }),
       handlers: {
         onMessages: (groupId, messages) => this.groups.get(groupId)?.receive(messages),
         onReadIndex: (groupId, deadlineMs) => this.groups.require(groupId, options.nodeId).readIndexHere(deadlineMs),

@@ -46,7 +46,12 @@ export interface ServerContext {
   readonly logger: Logger | undefined;
   /** Mutual TLS is on: each call's claimed sender must be the node its certificate names. */
   readonly checksSender: boolean;
+  readonly onRefusedPeer?: RefusedPeerListener;
 }
+
+/** A call refused for its sender: `certified` is the node its certificate names (undefined: none),
+ *  `claimed` the one it said it was, `call` the RPC (Raft, ReadIndex, InstallSnapshot). */
+export type RefusedPeerListener = (refusal: { readonly certified: NodeId | undefined; readonly claimed: string; readonly call: string; readonly address: string }) => void;
 
 const partitionedStatus = { code: status.UNAVAILABLE, details: 'partitioned (fault injection)' };
 
@@ -59,6 +64,7 @@ export function raftServiceImplementation(context: ServerContext): UntypedServic
         if (refused) return;
         const refusal = senderRefusal(context, certified, batch.fromNode);
         if (refusal === undefined) return receiveBatch(context, batch, certified);
+        context.onRefusedPeer?.({ certified, claimed: batch.fromNode, call: 'Raft', address: call.getPeer() });
         // The first batch that lies about its sender ends the stream: nothing more is read from it.
         refused = true;
         for (const group of batch.groups) context.counters.messagesDropped += group.messages.length;
@@ -72,8 +78,12 @@ export function raftServiceImplementation(context: ServerContext): UntypedServic
     },
     ReadIndex: (call: ServerUnaryCall<ReadIndexRequestWire, ReadIndexResponseWire>, callback: sendUnaryData<ReadIndexResponseWire>) => {
       const request = call.request;
-      const refusal = senderRefusal(context, context.checksSender ? certifiedPeerId(call) : undefined, request.fromNode);
-      if (refusal !== undefined) return callback(refusal);
+      const certified = context.checksSender ? certifiedPeerId(call) : undefined;
+      const refusal = senderRefusal(context, certified, request.fromNode);
+      if (refusal !== undefined) {
+        context.onRefusedPeer?.({ certified, claimed: request.fromNode, call: 'ReadIndex', address: call.getPeer() });
+        return callback(refusal);
+      }
       if (context.faults?.dropsFrom(request.fromNode)) return callback(partitionedStatus);
       context.handlers.onReadIndex(request.group, deadlineMsOf(call.getDeadline())).then(
         (index) => callback(null, { index }),
@@ -144,7 +154,9 @@ async function receiveSnapshot(
   const first = await chunks.next();
   if (first.done === true) return { ok: false, error: 'empty snapshot stream' };
   const head = first.value;
-  const refusal = senderRefusal(context, context.checksSender ? certifiedPeerId(call) : undefined, head.fromNode);
+  const certified = context.checksSender ? certifiedPeerId(call) : undefined;
+  const refusal = senderRefusal(context, certified, head.fromNode);
+  if (refusal !== undefined) context.onRefusedPeer?.({ certified, claimed: head.fromNode, call: 'InstallSnapshot', address: call.getPeer() });
   if (refusal !== undefined) throw new TransportError('permissionDenied', refusal.details ?? 'sender refused');
   if (context.faults?.dropsFrom(head.fromNode)) throw new TransportError('unavailable', partitionedStatus.details);
   let sawLast = false;

@@ -23,7 +23,7 @@ import { raftMessageBytesMax, requestTimeoutMsMax } from './transport-limits.js'
 import { serverChannelOptions } from './transport-options.js';
 import { PeerLink } from './transport-peer.js';
 import { raftGrpcServiceDefinition, raftServiceDefinition, type RaftServiceDefinition } from './transport-proto.js';
-import { raftServiceImplementation, type TransportHandlers } from './transport-server.js';
+import { raftServiceImplementation, type RefusedPeerListener, type TransportHandlers } from './transport-server.js';
 import { plaintextChannel, type TlsMaterial } from './tls.js';
 
 export type { TransportHandlers } from './transport-server.js';
@@ -44,6 +44,8 @@ export interface TransportOptions {
   readonly delayToPeerMs?: (peer: NodeId) => number;
   /** Mutual TLS with this CA, certificate and key; absent: plaintext. */
   readonly tls?: TlsMaterial;
+  /** Told of every call refused because its claimed sender is not its certificate's node. */
+  readonly onRefusedPeer?: RefusedPeerListener;
 }
 
 export class Transport {
@@ -81,7 +83,7 @@ export class Transport {
     const server = new Server(serverChannelOptions);
     server.addService(
       raftGrpcServiceDefinition(),
-      raftServiceImplementation({ handlers: this.options.handlers, counters: this.stats, faults: this.faults, logger: this.options.logger, checksSender: this.options.tls !== undefined }),
+      raftServiceImplementation({ handlers: this.options.handlers, counters: this.stats, faults: this.faults, logger: this.options.logger, checksSender: this.options.tls !== undefined, ...(this.options.onRefusedPeer === undefined ? {} : { onRefusedPeer: this.options.onRefusedPeer }) }),
     );
     const serverCredentials = this.options.tls?.serverCredentials() ?? ServerCredentials.createInsecure();
     const port = await new Promise<number>((resolve, reject) => {

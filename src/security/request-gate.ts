@@ -105,6 +105,11 @@ export class RequestGate {
     this.droppedCount += Math.max(0, attempts.length - room);
   }
 
+  /** A refusal seen elsewhere on this node (a gRPC call from a peer that is not who it claims). */
+  recordRefusal(request: GateRequest, actor: string, reason: string): void {
+    this.refused(request, actor, undefined, reason);
+  }
+
   private refused(request: GateRequest, actor: string, token: string | undefined, reason: string): void {
     if (this.denied.length >= deniedQueuedMax) {
       this.droppedCount += 1;

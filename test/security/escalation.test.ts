@@ -11,6 +11,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { credentials, type ChannelCredentials } from '@grpc/grpc-js';
 import WebSocket from 'ws';
 import { ControlMachine } from '../../src/control/machine.js';
 import { verifyChain, type AuditRecord } from '../../src/control/audit.js';
@@ -18,7 +19,8 @@ import type { ControlCommand, ControlEntry } from '../../src/control/commands.js
 import { ControlStore } from '../../src/storage/control-store.js';
 import { attenuate, issueToken } from '../../src/security/tokens.js';
 import { writeApp } from '../support/app-files.js';
-import { pollUntil, sleep } from '../support/cluster.js';
+import { pollUntil, sleep, type ClusterNode } from '../support/cluster.js';
+import { heartbeat, makeTlsDir, rawReadIndex, sendRawBatch } from '../support/tls.js';
 import { Fleet, nodesOf } from '../support/fleet.js';
 import { notesFiles } from '../support/notes-app.js';
 
@@ -45,6 +47,7 @@ const requestTimeoutMs = 15_000;
 describe('the agent boundary', () => {
   let fleet: Fleet;
   let authDir: string;
+  let tlsDir: string;
   let agentToken = '';
   let admin: Record<string, string> = {};
   let adminTokenId = '';
@@ -72,7 +75,8 @@ describe('the agent boundary', () => {
 
   beforeAll(async () => {
     authDir = mkdtempSync(join(tmpdir(), 'lockstep-auth-'));
-    fleet = await Fleet.start({ nodes: nodesOf('eu:3,us:1'), authDir });
+    tlsDir = await makeTlsDir(['c1', 'eu1', 'eu2', 'eu3', 'us1']);
+    fleet = await Fleet.start({ nodes: nodesOf('eu:3,us:1'), authDir, tlsDir });
     admin = fleet.adminHeaders();
     const shop = writeApp('shop', { ...notesFiles('v1'), 'config.yaml': 'name: shop\n' });
     const payroll = writeApp('payroll', { ...notesFiles('v1'), 'config.yaml': 'name: payroll\n' });
@@ -96,7 +100,7 @@ describe('the agent boundary', () => {
 
   afterAll(async () => {
     await fleet?.close();
-    rmSync(authDir, { recursive: true, force: true });
+    for (const dir of [authDir, tlsDir]) rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 
   it('what the agent was granted works: shop in eu, its data, a deploy there, its own tokens', async () => {
@@ -315,19 +319,48 @@ describe('the agent boundary', () => {
     ];
     for (const [what, args] of ctlAttempts) await ctl(what, args);
 
+    // --- Raft over gRPC, without a certificate the cluster's CA signed, or with one that names
+    // another node: the handshake fails (nothing is read, so there is no request to record), or
+    // the call is refused for its sender and recorded by the node. ---
+    const foreignDir = await makeTlsDir(['eu2'], 'lockstep-tls-foreign-');
+    const ca = readFileSync(join(tlsDir, 'ca.pem'));
+    const impostor = credentials.createSsl(ca, readFileSync(join(tlsDir, 'us1-key.pem')), readFileSync(join(tlsDir, 'us1.pem')));
+    const grpcCases: [string, string, ChannelCredentials, 'handshake' | 'certified'][] = [
+      ['Raft messages in plaintext', 'eu1', credentials.createInsecure(), 'handshake'],
+      ['Raft messages over TLS without a client certificate', 'eu1', credentials.createSsl(ca), 'handshake'],
+      ["Raft messages with another CA's certificate", 'eu1', credentials.createSsl(readFileSync(join(foreignDir, 'ca.pem')), readFileSync(join(foreignDir, 'eu2-key.pem')), readFileSync(join(foreignDir, 'eu2.pem'))), 'handshake'],
+      ["Raft messages to the control plane's group in plaintext", 'c1', credentials.createInsecure(), 'handshake'],
+      ["Raft messages claiming eu2 with us1's certificate", 'eu1', impostor, 'certified'],
+    ];
+    const grpcAddress = (id: string): string => `127.0.0.1:${(id === 'c1' ? (fleet.control[0] as ClusterNode) : fleet.node(id)).grpcPort}`;
+    const termBefore = await shopTerm(fleet, 'eu1');
+    for (const [what, target, creds, expected] of grpcCases) {
+      const group = target === 'c1' ? 'control' : 'shop';
+      const outcome = await sendRawBatch(grpcAddress(target), creds, 'eu2', group, [heartbeat('eu2', target, termBefore + 1000)]);
+      attempts.push({ what, surface: expected === 'handshake' ? 'grpc' : `node:${target}`, request: expected === 'handshake' ? '' : 'GRPC /Raft', actor: 'node:us1', outcome: outcome.error === null ? 'delivered' : `${outcome.error.code} ${outcome.error.details}`, succeeded: outcome.error === null });
+      const read = await rawReadIndex(grpcAddress(target), creds, 'eu2', group);
+      attempts.push({ what: what.replace('Raft messages', 'a ReadIndex'), surface: expected === 'handshake' ? 'grpc' : `node:${target}`, request: expected === 'handshake' ? '' : 'GRPC /ReadIndex', actor: 'node:us1', outcome: read.error === null ? 'answered' : `${read.error.code}`, succeeded: read.error === null });
+    }
+    rmSync(foreignDir, { recursive: true, force: true });
+    // No message got through: the group's term did not move to the one the heartbeats claimed.
+    expect(await shopTerm(fleet, 'eu1')).toBeLessThan(termBefore + 1000);
+
     // --- Crafted control entries that reach apply (on a copy of the control state: the same
     // ControlMachine over a real LMDB store, as every member runs it). ---
     const applied = await craftedEntries(fleet, agentId, adminTokenId, revokedId);
     for (const entry of applied) attempts.push(entry);
 
     const audited = await auditedAttempts(fleet);
-    const unrecorded = attempts.filter((attempt) => attempt.surface !== 'clusterctl' && attempt.surface !== 'apply' && !audited.take(attempt));
+    // Checked elsewhere: clusterctl's requests below, apply's records on the copy, and a failed TLS
+    // handshake reads no request at all.
+    const unrecorded = attempts.filter((attempt) => !['clusterctl', 'apply', 'grpc'].includes(attempt.surface) && !audited.take(attempt));
     const clusterctlRecorded = attempts.filter((attempt) => attempt.surface === 'clusterctl').filter(() => audited.takeAny('control', 'bot'));
     const succeeded = attempts.filter((attempt) => attempt.succeeded);
     const distinct = new Set(attempts.map((attempt) => `${attempt.surface} ${attempt.what}`));
     process.stdout.write(
       `agent boundary: ${attempts.length} attempts (${distinct.size} distinct) through ${new Set(attempts.map((attempt) => attempt.surface.replace(/:.*/, ''))).size} surfaces; ` +
-        `${succeeded.length} succeeded; ${attempts.length - unrecorded.length - (attempts.filter((a) => a.surface === 'clusterctl').length - clusterctlRecorded.length)} are audit records\n`,
+        `${succeeded.length} succeeded; ${attempts.length - unrecorded.length - (attempts.filter((a) => a.surface === 'clusterctl').length - clusterctlRecorded.length) - attempts.filter((a) => a.surface === 'grpc').length} are audit records ` +
+        `(the other ${attempts.filter((a) => a.surface === 'grpc').length} failed the TLS handshake, before any request was read)\n`,
     );
     expect(succeeded.map((attempt) => `${attempt.surface}: ${attempt.what} -> ${attempt.outcome}`)).toEqual([]);
     expect(distinct.size).toBeGreaterThanOrEqual(100);
@@ -470,6 +503,12 @@ describe('the agent boundary: without credentials, and in the logs', () => {
     for (const secret of secrets) expect(trail.stdout.includes(secret)).toBe(false);
   }, 60_000);
 });
+
+/** The term of the shop group on `node`, from its /_status. */
+async function shopTerm(fleet: Fleet, node: string): Promise<number> {
+  const status = (await (await fetch(`${fleet.node(node).base}/_status`, { headers: fleet.adminHeaders() })).json()) as { apps: { name: string; term: number }[] };
+  return status.apps.find((app) => app.name === 'shop')?.term ?? 0;
+}
 
 /** Entries an agent could only get into the log through a bug, applied by the control plane's
  *  own state machine over a copy of the live store: each must be refused as denied, recorded,

@@ -40,6 +40,8 @@ export interface FleetOptions {
   /** Secured: the control plane's --auth-dir (every member shares it) and every node's
    *  --token-file is its system.token. Absent: the control plane runs --open. */
   readonly authDir?: string;
+  /** Every process gets `--tls-dir` this directory (it must hold their certificates). */
+  readonly tlsDir?: string;
 }
 
 export interface CtlResult {
@@ -100,7 +102,7 @@ export class Fleet {
       const httpPort = ports[i * 2] as number;
       const grpcPort = ports[i * 2 + 1] as number;
       const dataDir = join(this.rootDir, id);
-      const args = ['--id', id, '--data', dataDir, '--http', String(httpPort), '--grpc', String(grpcPort), ...peers, ...(this.options.authDir === undefined ? ['--open'] : ['--auth-dir', this.options.authDir])];
+      const args = ['--id', id, '--data', dataDir, '--http', String(httpPort), '--grpc', String(grpcPort), ...peers, ...(this.options.authDir === undefined ? ['--open'] : ['--auth-dir', this.options.authDir]), ...(this.options.tlsDir === undefined ? [] : ['--tls-dir', this.options.tlsDir])];
       args.push('--heartbeat', this.options.heartbeat ?? '300ms', '--suspect-after', this.options.suspectAfter ?? '2s', '--down-after', this.options.downAfter ?? '60s', ...(this.options.controlArgs ?? []));
       this.control.push(new ClusterNode(id, httpPort, grpcPort, dataDir, args, 'control'));
     }
@@ -114,6 +116,7 @@ export class Fleet {
     const controls = this.control.map((member) => `127.0.0.1:${member.httpPort}`).join(',');
     const args = ['--id', spec.id, '--region', spec.region, ...(spec.zone === undefined ? [] : ['--zone', spec.zone]), '--data', dataDir, '--http', String(httpPort), '--grpc', String(grpcPort), '--control', controls, '--fault-injection', ...(this.options.nodeArgs ?? [])];
     if (this.options.authDir !== undefined) args.push('--token-file', join(this.options.authDir, 'system.token'));
+    if (this.options.tlsDir !== undefined) args.push('--tls-dir', this.options.tlsDir);
     const node = new ClusterNode(spec.id, httpPort, grpcPort, dataDir, args);
     this.nodes.push(node);
     this.specs.set(spec.id, spec);
