@@ -47,7 +47,7 @@ export class ExpirySweeper {
     if (runtime === undefined || this.running) return 0;
     this.running = true;
     let deleted = 0;
-    const runner = new RequestRunner(this.host);
+    const runner = new RequestRunner(this.host, {}, undefined, 'lockstep:expiry');
     try {
       for (const table of runtime.schema.tables.values()) {
         if (table.expirationSeconds === undefined) continue;

@@ -60,11 +60,14 @@ export class RequestRunner {
    * @param dryRunOn a version to run against instead of the active one, without proposing
    *   anything: the transaction's writes are discarded (the app's checks run this way, against
    *   a staged version and this replica's state, without touching live traffic).
+   * @param actor who asks (the authenticated identity): its writes carry it into the audit trail
+   *   of tables declared @table(audit: true).
    */
   constructor(
     private readonly host: AppHost,
     private readonly hooks: RunnerHooks = {},
     private readonly dryRunOn?: AppRuntime,
+    private readonly actor?: string,
   ) {}
 
   /** The active runtime, waiting (bounded) while a just-activated version loads. */
@@ -127,6 +130,7 @@ export class RequestRunner {
         reads: transaction.readDependencies(),
         writes: transaction.writeOps(),
         ts: nowMs(),
+        ...(this.actor === undefined ? {} : { actor: this.actor }),
       });
       const { result } = proposal;
       this.hooks.proposed?.(result.ok ? 'ok' : result.reason, (performance.now() - started) / 1000);

@@ -28,6 +28,8 @@ export function targetQuery(method: RestMethod, isCollection: boolean, search: s
 export interface RestContext {
   readonly metrics: NodeMetrics;
   readonly realtime: Realtime;
+  /** The authenticated caller, recorded with its writes (absent: an open node). */
+  readonly actor?: string;
 }
 
 export interface Outcome {
@@ -96,10 +98,15 @@ export async function handleAppRequest(
   search: string,
   context: RestContext,
 ): Promise<{ status: number; table: string }> {
-  const runner = new RequestRunner(host, {
-    proposed: (outcome, seconds) => context.metrics.proposeSeconds.observe({ app: host.name, outcome }, seconds),
-    retried: (reason) => context.metrics.writeRetries.inc({ app: host.name, reason }),
-  });
+  const runner = new RequestRunner(
+    host,
+    {
+      proposed: (outcome, seconds) => context.metrics.proposeSeconds.observe({ app: host.name, outcome }, seconds),
+      retried: (reason) => context.metrics.writeRetries.inc({ app: host.name, reason }),
+    },
+    undefined,
+    context.actor,
+  );
   const runtime = await runner.runtime();
   const endpoint = runtime.endpoints.get(endpointName);
   if (endpoint === undefined) throw new Problem('not-found', { detail: `app ${host.name} has no table or resource '${endpointName}'` });

@@ -14,6 +14,7 @@ import { createRealtime, type Realtime, type RealtimeTarget } from '../realtime/
 import type { Operation } from '../security/permissions.js';
 import type { GateRequest, RequestGate } from '../security/request-gate.js';
 import { asProblem, problemJson, problemMediaType, problemStatus, renderProblem } from './problem.js';
+import { answerWriteAudit } from './audit-endpoint.js';
 import { handleAppRequest } from './rest.js';
 
 export interface NodeServerOptions {
@@ -227,6 +228,7 @@ export class NodeServer {
           // /_admin is the control plane's; status and metrics are for operators (and the
           // cluster itself); health and topology for anyone with a valid credential.
           if (pathname.startsWith('/_admin/')) await gate.admit(gateRequest(req, pathname), { op: 'cluster' });
+          else if (pathname.startsWith('/_audit/')) await gate.admit(gateRequest(req, pathname), { op: 'audit', app: decodeURIComponent(pathname.split('/')[2] ?? '') });
           else if (pathname === '/_status' || pathname === '/metrics') await gate.admit(gateRequest(req, pathname), { op: 'operate' }, { op: 'cluster' });
           else await gate.admit(gateRequest(req, pathname));
         }
@@ -238,7 +240,8 @@ export class NodeServer {
         if (gate !== undefined) await gate.admit(gateRequest(req, pathname));
         throw new Problem('not-found', { detail: 'paths are /<app>/<Table>/ and /<app>/<Table>/<id>' });
       }
-      if (gate !== undefined) await gate.admit(gateRequest(req, pathname), { op: operationOf(req), app: path.app, table: path.endpoint });
+      const principal = gate === undefined ? undefined : await gate.admit(gateRequest(req, pathname), { op: operationOf(req), app: path.app, table: path.endpoint });
+      const actor = principal === undefined || principal.open ? undefined : principal.identity;
       host = this.options.apps.get(path.app);
       if (host === undefined) {
         const forwarded = this.options.forwarding?.request(req, res, path.app);
@@ -250,7 +253,7 @@ export class NodeServer {
       }
       app = host.name;
       res.setHeader('X-Lockstep-Served-By', this.options.nodeId);
-      const answered = await handleAppRequest(host, req, res, path.endpoint, path.id, path.search, { metrics: this.metrics, realtime: this.realtime });
+      const answered = await handleAppRequest(host, req, res, path.endpoint, path.id, path.search, { metrics: this.metrics, realtime: this.realtime, ...(actor === undefined ? {} : { actor }) });
       status = answered.status;
       table = answered.table;
     } catch (error) {
@@ -299,6 +302,7 @@ export class NodeServer {
   private async handleNodeEndpoint(url: string, req: IncomingMessage, res: ServerResponse): Promise<number> {
     const path = url.split('?')[0] ?? url;
     if (path.startsWith('/_admin/') && this.options.admin !== undefined) return this.options.admin(req, res, path);
+    if (path.startsWith('/_audit/')) return answerWriteAudit(this.options.apps, req, res, url);
     if (req.method !== 'GET' && req.method !== 'HEAD') throw new Problem('method-not-allowed', { detail: `${path} answers GET only`, headers: { Allow: 'GET, HEAD' } });
     if (path === '/_health') {
       const ready = [...this.options.apps.values()].every((app) => app.activeRuntime() !== undefined && app.healthy());

@@ -30,6 +30,9 @@ export interface WriteEntry {
   readonly writes: readonly WriteOp[];
   /** Proposer's wall clock (ms since epoch); replicas use it for @createdTime/@updatedTime. */
   readonly ts: number;
+  /** Who asked for the write (the authenticated identity), recorded in the audit trail of
+   *  tables declared @table(audit: true). Absent: an open node, or the node's own work. */
+  readonly actor?: string;
 }
 
 /** The files of an app version and their content hash. */

@@ -19,6 +19,7 @@ import type { SchemaDef, TableDef } from '../schema/index.js';
 import type { AppStore, IndexKeyValue, RecordEnvelope, VersionRecord } from '../storage/app-store.js';
 import { oversizedKey, recordIdProblem } from './key-limits.js';
 import type { SchemaCache } from './schema-cache.js';
+import { appendWriteAudit } from './write-audit.js';
 
 export interface ApplyOutcome {
   readonly result: ApplyResult;
@@ -202,10 +203,14 @@ export class StateMachine {
       }
     }
     const events: ChangeEvent[] = [];
+    const audited: { table: string; write: WriteOp }[] = [];
     for (const write of entry.writes) {
       const table = schema.tables.get(write.table) as TableDef;
       events.push(this.applyWriteOp(index, entry, table, write));
+      if (table.audit) audited.push({ table: table.exportName, write });
     }
+    // The record commits with the write it describes (the same transaction).
+    if (audited.length > 0) appendWriteAudit(this.store, index, entry, audited);
     return { result: { ok: true }, events };
   }
 

@@ -42,7 +42,7 @@ export type MetaKey = 'applied' | 'activeVersion' | 'epoch' | 'lastVersion' | 'c
 const subDatabasesMax = 1000;
 
 /** Sub-databases keyed by LMDB integer keys (snapshot copies must open them the same way). */
-export const uint32KeyDatabases: ReadonlySet<string> = new Set(['versions', 'changes']);
+export const uint32KeyDatabases: ReadonlySet<string> = new Set(['versions', 'changes', 'audit']);
 
 export class AppStore {
   readonly root: RootDatabase;
@@ -50,6 +50,10 @@ export class AppStore {
   readonly versions: Database<VersionRecord, AppVersion>;
   /** Change events by log index, kept for a window of recent entries (subscriptions' `since`). */
   readonly changes: Database<ChangeEvent[], LogIndex>;
+  /** The write audit trail of tables declared @table(audit: true): each record's bytes by its
+   *  sequence number (src/state/write-audit.ts gives them meaning), and the chain's head. */
+  readonly audit: Database<Buffer, number>;
+  readonly auditHead: Database<string | number, 'seq' | 'hash'>;
   private readonly tables = new Map<string, Database<RecordEnvelope, RecordId>>();
   private readonly indexes = new Map<string, Database<true, IndexKey>>();
   private readonly path: string;
@@ -72,6 +76,8 @@ export class AppStore {
     this.meta = this.root.openDB({ name: 'meta' });
     this.versions = this.root.openDB({ name: 'versions', keyEncoding: 'uint32' });
     this.changes = this.root.openDB({ name: 'changes', keyEncoding: 'uint32' });
+    this.audit = this.root.openDB({ name: 'audit', keyEncoding: 'uint32', encoding: 'binary' });
+    this.auditHead = this.root.openDB({ name: 'audit-head' });
   }
 
   static open(path: string): AppStore {

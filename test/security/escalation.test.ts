@@ -385,7 +385,9 @@ describe('the agent boundary: without credentials, and in the logs', () => {
   beforeAll(async () => {
     authDir = mkdtempSync(join(tmpdir(), 'lockstep-auth-'));
     fleet = await Fleet.start({ nodes: nodesOf('eu:1'), authDir });
-    const deployed = await fleet.ctl(['deploy', writeApp('shop', { ...notesFiles('v1'), 'config.yaml': 'name: shop\n' }), '--regions', 'eu', '--replicas', '1', '--timeout', '90s']);
+    const files = notesFiles('v1');
+    const schema = `${files['schema.graphql'] as string}\ntype Payment @table(audit: true) {\n  id: ID @primaryKey\n  amount: Float\n}\n`;
+    const deployed = await fleet.ctl(['deploy', writeApp('shop', { ...files, 'schema.graphql': schema, 'config.yaml': 'name: shop\n' }), '--regions', 'eu', '--replicas', '1', '--timeout', '90s']);
     expect(deployed.code, deployed.stderr).toBe(0);
   }, 180_000);
 
@@ -478,6 +480,28 @@ describe('the agent boundary: without credentials, and in the logs', () => {
     const trail = await fleet.ctlJson<{ records: AuditJson[] }>(['audit', '--actor', 'unauthenticated', '--limit', '10000']);
     expect(trail.records.length).toBeGreaterThanOrEqual(endpoints.length);
   }, 120_000);
+
+  it('audits every write to a table declared @table(audit: true) with the identity that made it; an agent cannot read the trail', async () => {
+    for (const args of [['identity', 'create', 'clerk', '--kind', 'service'], ['grant', 'clerk', 'agent', '--apps', 'shop']]) expect((await fleet.ctl(args)).code).toBe(0);
+    const clerk = (await fleet.ctl(['token', 'issue', 'clerk'])).stdout.trim();
+    const node = fleet.node('eu1').base;
+    await pollUntil(async () => ((await fetch(`${node}/shop/Note/none`, { headers: { authorization: `Bearer ${clerk}` } })).status === 404 ? true : undefined), 15_000, 'eu1 to know clerk');
+    const as = (token: string, method: string, path: string, body?: unknown): Promise<Response> =>
+      fetch(`${node}${path}`, { method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    expect((await as(clerk, 'PUT', '/shop/Payment/p1', { amount: 10 })).status).toBe(204);
+    expect((await as(clerk, 'PATCH', '/shop/Payment/p1', { amount: 11 })).status).toBe(204);
+    expect((await as(clerk, 'PUT', '/shop/Note/n1', { text: 'not audited' })).status).toBe(204);
+    const admin = fleet.adminToken() as string;
+    expect((await as(admin, 'DELETE', '/shop/Payment/p1')).status).toBe(204);
+    const trail = (await (await as(admin, 'GET', '/_audit/shop')).json()) as { records: { actor: string; op: string; table: string; id: string; value?: unknown }[] };
+    expect(trail.records.map((r) => `${r.actor} ${r.op} ${r.table}/${r.id} ${JSON.stringify(r.value ?? null)}`)).toEqual(['clerk put Payment/p1 {"amount":10,"id":"p1"}', 'clerk patch Payment/p1 {"amount":11}', 'admin delete Payment/p1 null']);
+    const verify = (await (await as(admin, 'GET', '/_audit/shop/verify')).json()) as { ok: boolean; records: number };
+    expect(verify).toMatchObject({ ok: true, records: 3 });
+    // The agent may write the table, not read or write its trail.
+    expect((await as(clerk, 'GET', '/_audit/shop')).status).toBe(403);
+    expect((await as(clerk, 'DELETE', '/_audit/shop')).status).toBe(403);
+    expect((await as(admin, 'DELETE', '/_audit/shop')).status).toBe(405);
+  }, 60_000);
 
   it('writes no secret in any log line: tokens, their secrets and hashes never appear in a process output', async () => {
     const admin = fleet.adminToken() as string;
