@@ -54,7 +54,7 @@ export interface Principal {
 
 /** Verified attenuated tokens and passwords kept, so that a client repeating one pays the
  *  signature checks or the scrypt hash once. */
-const cachedCountMax = 1024;
+export const cachedCountMax = 1024;
 /** A password check is trusted this long before it is hashed again. */
 const passwordCacheMs = 60_000;
 
