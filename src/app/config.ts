@@ -49,6 +49,16 @@ export interface AppConfig {
   readonly tables: Readonly<Record<string, TableConfig>>;
   readonly checks: readonly CheckSpec[];
   readonly validation: ValidationConfig;
+  /** Per-role table permissions (Harper-style): for a role, a table and an operation, `false`
+   *  denies what the role's grant would allow. They only narrow: an app cannot grant a role more
+   *  than the cluster did (or an agent that may deploy it could widen its own access). */
+  readonly roles: Readonly<Record<string, Readonly<Record<string, TablePermissions>>>>;
+}
+
+export interface TablePermissions {
+  readonly read?: boolean;
+  readonly write?: boolean;
+  readonly subscribe?: boolean;
 }
 
 export const defaultConfig: AppConfig = {
@@ -57,6 +67,7 @@ export const defaultConfig: AppConfig = {
   tables: {},
   checks: [],
   validation: { checkEveryMs: 2_000 },
+  roles: {},
 };
 
 /** At most this many checks: every replica runs them all before it reports `prepared`. */
@@ -115,6 +126,21 @@ const configSchema = {
         maxErrorRate: { type: 'number', minimum: 0, exclusiveMaximum: 1 },
       },
     },
+    roles: {
+      type: 'object',
+      maxProperties: 64,
+      propertyNames: { pattern: '^[a-z][a-z0-9_-]{0,31}$' },
+      additionalProperties: {
+        type: 'object',
+        maxProperties: 256,
+        propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]{0,62}$' },
+        additionalProperties: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { read: { type: 'boolean' }, write: { type: 'boolean' }, subscribe: { type: 'boolean' } },
+        },
+      },
+    },
   },
 } as const;
 
@@ -141,6 +167,7 @@ export function parseConfig(text: string | undefined): AppConfig {
     tables?: Record<string, TableConfig>;
     checks?: GivenCheck[];
     validation?: Partial<ValidationConfig>;
+    roles?: AppConfig['roles'];
   };
   return {
     ...(given.name === undefined ? {} : { name: given.name }),
@@ -149,6 +176,7 @@ export function parseConfig(text: string | undefined): AppConfig {
     tables: given.tables ?? {},
     checks: checksOf(given.checks ?? []),
     validation: { ...defaultConfig.validation, ...given.validation },
+    roles: given.roles ?? {},
   };
 }
 

@@ -52,7 +52,7 @@ export async function runNode(options: NodeOptions): Promise<void> {
   });
   // With a control plane, what to authorize with is its word (open or its credentials); a node
   // bootstrapped without one runs open.
-  const gate = new RequestGate(`node:${options.id}`, options.region, options.controlUrls.length === 0 ? 'open' : undefined);
+  const gate = new RequestGate(`node:${options.id}`, options.region, options.controlUrls.length === 0 ? 'open' : undefined, (app) => nodeRef?.appHosts.get(app)?.activeRuntime()?.config.roles);
   const wan = options.wanMatrix === undefined ? undefined : new WanSimulation(options.region, options.wanMatrix);
   const node = new NodeHost({
     nodeId: options.id,

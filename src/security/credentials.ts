@@ -109,12 +109,18 @@ export class CredentialDirectory {
     throw unauthorized(`the Authorization scheme '${scheme.slice(0, 16)}' is not accepted (Bearer, Basic)`);
   }
 
-  /** Why `principal` may not do `action`, or undefined when it may. */
-  refusal(principal: Principal, action: Action, nowMs: number): string | undefined {
+  /** Why `principal` may not do `action`, or undefined when it may. `deniedTo(role)`: the app
+   *  denies this action to that role (its config.yaml), so a grant of it does not count. */
+  refusal(principal: Principal, action: Action, nowMs: number, deniedTo?: (role: string) => boolean): string | undefined {
     if (principal.open) return undefined;
     const identity = this.identities.get(principal.identity);
     if (identity === undefined || identity.disabled) return `identity '${principal.identity}' is not active`;
-    return refusal(this.grants.get(principal.identity) ?? [], principal.scopes, action, (name) => this.role(name), nowMs);
+    const grants = this.grants.get(principal.identity) ?? [];
+    const reason = refusal(grants, principal.scopes, action, (name) => this.role(name), nowMs);
+    if (reason !== undefined || deniedTo === undefined) return reason;
+    const kept = grants.filter((grant) => !deniedTo(grant.role));
+    if (kept.length === grants.length || refusal(kept, principal.scopes, action, (name) => this.role(name), nowMs) === undefined) return undefined;
+    return `app '${action.app ?? ''}' denies '${action.op}' on table '${action.table ?? ''}' to the role that would allow it (${grants.filter((grant) => deniedTo(grant.role)).map((grant) => grant.role).join(', ')})`;
   }
 
   /** Throws a 'forbidden' Problem unless `principal` may do `action`. */

@@ -22,6 +22,9 @@ export interface DeniedAttempt {
   readonly source: string;
 }
 
+/** Per role, per table: operations an app's config.yaml denies (false). */
+export type TableRules = Readonly<Record<string, Readonly<Record<string, { readonly read?: boolean; readonly write?: boolean; readonly subscribe?: boolean }>>>>;
+
 /** Refusals kept for the next heartbeat; beyond it they are counted, not kept. */
 export const deniedQueuedMax = 2_000;
 
@@ -38,11 +41,13 @@ export class RequestGate {
   private readonly denied: DeniedAttempt[] = [];
   private droppedCount = 0;
 
-  /** `surface` names this node in refusals ('node:eu1'); `region` is where its data is served. */
+  /** `surface` names this node in refusals ('node:eu1'); `region` is where its data is served;
+   *  `tableRules(app)` are the per-role table permissions of the app's active version. */
   constructor(
     readonly surface: string,
     readonly region: string,
     initial?: 'open',
+    private readonly tableRules: (app: string) => TableRules | undefined = () => undefined,
   ) {
     if (initial === 'open') this.directory = CredentialDirectory.openMode();
   }
@@ -81,11 +86,20 @@ export class RequestGate {
     if (principal.open || actions.length === 0) return principal;
     let reason: string | undefined;
     for (const action of actions) {
-      reason = directory.refusal(principal, { ...action, regions: action.regions ?? [this.region] }, now);
+      reason = directory.refusal(principal, { ...action, regions: action.regions ?? [this.region] }, now, this.deniedTo(action));
       if (reason === undefined) return principal;
     }
     this.refused(request, principal.identity, principal.tokenId, reason ?? 'refused');
     throw new Problem('forbidden', { detail: `${principal.identity}: ${reason ?? 'refused'}` });
+  }
+
+  /** For a data operation on a table, whether the app's config denies it to a role. */
+  private deniedTo(action: Action): ((role: string) => boolean) | undefined {
+    if (action.app === undefined || action.table === undefined || (action.op !== 'read' && action.op !== 'write' && action.op !== 'subscribe')) return undefined;
+    const rules = this.tableRules(action.app);
+    if (rules === undefined) return undefined;
+    const { table, op } = action;
+    return (role) => rules[role]?.[table]?.[op] === false;
   }
 
   /** Refusals since the last call, oldest first (at most `max`). */

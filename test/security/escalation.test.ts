@@ -387,7 +387,7 @@ describe('the agent boundary: without credentials, and in the logs', () => {
     fleet = await Fleet.start({ nodes: nodesOf('eu:1'), authDir });
     const files = notesFiles('v1');
     const schema = `${files['schema.graphql'] as string}\ntype Payment @table(audit: true) {\n  id: ID @primaryKey\n  amount: Float\n}\n`;
-    const deployed = await fleet.ctl(['deploy', writeApp('shop', { ...files, 'schema.graphql': schema, 'config.yaml': 'name: shop\n' }), '--regions', 'eu', '--replicas', '1', '--timeout', '90s']);
+    const deployed = await fleet.ctl(['deploy', writeApp('shop', { ...files, 'schema.graphql': schema, 'config.yaml': 'name: shop\nroles:\n  agent:\n    Payment: { read: false }\n' }), '--regions', 'eu', '--replicas', '1', '--timeout', '90s']);
     expect(deployed.code, deployed.stderr).toBe(0);
   }, 180_000);
 
@@ -490,6 +490,11 @@ describe('the agent boundary: without credentials, and in the logs', () => {
       fetch(`${node}${path}`, { method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
     expect((await as(clerk, 'PUT', '/shop/Payment/p1', { amount: 10 })).status).toBe(204);
     expect((await as(clerk, 'PATCH', '/shop/Payment/p1', { amount: 11 })).status).toBe(204);
+    // The app's config.yaml denies the agent role reads of Payment (its grant alone would allow them).
+    const read = await as(clerk, 'GET', '/shop/Payment/p1');
+    expect(read.status).toBe(403);
+    expect(((await read.json()) as { detail: string }).detail).toMatch(/app 'shop' denies 'read' on table 'Payment'/);
+    expect((await as(clerk, 'GET', '/shop/Note/n1')).status).toBe(404);
     expect((await as(clerk, 'PUT', '/shop/Note/n1', { text: 'not audited' })).status).toBe(204);
     const admin = fleet.adminToken() as string;
     expect((await as(admin, 'DELETE', '/shop/Payment/p1')).status).toBe(204);
