@@ -71,7 +71,11 @@ export class CredentialDirectory {
   private readonly tokens = new Map<string, TokenEntry>();
   private readonly grants = new Map<string, Grant[]>();
   private readonly roles = new Map<string, RoleDefinition>();
-  private readonly attenuated = new Map<string, readonly Scope[]>();
+  /** Tokens already checked (a base token against its hash, an attenuated one's signatures), by
+   *  text: a request that repeats one skips the parse, the sha256 or the signature checks (most
+   *  of the gate's cost). Held in memory only, like the request that carried it, and dropped
+   *  with the directory when the credentials change (a revocation, say). */
+  private readonly checked = new Map<string, { readonly stored: TokenEntry; readonly caveats: readonly Scope[] }>();
   private readonly passwords = new Map<string, { readonly identity: string; readonly untilMs: number }>();
 
   private constructor(snapshot: CredentialSnapshot | undefined) {
@@ -130,6 +134,8 @@ export class CredentialDirectory {
   }
 
   private bearer(text: string, nowMs: number): Principal {
+    const known = this.checked.get(text);
+    if (known !== undefined) return this.principalOf(known.stored, known.caveats, nowMs);
     let presented;
     try {
       presented = parseToken(text);
@@ -142,17 +148,17 @@ export class CredentialDirectory {
     if (presented.kind === 'base') {
       if (!secretMatches(presented.secret, stored.hash)) throw unauthorized('the token is not known to this cluster');
     } else {
-      const cached = this.attenuated.get(text);
-      if (cached !== undefined) caveats = cached;
-      else {
-        try {
-          caveats = verifyBlocks(presented, stored.publicKey);
-        } catch (error) {
-          throw unauthorized(error instanceof TokenFormatError ? error.message : 'the token does not verify');
-        }
-        remember(this.attenuated, text, caveats);
+      try {
+        caveats = verifyBlocks(presented, stored.publicKey);
+      } catch (error) {
+        throw unauthorized(error instanceof TokenFormatError ? error.message : 'the token does not verify');
       }
     }
+    remember(this.checked, text, { stored, caveats });
+    return this.principalOf(stored, caveats, nowMs);
+  }
+
+  private principalOf(stored: TokenEntry, caveats: readonly Scope[], nowMs: number): Principal {
     if (stored.revoked) throw unauthorized('the token was revoked');
     const scopes = [stored.scope, ...caveats];
     const expired = scopes.find((scope) => scope.expiresAt !== undefined && nowMs >= scope.expiresAt);
