@@ -1,6 +1,7 @@
 // `clusterctl audit`: the control plane's audit trail - list it, take a checkpoint of its head to
 // keep outside the cluster, and verify the stored chain (against a checkpoint, if given).
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { exportCheckpoint, isUrlTarget } from '../control/audit-export.js';
 import { ExitError, type ControlClient, type Json } from './control-client.js';
 import { table } from './text-table.js';
 
@@ -58,8 +59,12 @@ export async function runAudit(client: ControlClient, positionals: readonly stri
     const text = `${JSON.stringify(body, null, 2)}\n`;
     if (options.out === undefined) process.stdout.write(text);
     else {
-      writeFileSync(options.out, text);
-      process.stdout.write(`checkpoint of record ${String(body.seq)} (${String(body.hash).slice(0, 12)}), signed by ${String(body.signer)}, written to ${options.out}; keep it outside the cluster\n`);
+      try {
+        await exportCheckpoint(options.out, body);
+      } catch (error) {
+        throw new ExitError(1, `could not send the checkpoint to ${options.out}: ${error instanceof Error ? error.message : String(error)}`);
+      }
+      process.stdout.write(`checkpoint of record ${String(body.seq)} (${String(body.hash).slice(0, 12)}), signed by ${String(body.signer)}, ${isUrlTarget(options.out) ? 'sent' : 'written'} to ${options.out}; keep it outside the cluster\n`);
     }
     return 0;
   }

@@ -25,6 +25,8 @@ export interface ControlOptions {
   readonly liveness: LivenessTiming;
   readonly rollout: RolloutTiming;
   readonly auditSealEveryMs: number;
+  /** --audit-export: where the leader sends each sealed checkpoint. */
+  readonly auditExport?: string;
   /** Secured (from --auth-dir); absent: open, development mode. */
   readonly security?: ControlCredentials;
   /** --tls-dir, loaded and checked: mutual TLS for the gRPC server and every peer link. */
@@ -70,6 +72,7 @@ export async function runControl(options: ControlOptions): Promise<void> {
     liveness: options.liveness,
     rollout: options.rollout,
     auditSealEveryMs: options.auditSealEveryMs,
+    ...(options.auditExport === undefined ? {} : { auditExport: options.auditExport }),
     ...(options.security === undefined ? {} : { security: { adminToken: options.security.adminToken, systemToken: options.security.systemToken } }),
     ...(options.security?.adminTokenPath !== undefined
       ? {

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `lockstep` command.
 import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { defaultTiming } from '../cluster/node-host.js';
 import { TlsMaterialError, loadTlsMaterial, type TlsMaterial } from '../cluster/tls.js';
@@ -53,11 +54,12 @@ const usage = `usage:
   lockstep control --id <id> --data <dir> --http <port> --grpc <port> (--auth-dir <dir> | --open)
                    [--host 127.0.0.1] [--peers id=host:port,...] [--heartbeat 1s] [--suspect-after 5s]
                    [--down-after 5m] [--prepare-timeout 60s] [--audit-seal-every 60s]
-                   [--tls-dir <dir>]
+                   [--audit-export <file>|<http(s) URL>] [--tls-dir <dir>]
       one member of the control plane (alone, or one of 3 given the same --peers); a node
       silent for --suspect-after is suspect, for --down-after down (its replicas move); a
       rollout whose replicas have not all prepared the new version within --prepare-timeout
-      is aborted; the leader signs the audit trail's head into it every --audit-seal-every;
+      is aborted; the leader signs the audit trail's head into it every --audit-seal-every, and
+      sends each signed checkpoint to --audit-export (a file, or a URL it POSTs to);
       --auth-dir secures the cluster: it holds system.token (made if absent; give every member
       the same one, and nodes --token-file) and admin.token (or LOCKSTEP_ADMIN_TOKEN; if neither,
       the first start makes the first admin token there and says so once); --open runs without
@@ -67,6 +69,16 @@ const usage = `usage:
       <id>.pem and <id>-key.pem that it signs: CN the id, the hosts as subject alternative names
       (give every name or address peers dial); keys are mode 0600; bad input exits 1
 `;
+
+/** --audit-export: an http(s) URL, or a file in a directory that exists. */
+function auditExportFlag(value: string): string {
+  if (/^https?:\/\//i.test(value)) {
+    if (!URL.canParse(value)) fail(`--audit-export '${value}' is not a URL`);
+    return value;
+  }
+  if (value === '' || !existsSync(dirname(resolve(value)))) fail(`--audit-export ${value}: its directory does not exist`);
+  return value;
+}
 
 /** How long a node waits for its --token-file to appear. */
 const tokenFileWaitMs = 60_000;
@@ -303,6 +315,7 @@ async function main(argv: string[]): Promise<void> {
       'audit-seal-every': { type: 'string', default: `${defaultAuditSealEveryMs}ms` },
       'auth-dir': { type: 'string' },
       open: { type: 'boolean', default: false },
+      'audit-export': { type: 'string' },
       'tls-dir': { type: 'string' },
     });
     if (positionals.length > 0) fail(`unexpected argument '${positionals[0]}'`);
@@ -340,6 +353,7 @@ async function main(argv: string[]): Promise<void> {
       rollout: { prepareTimeoutMs: duration('prepare-timeout', values['prepare-timeout'] as string, 3_600_000) },
       auditSealEveryMs: duration('audit-seal-every', values['audit-seal-every'] as string, 24 * 3_600_000),
       ...(security === undefined ? {} : { security }),
+      ...(values['audit-export'] === undefined ? {} : { auditExport: auditExportFlag(values['audit-export'] as string) }),
     });
     return;
   }

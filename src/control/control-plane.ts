@@ -16,6 +16,7 @@ import { CredentialDirectory } from '../security/credentials.js';
 import type { Scope } from '../security/permissions.js';
 import { storedFormOf } from '../security/tokens.js';
 import { controlEntryCodec, type ControlCommand, type ControlEntry, type DeniedAttempt } from './commands.js';
+import { exportCheckpoint } from './audit-export.js';
 import { DeniedAttempts } from './denials.js';
 import { LivenessMonitor, type LivenessTiming } from './liveness.js';
 import { loadOrCreateAuditKey, signCheckpoint, type AuditKey, type SignedCheckpoint } from './audit-key.js';
@@ -43,6 +44,8 @@ export interface ControlPlaneOptions {
   readonly rollout: RolloutTiming;
   /** How often the leader signs the audit chain's head into the trail (when it moved). */
   readonly auditSealEveryMs?: number;
+  /** A file or http(s) URL the leader sends each sealed checkpoint to (outside the cluster). */
+  readonly auditExport?: string;
   /** A secured control plane: the tokens its first start registers (admin, and the system
    *  token nodes and the control plane itself use). Absent: open, development mode. */
   readonly security?: { readonly adminToken: string; readonly systemToken: string };
@@ -192,7 +195,11 @@ export class ControlPlane {
     this.sealing = true;
     try {
       const signed = signCheckpoint(this.auditKey, this.options.memberId, head, new Date().toISOString());
-      await this.propose({ op: 'audit.seal', seq: signed.seq, hash: signed.hash, at: signed.at, signer: signed.signer, signature: signed.signature }, `control:${this.options.memberId}`);
+      const sealed = await this.propose({ op: 'audit.seal', seq: signed.seq, hash: signed.hash, at: signed.at, signer: signed.signer, signature: signed.signature }, `control:${this.options.memberId}`);
+      const target = this.options.auditExport;
+      if (sealed.result.ok && target !== undefined) {
+        await exportCheckpoint(target, signed).catch((error: unknown) => this.options.logger.warn({ err: error, target }, 'could not export the audit checkpoint'));
+      }
     } catch (error) {
       this.options.logger.warn({ err: error }, 'could not seal the audit trail');
     } finally {

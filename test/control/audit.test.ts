@@ -6,12 +6,15 @@
 // checkpoint taken before); a checkpoint is signed by the control plane, and one altered after
 // signing, or signed with a key the control log never recorded, is refused.
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { open } from 'lmdb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { editAppFile, writeApp } from '../support/app-files.js';
+import { pollUntil } from '../support/cluster.js';
 import { Fleet, nodesOf } from '../support/fleet.js';
 import { notesFiles, notesResources } from '../support/notes-app.js';
 
@@ -31,8 +34,8 @@ describe('audit trail of the control plane', () => {
   let scratch: string;
 
   beforeAll(async () => {
-    fleet = await Fleet.start({ nodes: nodesOf('eu:3'), controlArgs: ['--audit-seal-every', '300ms'] });
     scratch = mkdtempSync(join(tmpdir(), 'lockstep-audit-'));
+    fleet = await Fleet.start({ nodes: nodesOf('eu:3'), controlArgs: ['--audit-seal-every', '300ms', '--audit-export', join(scratch, 'exported.json')] });
     const appDir = writeApp('audit', notesFiles('v1'));
     await fleet.deploy(appDir, 'eu');
     editAppFile(appDir, 'resources.ts', () => notesResources('v2'));
@@ -79,6 +82,30 @@ describe('audit trail of the control plane', () => {
     expect(seals.length).toBeGreaterThan(0);
     for (const seal of seals) expect(seal.seal?.signer).toBe('c1');
     expect(listing.records.some((record) => record.op === 'member.announce' && /audit key /.test(record.detail))).toBe(true);
+    // Each seal is also sent outside the cluster (--audit-export), where verify can use it.
+    const exported = join(scratch, 'exported.json');
+    await pollUntil(() => (existsSync(exported) ? true : undefined), 10_000, 'the exported checkpoint');
+    const verified = await fleet.ctl(['audit', 'verify', '--checkpoint', exported]);
+    expect(verified.code, verified.stdout + verified.stderr).toBe(0);
+    // clusterctl sends a checkpoint to a URL as well as to a file.
+    const received: string[] = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      req.on('end', () => {
+        received.push(`${req.method ?? ''} ${req.url ?? ''} ${body}`);
+        res.writeHead(201).end();
+      });
+    });
+    await new Promise<void>((resolveListen) => server.listen(0, '127.0.0.1', () => resolveListen()));
+    const { port } = server.address() as AddressInfo;
+    const sent = await fleet.ctl(['audit', 'checkpoint', '--out', `http://127.0.0.1:${port}/witness`]);
+    server.close();
+    expect(sent.code, sent.stderr).toBe(0);
+    expect(sent.stdout).toMatch(/signed by c1, sent to http:\/\/127\.0\.0\.1:\d+\/witness/);
+    expect(received).toHaveLength(1);
+    expect(received[0]).toMatch(/^POST \/witness \{/);
+    expect(JSON.parse((received[0] as string).slice('POST /witness '.length)) as object).toMatchObject({ signer: 'c1' });
   }, 60_000);
 
   it('verifies the live trail, and names the record after each kind of tampering', async () => {
