@@ -39,6 +39,7 @@ export async function runControl(options: ControlOptions): Promise<void> {
   const logger = createLogger({ control: options.id });
   const metrics = new NodeMetrics(() => []);
   let hostRef: NodeHost | undefined;
+  let controlRef: ControlPlane | undefined;
   const clusterMetrics = new ClusterMetrics(metrics.registry, {
     groups: () => hostRef?.groupGauges() ?? [],
     transport: () => hostRef?.transport.counters() ?? { bytesSent: 0, bytesReceived: 0, messagesSent: 0, messagesDropped: 0, reconnects: 0 },
@@ -58,11 +59,21 @@ export async function runControl(options: ControlOptions): Promise<void> {
     metrics: clusterMetrics,
     onFatal,
     ...(options.tls === undefined ? {} : { tls: options.tls }),
+    // A peer refused at the handshake or for its certificate: an attempt for the audit trail.
+    onRefusedPeer: (refusal) =>
+      controlRef?.recordDenied({
+        at: Date.now(),
+        surface: 'control',
+        actor: refusal.certified === undefined ? 'uncertified' : `node:${refusal.certified}`,
+        request: `GRPC /${refusal.call}`,
+        reason: refusal.reason ?? `claimed to be node ${refusal.claimed}`,
+        source: refusal.address,
+      }),
   });
   hostRef = host;
   host.addPeers(options.peers);
   const members = options.peers.size === 0 ? [options.id] : [...options.peers.keys()];
-  const control = new ControlPlane({
+  const control: ControlPlane = new ControlPlane({
     memberId: options.id,
     dataDir,
     httpUrl: `http://${options.host}:${options.httpPort}`,
@@ -84,6 +95,7 @@ export async function runControl(options: ControlOptions): Promise<void> {
     metrics: clusterMetrics.forGroup(controlGroupId),
     onFatal,
   });
+  controlRef = control;
   await host.start();
   const api = new ControlApi({ control, host: options.host, port: options.httpPort, logger });
   const address = await api.listen();

@@ -70,7 +70,7 @@ export async function runNode(options: NodeOptions): Promise<void> {
       gate.recordRefusal(
         { method: 'GRPC', path: `/${refusal.call}`, authorization: undefined, source: refusal.address },
         refusal.certified === undefined ? 'uncertified' : `node:${refusal.certified}`,
-        `claimed to be node ${refusal.claimed}`,
+        refusal.reason ?? `claimed to be node ${refusal.claimed}`,
       ),
     ...(options.tls === undefined ? {} : { tls: options.tls }),
     onFatal: (error, context) => {

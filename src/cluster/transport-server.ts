@@ -51,7 +51,7 @@ export interface ServerContext {
 
 /** A call refused for its sender: `certified` is the node its certificate names (undefined: none),
  *  `claimed` the one it said it was, `call` the RPC (Raft, ReadIndex, InstallSnapshot). */
-export type RefusedPeerListener = (refusal: { readonly certified: NodeId | undefined; readonly claimed: string; readonly call: string; readonly address: string }) => void;
+export type RefusedPeerListener = (refusal: { readonly certified: NodeId | undefined; readonly claimed: string; readonly call: string; readonly address: string; readonly reason?: string }) => void;
 
 const partitionedStatus = { code: status.UNAVAILABLE, details: 'partitioned (fault injection)' };
 

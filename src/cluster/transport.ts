@@ -13,6 +13,7 @@
 // With `tls` (tls.ts) every connection is mutual TLS against the cluster's CA, both ways, and a
 // call's claimed sender must be the node its certificate names; without it, plaintext as before.
 import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { Server as TlsServer, type TLSSocket } from 'node:tls';
 import type { Logger } from '../observability/logger.js';
 import type { Message, NodeId } from '../raft/types.js';
 import { encodeMessage } from './codec.js';
@@ -46,6 +47,37 @@ export interface TransportOptions {
   readonly tls?: TlsMaterial;
   /** Told of every call refused because its claimed sender is not its certificate's node. */
   readonly onRefusedPeer?: RefusedPeerListener;
+}
+
+/** Handshakes refused per second that are reported; a scan of the port beyond it is not. */
+const refusedHandshakesPerSecondMax = 20;
+
+/**
+ * A connection refused during the TLS handshake (plaintext, no client certificate, one the CA did
+ * not sign) never becomes a call, so nothing above sees it; it is reported from the TLS server's
+ * own event. grpc-js keeps its HTTP/2 servers in a private map: if a version stops doing so, the
+ * handshake refusals go unreported (said once in the log) and the refusal itself is unchanged.
+ */
+function watchHandshakes(server: Server, report: RefusedPeerListener, logger: Logger | undefined): void {
+  const servers = (server as unknown as { http2Servers?: Map<unknown, unknown> }).http2Servers;
+  const tlsServers = [...(servers?.keys() ?? [])].filter((candidate): candidate is TlsServer => candidate instanceof TlsServer);
+  if (tlsServers.length === 0) {
+    logger?.warn('cannot watch TLS handshakes of this grpc-js version: refused handshakes are not reported');
+    return;
+  }
+  let windowStartMs = 0;
+  let inWindow = 0;
+  for (const tlsServer of tlsServers) {
+    tlsServer.on('tlsClientError', (error: Error, socket: TLSSocket) => {
+      const now = Date.now();
+      if (now - windowStartMs >= 1_000) {
+        windowStartMs = now;
+        inWindow = 0;
+      }
+      if (++inWindow > refusedHandshakesPerSecondMax) return;
+      report({ certified: undefined, claimed: 'unknown', call: 'TLS handshake', address: `${socket.remoteAddress ?? 'unknown'}:${socket.remotePort ?? 0}`, reason: error.message.slice(0, 200) });
+    });
+  }
 }
 
 export class Transport {
@@ -93,6 +125,7 @@ export class Transport {
       });
     });
     this.server = server;
+    if (this.options.tls !== undefined && this.options.onRefusedPeer !== undefined) watchHandshakes(server, this.options.onRefusedPeer, this.options.logger);
     const host = this.options.listenAddress.slice(0, this.options.listenAddress.lastIndexOf(':'));
     this.bound = `${host}:${port}`;
   }
