@@ -184,8 +184,8 @@ export class ControlApi {
       if (method !== allowed) throw new Problem('method-not-allowed', { detail: `${url.pathname} takes ${allowed}`, headers: { Allow: allowed } });
     };
     if (url.pathname === heartbeatPath) {
-      only('POST');
       access.require({ op: 'cluster' });
+      only('POST');
       return json(res, 200, await this.heartbeat(await jsonBody(req)));
     }
     if (parts[0] === '_topology' && parts.length === 1) {

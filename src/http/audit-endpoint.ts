@@ -18,7 +18,13 @@ function json(res: ServerResponse, body: unknown): number {
 export function answerWriteAudit(apps: ReadonlyMap<string, AppHost>, req: IncomingMessage, res: ServerResponse, url: string): number {
   if (req.method !== 'GET' && req.method !== 'HEAD') throw new Problem('method-not-allowed', { detail: 'the audit trail is read only: nothing writes it but apply', headers: { Allow: 'GET, HEAD' } });
   const parsed = new URL(url, 'http://node');
-  const [, , name = '', sub] = parsed.pathname.split('/').map(decodeURIComponent);
+  const [, , name = '', sub] = parsed.pathname.split('/').map((segment) => {
+    try {
+      return decodeURIComponent(segment);
+    } catch {
+      throw new Problem('invalid', { detail: `malformed percent-encoding in '${segment.slice(0, 64)}'` });
+    }
+  });
   const host = apps.get(name);
   if (host === undefined) throw new Problem('not-found', { detail: `this node hosts no app '${name}'` });
   const query = parsed.searchParams;

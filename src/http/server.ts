@@ -228,7 +228,7 @@ export class NodeServer {
           // /_admin is the control plane's; status and metrics are for operators (and the
           // cluster itself); health and topology for anyone with a valid credential.
           if (pathname.startsWith('/_admin/')) await gate.admit(gateRequest(req, pathname), { op: 'cluster' });
-          else if (pathname.startsWith('/_audit/')) await gate.admit(gateRequest(req, pathname), { op: 'audit', app: decodeURIComponent(pathname.split('/')[2] ?? '') });
+          else if (pathname.startsWith('/_audit/')) await gate.admit(gateRequest(req, pathname), { op: 'audit', app: decode(pathname.split('/')[2] ?? '') });
           else if (pathname === '/_status' || pathname === '/metrics') await gate.admit(gateRequest(req, pathname), { op: 'operate' }, { op: 'cluster' });
           else await gate.admit(gateRequest(req, pathname));
         }
