@@ -10,7 +10,10 @@ import { defaultRolloutTiming } from '../control/rollout.js';
 import { defaultAuditSealEveryMs } from '../control/control-plane.js';
 import { AuthFileError, controlCredentials, readTokenFile, type ControlCredentials } from './auth-files.js';
 import { runControl } from './control.js';
-import { issueToken } from '../security/tokens.js';
+import { issueToken, parseScope } from '../security/tokens.js';
+import type { Scope } from '../security/permissions.js';
+import { runMcp } from './mcp.js';
+import { lifetimeMs } from './identity-command.js';
 import { runDev } from './dev.js';
 import { defaultWanMatrix, parseWanMatrix } from '../cluster/wan.js';
 import { certsDefaults, runCerts } from './certs.js';
@@ -48,6 +51,9 @@ const usage = `usage:
       <auth-dir>/system.token): the node authenticates with it and checks every request it
       serves against the credentials the control plane sends;
       --tls-dir <dir>: gRPC with mutual TLS, from <dir>/ca.pem, <dir>/<id>.pem, <dir>/<id>-key.pem
+  lockstep mcp --control <url> [--token-file <file>] [--apps a,b] [--regions eu] [--operations read,deploy] [--expires 8h]
+      the control plane's operations as MCP tools over stdio, for an agent host to spawn; the
+      token (LOCKSTEP_TOKEN or --token-file) is its only authority, narrowed first by the flags
   lockstep token new
       prints a new token (lst_...), for a control plane's --auth-dir files (system.token,
       admin.token) or a Kubernetes Secret made outside the cluster
@@ -196,6 +202,52 @@ async function main(argv: string[]): Promise<void> {
       throw error;
     }
     await runUp(options);
+    return;
+  }
+  if (command === 'mcp') {
+    const { positionals, values } = parse(rest, {
+      control: { type: 'string' },
+      'token-file': { type: 'string' },
+      apps: { type: 'string' },
+      regions: { type: 'string' },
+      operations: { type: 'string' },
+      expires: { type: 'string' },
+    });
+    if (positionals.length > 0) fail(`unexpected argument '${positionals[0]}'`);
+    let controlUrls: string[] = [];
+    try {
+      controlUrls = parseControlAddresses((values.control as string | undefined) ?? process.env.LOCKSTEP_CONTROL ?? '');
+    } catch (error) {
+      fail(error instanceof Error ? error.message : String(error));
+    }
+    if (controlUrls.length === 0) fail('mcp needs --control <url> (or LOCKSTEP_CONTROL)');
+    let token = process.env.LOCKSTEP_TOKEN?.trim() ?? '';
+    if (values['token-file'] !== undefined) {
+      try {
+        token = readTokenFile(values['token-file'] as string, true);
+      } catch (error) {
+        if (error instanceof AuthFileError) fail(`--token-file: ${error.message}`);
+        throw error;
+      }
+    }
+    if (token === '') fail('mcp needs a token: LOCKSTEP_TOKEN or --token-file (the only authority the server has)');
+    const list = (flag: string): string[] | undefined => (values[flag as 'apps'] === undefined ? undefined : (values[flag as 'apps'] as string).split(',').map((name) => name.trim()).filter((name) => name !== ''));
+    const narrow: Record<string, unknown> = {};
+    for (const [flag, field] of [['apps', 'apps'], ['regions', 'regions'], ['operations', 'ops']] as const) if (list(flag) !== undefined) narrow[field] = list(flag);
+    if (values.expires !== undefined) {
+      try {
+        narrow.expiresAt = Date.now() + lifetimeMs(values.expires as string);
+      } catch (error) {
+        fail(error instanceof Error ? error.message : String(error));
+      }
+    }
+    let narrowTo: Scope | undefined;
+    try {
+      narrowTo = Object.keys(narrow).length === 0 ? undefined : parseScope(narrow);
+    } catch (error) {
+      fail(error instanceof Error ? error.message.replace(/^scope\.ops/, '--operations').replace(/^scope\./, '--') : String(error));
+    }
+    await runMcp({ controlUrls, token, ...(narrowTo === undefined ? {} : { narrowTo }) });
     return;
   }
   if (command === 'token') {

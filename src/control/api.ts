@@ -197,10 +197,21 @@ export class ControlApi {
     const identityAnswer = await identityRoute(control, access, method, parts, () => jsonBody(req));
     if (identityAnswer !== undefined) return json(res, identityAnswer.status, identityAnswer.body);
     if (parts[1] === 'audit') {
-      // Authorized first: an attempt to write the trail (there is no way to) is refused as such.
-      access.require({ op: 'audit' });
+      // A caller without `audit` may read the records of its own actions and of the apps it may
+      // read or deploy, nothing else; everything else here needs `audit`, authorized before the
+      // method is looked at, so an attempt to write the trail (there is no way to) is refused as such.
+      const asked = url.searchParams.get('app');
+      // Asking for an app it may not read is asking for what it may not see: refused, not emptied.
+      const ownView = parts.length === 2 && method === 'GET' && !access.can({ op: 'audit' }) && (asked === null || access.can({ op: 'read', app: asked }) || access.can({ op: 'deploy', app: asked }));
+      if (!ownView) access.require({ op: 'audit' });
       only('GET');
       await control.readPoint();
+      if (ownView) {
+        const me = access.principal.identity;
+        const apps = new Map<string, boolean>();
+        const mayRead = (app: string): boolean => apps.get(app) ?? (apps.set(app, access.can({ op: 'read', app }) || access.can({ op: 'deploy', app })).get(app) as boolean);
+        return json(res, 200, auditListing(control.machine, url.searchParams, (record) => record.actor === me || (record.target.startsWith('app:') && mayRead(record.target.slice(4)))));
+      }
       if (parts.length === 2) return json(res, 200, auditListing(control.machine, url.searchParams));
       if (parts.length === 3 && parts[2] === 'checkpoint') return json(res, 200, control.signedAuditHead());
       if (parts.length === 3 && parts[2] === 'verify') return json(res, 200, auditVerify(control.machine, checkpointOf(url.searchParams)));

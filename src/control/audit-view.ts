@@ -22,7 +22,8 @@ function parseSince(text: string): number {
   return parsed;
 }
 
-export function auditListing(machine: ControlMachine, query: URLSearchParams): AuditListing {
+/** `visible`: which records the caller may see (absent: every one, for a caller with `audit`). */
+export function auditListing(machine: ControlMachine, query: URLSearchParams, visible?: (record: AuditRecord) => boolean): AuditListing {
   const app = query.get('app');
   const actor = query.get('actor');
   const since = query.get('since');
@@ -41,6 +42,7 @@ export function auditListing(machine: ControlMachine, query: URLSearchParams): A
     } catch {
       continue; // unreadable: `audit verify` names it
     }
+    if (visible !== undefined && !visible(record)) continue;
     if (app !== null && record.target !== `app:${app}`) continue;
     if (actor !== null && record.actor !== actor) continue;
     if (sinceMs !== undefined && record.at < sinceMs) continue;
