@@ -5,7 +5,7 @@
 // the operations the token's grants hold (a convenience: hints are not enforcement). Started with
 // --apps/--regions/--operations/--expires, the server first narrows the token (an attenuation,
 // offline) and uses only the narrower one.
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
@@ -75,7 +75,7 @@ async function bundleRequest(app: string | undefined, dir: string | undefined, f
 export function createMcpServer(options: McpOptions): { server: McpServer; ready: Promise<void> } {
   const token = options.narrowTo === undefined ? options.token : attenuate(options.token, options.narrowTo);
   const client = new ControlClient(options.controlUrls, token);
-  const server = new McpServer({ name: 'lockstep', version: '0.1.0' }, { capabilities: { logging: {} } });
+  const server = new McpServer({ name: 'lockstep', version: '0.1.0' }, { capabilities: { logging: {}, resources: {} } });
 
   /** A node that hosts `app`, and a request to its REST API with the token. */
   const nodeRequest = async (app: string, method: string, path: string, body?: unknown): Promise<Json> => {
@@ -122,6 +122,25 @@ export function createMcpServer(options: McpOptions): { server: McpServer; ready
           for (const [key, value] of [['app', app], ['actor', actor], ['since', since], ['limit', limit === undefined ? undefined : String(limit)]] as const) if (value !== undefined) query.set(key, value);
           return structured(await client.expect('GET', `/v1/audit${query.size > 0 ? `?${query.toString()}` : ''}`));
         }),
+    );
+
+    // Resources: the fleet's topology, and each app's schema (the listing names the apps it may see).
+    server.registerResource('topology', 'lockstep://topology', { description: 'Nodes, regions, URLs and where each app is placed', mimeType: 'application/json' }, async (uri) => ({
+      contents: [{ uri: uri.href, mimeType: 'application/json', text: JSON.stringify(await client.expect('GET', '/_topology'), null, 2) }],
+    }));
+    server.registerResource(
+      'app-schema',
+      new ResourceTemplate('lockstep://apps/{app}/schema', {
+        list: async () => ({
+          resources: (((await client.expect('GET', '/v1/apps')).apps ?? []) as { name: string }[]).map((app) => ({ uri: `lockstep://apps/${encodeURIComponent(app.name)}/schema`, name: `${app.name} schema`, mimeType: 'application/graphql' })),
+        }),
+      }),
+      { description: "An app's schema.graphql, of its active version", mimeType: 'application/graphql' },
+      async (uri, variables) => {
+        const app = String(variables.app ?? '');
+        const body = await client.expect('GET', `/v1/apps/${encodeURIComponent(app)}/schema`);
+        return { contents: [{ uri: uri.href, mimeType: 'application/graphql', text: String(body.schema ?? '') }] };
+      },
     );
 
     const bundleArgs = {

@@ -20,6 +20,8 @@ import type { Action } from '../security/permissions.js';
 import type { DeniedAttempt } from './commands.js';
 import type { Caller, ControlPlane } from './control-plane.js';
 import { identityRoute, type Access } from './identity-api.js';
+import { diffSchemas } from '../schema/diff.js';
+import { parseSchema } from '../schema/parse.js';
 import { appStatus, appSummary, nodeSummary, planChanges } from './views.js';
 import { place } from './placement.js';
 import type { FailureDomain, PlacementSpec } from './placement-types.js';
@@ -83,6 +85,19 @@ function parseIdentity(value: unknown): NodeIdentity {
   if (typeof node.grpcAddress !== 'string' || !addressPattern.test(node.grpcAddress)) errors.push({ field: 'node.grpcAddress', message: 'must be host:port' });
   if (errors.length > 0) throw new Problem('invalid', { errors });
   return { id: node.id as string, region: node.region as string, zone: (node.zone ?? undefined) as string | undefined, httpUrl: node.httpUrl as string, grpcAddress: node.grpcAddress as string };
+}
+
+/** What a bundle's schema changes against the active version's: additive and breaking changes,
+ *  as a replica's prepare would judge them; or why the new schema does not parse. */
+function schemaChanges(active: string | undefined, next: string | undefined): { additive: string[]; breaking: string[] } | { error: string } {
+  try {
+    const nextSchema = parseSchema(next ?? '');
+    if (active === undefined) return { additive: [...nextSchema.tables.keys()].map((table) => `table ${table} is new`), breaking: [] };
+    const diff = diffSchemas(parseSchema(active), nextSchema);
+    return { additive: diff.additive.map((change) => change.description), breaking: diff.breaking.map((change) => change.description) };
+  } catch (error) {
+    return { error: error instanceof Error ? error.message : String(error) };
+  }
 }
 
 /** The denied attempts a node's heartbeat reports, checked field by field and bounded. */
@@ -247,6 +262,16 @@ export class ControlApi {
       if (app === undefined) throw new Problem('not-found', { detail: `no app '${parts[2] ?? ''}'; clusterctl apps lists them` });
       return json(res, 200, appStatus(app, control.reports, (node) => control.machine.state.nodes.get(node)));
     }
+    if (parts[1] === 'apps' && parts.length === 4 && parts[3] === 'schema') {
+      only('GET');
+      if (!access.can({ op: 'deploy', app: parts[2] as string })) access.require({ op: 'read', app: parts[2] as string });
+      await control.readPoint();
+      const app = control.machine.state.apps.get(parts[2] as string);
+      const version = app?.versions.find((candidate) => candidate.version === app.activeVersion) ?? app?.versions[app.versions.length - 1];
+      const files = version === undefined ? undefined : control.machine.state.bundles.get(version.hash)?.files;
+      if (app === undefined || version === undefined || files === undefined) throw new Problem('not-found', { detail: `no app '${parts[2] ?? ''}' with a kept version` });
+      return json(res, 200, { app: app.name, version: version.version, active: version.version === app.activeVersion, hash: version.hash, schema: files['schema.graphql'] ?? '', config: files['config.yaml'] ?? '' });
+    }
     if (parts[1] === 'apps' && parts.length === 4 && parts[3] === 'rollback') {
       only('POST');
       access.require({ op: 'rollback', app: parts[2] as string, regions: control.machine.state.apps.get(parts[2] as string)?.spec.regions ?? [] });
@@ -284,6 +309,7 @@ export class ControlApi {
       return json(res, 200, {
         app: name,
         planId,
+        schema: schemaChanges(existing === undefined ? undefined : control.machine.state.bundles.get(existing.versions.find((v) => v.version === existing.activeVersion)?.hash ?? '')?.files['schema.graphql'], bundle.files['schema.graphql']),
         created: existing === undefined,
         version: { current: existing?.desiredVersion ?? 0, next: codeChanges ? (latest?.version ?? 0) + 1 : (latest?.version ?? 0), hash: bundle.hash, changes: codeChanges },
         changes: planChanges(existing?.target, result.placement, state),

@@ -78,6 +78,13 @@ describe('lockstep mcp', () => {
     const plan = await call(agent, 'plan_deploy', { app: 'shop', files, regions: ['eu'] });
     expect(plan.isError, JSON.stringify(plan.content)).toBeFalsy();
     expect(plan.structuredContent?.version).toMatchObject({ current: 1, next: 2 });
+    expect(plan.structuredContent?.schema).toEqual({ additive: [expect.stringMatching(/tag/)], breaking: [] });
+    // Resources: its app's schema (payroll's is not listed), and the topology.
+    const listed = (await agent.listResources()).resources.map((resource) => resource.uri);
+    expect(listed).toEqual(expect.arrayContaining(['lockstep://topology', 'lockstep://apps/shop/schema']));
+    expect(listed).not.toContain('lockstep://apps/payroll/schema');
+    const schema = await agent.readResource({ uri: 'lockstep://apps/shop/schema' });
+    expect((schema.contents[0] as { text: string }).text).toContain('type Note @table');
     const progress: string[] = [];
     const deployed = await call(agent, 'deploy', { app: 'shop', files, regions: ['eu'], validateForSeconds: 2 }, (message) => progress.push(message));
     expect(deployed.isError, JSON.stringify(deployed.content)).toBeFalsy();
@@ -129,6 +136,8 @@ describe('lockstep mcp', () => {
       expect(result.isError, `${what}: ${JSON.stringify(result.content)}`).toBe(true);
       expect(result.content[0]?.text, what).toMatch(/Forbidden|forbidden/);
     }
+    // A resource outside the grant: the control plane refuses it too.
+    await expect(agent.readResource({ uri: 'lockstep://apps/payroll/schema' })).rejects.toThrow(/Forbidden/);
     // A narrowed server (--operations read) cannot even offer a write; its calls are refused too.
     const narrowed = await connect(agentToken, ['--operations', 'read', '--expires', '1h']);
     expect((await narrowed.listTools()).tools.map((tool) => tool.name)).not.toContain('deploy');
