@@ -12,6 +12,7 @@ import { createLogger } from '../observability/logger.js';
 import { ClusterMetrics, NodeMetrics } from '../observability/metrics.js';
 import { lockDataDir } from '../storage/data-dir-lock.js';
 import type { ControlCredentials } from './auth-files.js';
+import { mcpHttpHandler } from './mcp-http.js';
 
 export interface ControlOptions {
   readonly id: string;
@@ -97,7 +98,7 @@ export async function runControl(options: ControlOptions): Promise<void> {
   });
   controlRef = control;
   await host.start();
-  const api = new ControlApi({ control, host: options.host, port: options.httpPort, logger });
+  const api = new ControlApi({ control, host: options.host, port: options.httpPort, logger, mcp: mcpHttpHandler(`http://${options.host}:${options.httpPort}`) });
   const address = await api.listen();
   process.stdout.write(`lockstep: control-plane member ${options.id} (of ${members.join(', ')}) at http://${address.address}:${address.port}/ grpc ${options.host}:${options.grpcPort}${options.tls === undefined ? '' : ' (mutual TLS)'}\n`);
   if (options.security === undefined) process.stdout.write('lockstep: OPEN (development mode): no authentication, every caller may do everything; start with --auth-dir to secure the cluster\n');

@@ -17,7 +17,8 @@ import { ControlClient, ExitError, problemText, type Json } from './control-clie
 
 export interface McpOptions {
   readonly controlUrls: readonly string[];
-  readonly token: string;
+  /** Absent: an open (development) cluster. */
+  readonly token?: string;
   /** A narrowing of the token the server applies before anything else. */
   readonly narrowTo?: Scope;
 }
@@ -73,7 +74,7 @@ async function bundleRequest(app: string | undefined, dir: string | undefined, f
 }
 
 export function createMcpServer(options: McpOptions): { server: McpServer; ready: Promise<void> } {
-  const token = options.narrowTo === undefined ? options.token : attenuate(options.token, options.narrowTo);
+  const token = options.token === undefined || options.narrowTo === undefined ? options.token : attenuate(options.token, options.narrowTo);
   const client = new ControlClient(options.controlUrls, token);
   const server = new McpServer({ name: 'lockstep', version: '0.1.0' }, { capabilities: { logging: {}, resources: {} } });
 
@@ -86,7 +87,7 @@ export function createMcpServer(options: McpOptions): { server: McpServer; ready
     if (target === undefined) throw new ExitError(1, `no node that hosts ${app} is up`);
     const response = await fetch(`${target.httpUrl}/${encodeURIComponent(app)}${path}`, {
       method,
-      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      headers: { ...(token === undefined ? {} : { authorization: `Bearer ${token}` }), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       signal: AbortSignal.timeout(nodeRequestTimeoutMs),
     });

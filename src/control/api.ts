@@ -113,6 +113,8 @@ function deniedAttemptsOf(value: unknown, node: string): DeniedAttempt[] {
 
 export interface ControlApiOptions {
   readonly control: ControlPlane;
+  /** Serves MCP's streamable HTTP transport at /mcp (the caller authenticated first). */
+  readonly mcp?: (req: IncomingMessage, res: ServerResponse, open: boolean) => Promise<void>;
   readonly host: string;
   readonly port: number;
   readonly logger: Logger;
@@ -147,6 +149,12 @@ export class ControlApi {
       if (url.pathname === '/_health') {
         if (control.machine.state.auth.secured) await this.access(req, url);
         return json(res, 200, { member: control.options.memberId, leader: control.group.leader() || null, isLeader: control.isLeader(), secured: control.machine.state.auth.secured });
+      }
+      // A member serves its MCP sessions itself (they live in its memory); their tools call the
+      // API, which passes to the leader like any request.
+      if (url.pathname === '/mcp' && this.options.mcp !== undefined) {
+        if (control.machine.state.auth.secured || control.bootstrapping()) await this.access(req, url);
+        return await this.options.mcp(req, res, !control.machine.state.auth.secured && !control.bootstrapping());
       }
       if (!control.isLeader()) return await this.forward(req, res);
       res.setHeader('X-Lockstep-Control-Leader', control.options.memberId);

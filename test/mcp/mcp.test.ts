@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeApp } from '../support/app-files.js';
 import { clusterCliPath, pollUntil, sleep } from '../support/cluster.js';
@@ -149,6 +150,44 @@ describe('lockstep mcp', () => {
     expect(succeeded).toBe(0);
     expect(recorded).toBeGreaterThanOrEqual(attempts.length);
   }, 120_000);
+});
+
+describe('lockstep mcp over streamable HTTP, on the control plane', () => {
+  let fleet: Fleet;
+  let authDir: string;
+
+  beforeAll(async () => {
+    authDir = mkdtempSync(join(tmpdir(), 'lockstep-auth-'));
+    fleet = await Fleet.start({ nodes: nodesOf('eu:1'), authDir });
+    const deployed = await fleet.ctl(['deploy', writeApp('shop', { ...notesFiles('v1'), 'config.yaml': 'name: shop\n' }), '--regions', 'eu', '--replicas', '1', '--timeout', '90s']);
+    expect(deployed.code, deployed.stderr).toBe(0);
+    for (const args of [['identity', 'create', 'bot', '--kind', 'service'], ['grant', 'bot', 'agent', '--apps', 'shop']]) expect((await fleet.ctl(args)).code).toBe(0);
+  }, 180_000);
+
+  afterAll(async () => {
+    await fleet?.close();
+    rmSync(authDir, { recursive: true, force: true });
+  }, 60_000);
+
+  it("serves a session bound to the bearer token that opened it, and refuses one without a token", async () => {
+    const token = (await fleet.ctl(['token', 'issue', 'bot'])).stdout.trim();
+    const url = new URL(`${fleet.controlUrl}/mcp`);
+    const client = new Client({ name: 'lockstep-test-http', version: '1.0.0' });
+    await client.connect(new StreamableHTTPClientTransport(url, { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+    const names = (await client.listTools()).tools.map((tool) => tool.name);
+    expect(names).toEqual(expect.arrayContaining(['deploy', 'rollback', 'list_apps']));
+    const apps = (await client.callTool({ name: 'list_apps', arguments: {} })) as ToolResult;
+    expect((apps.structuredContent?.apps as { name: string }[]).map((app) => app.name)).toEqual(['shop']);
+    const whoami = (await client.callTool({ name: 'whoami', arguments: {} })) as ToolResult;
+    expect(whoami.structuredContent?.identity).toBe('bot');
+    await client.close();
+    // Without a token: 401 before any session exists, and the attempt is recorded.
+    const bare = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } } }) });
+    expect(bare.status).toBe(401);
+    await sleep(1_000);
+    const trail = await fleet.ctlJson<{ records: { target: string; detail: string; outcome: string }[] }>(['audit', '--actor', 'unauthenticated', '--limit', '10000']);
+    expect(trail.records.some((record) => record.outcome === 'denied' && record.detail.startsWith('POST /mcp'))).toBe(true);
+  }, 60_000);
 });
 
 async function deniedCount(fleet: Fleet): Promise<number> {
