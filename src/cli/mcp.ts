@@ -78,14 +78,19 @@ export function createMcpServer(options: McpOptions): { server: McpServer; ready
   const client = new ControlClient(options.controlUrls, token);
   const server = new McpServer({ name: 'lockstep', version: '0.1.0' }, { capabilities: { logging: {}, resources: {} } });
 
-  /** A node that hosts `app`, and a request to its REST API with the token. */
-  const nodeRequest = async (app: string, method: string, path: string, body?: unknown): Promise<Json> => {
+  /** The nodes that host `app` and are up, its leader first. */
+  const hostsOf = async (app: string): Promise<{ id: string; httpUrl: string }[]> => {
     const status = await client.expect('GET', `/v1/apps/${encodeURIComponent(app)}`);
     const nodes = ((await client.expect('GET', '/v1/nodes')).nodes ?? []) as { id: string; httpUrl: string; state: string }[];
     const members = ((status.members ?? []) as { node: string; leader: boolean }[]).sort((a, b) => Number(b.leader) - Number(a.leader));
-    const target = members.map((member) => nodes.find((node) => node.id === member.node && node.state === 'up')).find((node) => node !== undefined);
-    if (target === undefined) throw new ExitError(1, `no node that hosts ${app} is up`);
-    const response = await fetch(`${target.httpUrl}/${encodeURIComponent(app)}${path}`, {
+    return members.flatMap((member) => nodes.filter((node) => node.id === member.node && node.state === 'up'));
+  };
+
+  /** A request to the REST API of a node that hosts `app` (`path` under /<app>, or a node path). */
+  const nodeRequest = async (app: string, method: string, path: string, body?: unknown, target?: { id: string; httpUrl: string }): Promise<Json> => {
+    const node = target ?? (await hostsOf(app))[0];
+    if (node === undefined) throw new ExitError(1, `no node that hosts ${app} is up`);
+    const response = await fetch(path.startsWith('/_') ? `${node.httpUrl}${path}` : `${node.httpUrl}/${encodeURIComponent(app)}${path}`, {
       method,
       headers: { ...(token === undefined ? {} : { authorization: `Bearer ${token}` }), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
@@ -99,7 +104,7 @@ export function createMcpServer(options: McpOptions): { server: McpServer; ready
       // not JSON: keep the text
     }
     if (response.status >= 300 && response.status !== 304) throw new ExitError(1, problemText({ status: response.status, body: (parsed ?? {}) as Json }));
-    return { status: response.status, node: target.id, index: Number(response.headers.get('x-lockstep-index') ?? 0), body: parsed as Json };
+    return { status: response.status, node: node.id, index: Number(response.headers.get('x-lockstep-index') ?? 0), body: parsed as Json };
   };
 
   const ready = (async () => {
@@ -174,6 +179,22 @@ export function createMcpServer(options: McpOptions): { server: McpServer; ready
             const answer = await client.call('POST', `${request.appPath}/deploy`, request.body);
             if (answer.status >= 300) return refused(`deploy of ${request.name} refused: ${problemText(answer)}; nothing changed`);
             return follow(request.name, request.appPath, answer.body, (args.timeoutSeconds ?? followTimeoutMsDefault / 1000) * 1000, extra);
+          }),
+      );
+      server.registerTool(
+        'validate',
+        { description: "Runs the app's declared checks against its active version on every replica (dry: nothing is written) and reports each replica's result and the active version's server-error rate.", inputSchema: appArg, annotations: { readOnlyHint: true, openWorldHint: false } },
+        ({ app }) =>
+          guarded(async () => {
+            const status = await client.expect('GET', `/v1/apps/${encodeURIComponent(app)}`);
+            const replicas = await Promise.all((await hostsOf(app)).map(async (node) => (await nodeRequest(app, 'POST', `/_checks/${encodeURIComponent(app)}`, {}, node)).body as Json));
+            const served = ((status.members ?? []) as { node: string; served: { requests: number; errors: number } | null }[]).map((member) => ({ node: member.node, requests: member.served?.requests ?? 0, errors: member.served?.errors ?? 0 }));
+            const requests = served.reduce((sum, member) => sum + member.requests, 0);
+            const errors = served.reduce((sum, member) => sum + member.errors, 0);
+            const failing = replicas.filter((replica) => ((replica.failed ?? []) as unknown[]).length > 0);
+            const body = { app, activeVersion: status.activeVersion ?? null, passed: failing.length === 0, replicas, served, errorRate: requests === 0 ? 0 : errors / requests };
+            const text = `${app} version ${String(status.activeVersion)}: checks ${failing.length === 0 ? 'pass' : 'fail'} on ${replicas.length - failing.length} of ${replicas.length} replicas; ${errors} server errors in ${requests} requests`;
+            return failing.length === 0 ? structured(body, text) : { ...structured(body, text), isError: true };
           }),
       );
       server.registerTool('abort', { description: 'Aborts the rollout in progress: nothing changes anywhere.', inputSchema: appArg, annotations: { destructiveHint: false, openWorldHint: false } }, ({ app }) =>

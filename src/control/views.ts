@@ -74,6 +74,8 @@ export function appStatus(app: AppRecord, reports: NodeReports, nodeOf: (node: N
     activeVersionHash: report.activeHash ?? null,
     /** The version this replica serves (null: none yet, or code the control plane did not deploy). */
     servingVersion: report.activeHash === undefined ? null : ([...app.versions].reverse().find((version) => version.hash === report.activeHash)?.version ?? null),
+    /** Requests the replica's active version answered, and server errors among them (5xx but 503). */
+    served: report.served ?? null,
     /** This replica's verdict on the version being rolled out (null: no rollout, or no report yet). */
     rollout: app.rollout === undefined ? null : (app.rollout.verdicts?.[node] ?? verdictsOf(app.rollout, [node], () => report).get(node) ?? null),
   }));

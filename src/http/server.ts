@@ -15,6 +15,7 @@ import type { Operation } from '../security/permissions.js';
 import type { GateRequest, RequestGate } from '../security/request-gate.js';
 import { asProblem, problemJson, problemMediaType, problemStatus, renderProblem } from './problem.js';
 import { answerWriteAudit } from './audit-endpoint.js';
+import { answerChecks } from './checks-endpoint.js';
 import { handleAppRequest } from './rest.js';
 
 export interface NodeServerOptions {
@@ -229,6 +230,7 @@ export class NodeServer {
           // cluster itself); health and topology for anyone with a valid credential.
           if (pathname.startsWith('/_admin/')) await gate.admit(gateRequest(req, pathname), { op: 'cluster' });
           else if (pathname.startsWith('/_audit/')) await gate.admit(gateRequest(req, pathname), { op: 'audit', app: decode(pathname.split('/')[2] ?? '') });
+          else if (pathname.startsWith('/_checks/')) await gate.admit(gateRequest(req, pathname), { op: 'deploy', app: decode(pathname.split('/')[2] ?? '') });
           else if (pathname === '/_status' || pathname === '/metrics') await gate.admit(gateRequest(req, pathname), { op: 'operate' }, { op: 'cluster' });
           else await gate.admit(gateRequest(req, pathname));
         }
@@ -303,6 +305,7 @@ export class NodeServer {
     const path = url.split('?')[0] ?? url;
     if (path.startsWith('/_admin/') && this.options.admin !== undefined) return this.options.admin(req, res, path);
     if (path.startsWith('/_audit/')) return answerWriteAudit(this.options.apps, req, res, url);
+    if (path.startsWith('/_checks/')) return answerChecks(this.options.apps, this.options.nodeId, req, res, path);
     if (req.method !== 'GET' && req.method !== 'HEAD') throw new Problem('method-not-allowed', { detail: `${path} answers GET only`, headers: { Allow: 'GET, HEAD' } });
     if (path === '/_health') {
       const ready = [...this.options.apps.values()].every((app) => app.activeRuntime() !== undefined && app.healthy());

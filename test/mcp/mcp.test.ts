@@ -71,11 +71,12 @@ describe('lockstep mcp', () => {
   it('deploys, validates, writes, rolls back and reads the audit of each step, with an agent token', async () => {
     const agent = await connect(agentToken);
     const tools = (await agent.listTools()).tools;
-    expect(tools.map((tool) => tool.name).sort()).toEqual(['abort', 'app_status', 'audit_log', 'delete_record', 'deploy', 'list_apps', 'list_nodes', 'plan_deploy', 'query', 'read_record', 'rollback', 'whoami', 'write_record']);
+    expect(tools.map((tool) => tool.name).sort()).toEqual(['abort', 'app_status', 'audit_log', 'delete_record', 'deploy', 'list_apps', 'list_nodes', 'plan_deploy', 'query', 'read_record', 'rollback', 'validate', 'whoami', 'write_record']);
     expect(tools.find((tool) => tool.name === 'deploy')?.inputSchema.properties).toHaveProperty('regions');
 
     // Version 2: an additive schema change (a new attribute), validated for 2 s after it activates.
-    const files = { 'schema.graphql': notesSchema.replace('text: String!', 'text: String!\n  tag: String'), 'config.yaml': 'name: shop\n', 'resources.ts': notesFiles('v2')['resources.ts'] as string };
+    const config = 'name: shop\nchecks:\n  - name: greets\n    path: /Hello/\n    contains: { greeting: v2 }\n';
+    const files = { 'schema.graphql': notesSchema.replace('text: String!', 'text: String!\n  tag: String'), 'config.yaml': config, 'resources.ts': notesFiles('v2')['resources.ts'] as string };
     const plan = await call(agent, 'plan_deploy', { app: 'shop', files, regions: ['eu'] });
     expect(plan.isError, JSON.stringify(plan.content)).toBeFalsy();
     expect(plan.structuredContent?.version).toMatchObject({ current: 1, next: 2 });
@@ -92,6 +93,12 @@ describe('lockstep mcp', () => {
     expect(deployed.structuredContent).toMatchObject({ outcome: 'activated', app: 'shop', version: 2 });
     // One report per replica's verdict (eu1, eu2, eu3 each prepared it), in progress notifications.
     for (const node of ['eu1', 'eu2', 'eu3']) expect(progress.some((message) => message.startsWith(`${node}: prepared`)), `${node} in ${JSON.stringify(progress)}`).toBe(true);
+
+    // Validate: the app's declared check runs on every replica against the active version.
+    const validated = await call(agent, 'validate', { app: 'shop' });
+    expect(validated.isError, JSON.stringify(validated.content)).toBeFalsy();
+    expect(validated.structuredContent).toMatchObject({ app: 'shop', activeVersion: 2, passed: true });
+    expect((validated.structuredContent?.replicas as { node: string; total: number; failed: unknown[] }[]).map((replica) => `${replica.node} ${replica.total} ${replica.failed.length}`).sort()).toEqual(['eu1 1 0', 'eu2 1 0', 'eu3 1 0']);
 
     const written = await call(agent, 'write_record', { app: 'shop', table: 'Note', id: 'n1', value: { text: 'hello', tag: 'new' } });
     expect(written.isError, JSON.stringify(written.content)).toBeFalsy();
@@ -129,6 +136,7 @@ describe('lockstep mcp', () => {
       ['delete an audit record', 'delete_record', { app: 'control', table: 'audit', id: '3' }],
       ["read another app's audit records", 'audit_log', { app: 'payroll' }],
       ['status of an app not granted', 'app_status', { app: 'payroll' }],
+      ['validate an app not granted', 'validate', { app: 'payroll' }],
     ];
     let succeeded = 0;
     for (const [what, tool, args] of attempts) {
