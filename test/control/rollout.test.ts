@@ -84,8 +84,10 @@ describe('two-phase rollout through the control plane', () => {
   }, 90_000);
 
   it('lets exactly one of two concurrent deploys win; the other exits 1 naming the winner', async () => {
-    const a = writeApp('rollout-a', { 'schema.graphql': schema, 'config.yaml': 'name: notes\n', 'resources.ts': resources('v4a') });
-    const b = writeApp('rollout-b', { 'schema.graphql': schema, 'config.yaml': 'name: notes\n', 'resources.ts': resources('v4b') });
+    // Each version takes 3 s to load, so whichever deploy arrives first is still being prepared
+    // when the other arrives, however the two clusterctl processes happen to be scheduled.
+    const a = writeApp('rollout-a', { 'schema.graphql': schema, 'config.yaml': 'name: notes\n', 'resources.ts': notesResources('v4a', 3_000) });
+    const b = writeApp('rollout-b', { 'schema.graphql': schema, 'config.yaml': 'name: notes\n', 'resources.ts': notesResources('v4b', 3_000) });
     const [first, second] = await Promise.all([fleet.ctl(['deploy', a, '--regions', 'eu,us', '--timeout', '60s']), fleet.ctl(['deploy', b, '--regions', 'eu,us', '--timeout', '60s'])]);
     const codes = [first.code, second.code].sort();
     expect(codes, `${first.stdout}${first.stderr}\n${second.stdout}${second.stderr}`).toEqual([0, 1]);
