@@ -12,7 +12,7 @@ import { createLogger } from '../observability/logger.js';
 import { ClusterMetrics, NodeMetrics } from '../observability/metrics.js';
 import { lockDataDir } from '../storage/data-dir-lock.js';
 import type { ControlCredentials } from './auth-files.js';
-import { mcpHttpHandler } from './mcp-http.js';
+import type { McpHttpHandler } from './mcp-http.js';
 
 export interface ControlOptions {
   readonly id: string;
@@ -98,7 +98,14 @@ export async function runControl(options: ControlOptions): Promise<void> {
   });
   controlRef = control;
   await host.start();
-  const api = new ControlApi({ control, host: options.host, port: options.httpPort, logger, mcp: mcpHttpHandler(`http://${options.host}:${options.httpPort}`) });
+  // The MCP SDK is loaded with the first /mcp request: a member that serves none never pays its
+  // import (about a third of a second) at start.
+  let mcp: Promise<McpHttpHandler> | undefined;
+  const serveMcp = async (req: Parameters<McpHttpHandler>[0], res: Parameters<McpHttpHandler>[1], open: boolean): Promise<void> => {
+    mcp ??= import('./mcp-http.js').then((module) => module.mcpHttpHandler(`http://${options.host}:${options.httpPort}`));
+    await (await mcp)(req, res, open);
+  };
+  const api = new ControlApi({ control, host: options.host, port: options.httpPort, logger, mcp: serveMcp });
   const address = await api.listen();
   process.stdout.write(`lockstep: control-plane member ${options.id} (of ${members.join(', ')}) at http://${address.address}:${address.port}/ grpc ${options.host}:${options.grpcPort}${options.tls === undefined ? '' : ' (mutual TLS)'}\n`);
   if (options.security === undefined) process.stdout.write('lockstep: OPEN (development mode): no authentication, every caller may do everything; start with --auth-dir to secure the cluster\n');

@@ -12,7 +12,6 @@ import { AuthFileError, controlCredentials, readTokenFile, type ControlCredentia
 import { runControl } from './control.js';
 import { issueToken, parseScope } from '../security/tokens.js';
 import type { Scope } from '../security/permissions.js';
-import { runMcp } from './mcp.js';
 import { lifetimeMs } from './identity-command.js';
 import { runDev } from './dev.js';
 import { defaultWanMatrix, parseWanMatrix } from '../cluster/wan.js';
@@ -247,6 +246,9 @@ async function main(argv: string[]): Promise<void> {
     } catch (error) {
       fail(error instanceof Error ? error.message.replace(/^scope\.ops/, '--operations').replace(/^scope\./, '--') : String(error));
     }
+    // Loaded here only: the MCP SDK takes about a third of a second to import, which no other
+    // command (a node, a control-plane member) should pay at every start.
+    const { runMcp } = await import('./mcp.js');
     await runMcp({ controlUrls, token, ...(narrowTo === undefined ? {} : { narrowTo }) });
     return;
   }

@@ -91,8 +91,11 @@ export async function freePorts(count: number): Promise<number[]> {
 
 /** `count` consecutive ports, all free a moment ago (for a command that takes a base port). */
 export async function freePortRange(count: number): Promise<number> {
+  // Below the kernel's ephemeral range (32768 and up on Linux), where every port another test's
+  // process binds with port 0, and every outgoing connection, is taken from: a range picked there
+  // could be taken between a test's first start and its restart on the same ports.
   const rangeStartMin = 20_000;
-  const rangeStartMax = 50_000;
+  const rangeStartMax = 32_000 - count;
   for (let attempt = 0; attempt < 20; attempt++) {
     const base = rangeStartMin + Math.floor(Math.random() * (rangeStartMax - rangeStartMin));
     const servers = await Promise.all(
