@@ -126,12 +126,17 @@ export function auditRecordsOf(index: LogIndex, entry: ControlEntry, result: App
       ...(attempt.token === undefined ? {} : { token: String(attempt.token) }),
       prev: previous.hash,
     };
-    const bytes = Buffer.from(JSON.stringify(record));
-    const hash = hashOf(bytes);
-    out.push({ record, bytes, hash });
-    previous = { seq: record.seq, hash };
+    const stored = storedFormOf(record);
+    out.push(stored);
+    previous = { seq: record.seq, hash: stored.hash };
   }
   return out;
+}
+
+/** A record as it is stored (canonical JSON) and the hash the next record chains to. */
+function storedFormOf(record: AuditRecord): { record: AuditRecord; bytes: Buffer; hash: string } {
+  const bytes = Buffer.from(JSON.stringify(record));
+  return { record, bytes, hash: hashOf(bytes) };
 }
 
 /** The record of an applied entry, chained to `head`, and its stored bytes. */
@@ -155,8 +160,7 @@ export function auditRecordOf(index: LogIndex, entry: ControlEntry, result: Appl
       ? { seal: { seq: entry.command.seq, hash: entry.command.hash, at: entry.command.at, signer: entry.command.signer, signature: entry.command.signature } }
       : {}),
   };
-  const bytes = Buffer.from(JSON.stringify(record));
-  return { record, bytes, hash: hashOf(bytes) };
+  return storedFormOf(record);
 }
 
 export function hashOf(bytes: Uint8Array): string {

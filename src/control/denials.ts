@@ -4,6 +4,7 @@
 // the queue, and what does not fit is counted and recorded as one attempt that says so, rather
 // than growing memory or the log without bound.
 import type { Logger } from '../observability/logger.js';
+import { DeniedQueue } from '../security/denied-queue.js';
 import type { DeniedAttempt } from './commands.js';
 
 /** Attempts in one audit.denied entry. */
@@ -12,12 +13,9 @@ export const attemptsPerEntryMax = 100;
 export const queuedAttemptsMax = 2_000;
 /** How long attempts gather before they are proposed. */
 export const flushEveryMs = 200;
-/** Longest reason or request text kept, in characters. */
-const textMax = 300;
 
 export class DeniedAttempts {
-  private readonly queue: DeniedAttempt[] = [];
-  private dropped = 0;
+  private readonly queue = new DeniedQueue('control', queuedAttemptsMax);
   private timer: NodeJS.Timeout | undefined;
   private flushing = false;
 
@@ -27,17 +25,13 @@ export class DeniedAttempts {
   ) {}
 
   record(attempt: DeniedAttempt): void {
-    if (this.queue.length >= queuedAttemptsMax) {
-      this.dropped += 1;
-    } else {
-      this.queue.push({ ...attempt, reason: attempt.reason.slice(0, textMax), request: attempt.request.slice(0, textMax), actor: attempt.actor.slice(0, 64), surface: attempt.surface.slice(0, 80), source: attempt.source.slice(0, 80) });
-    }
+    this.queue.push(attempt);
     this.timer ??= setTimeout(() => void this.flush(), flushEveryMs);
   }
 
   /** Attempts not yet proposed. */
   pending(): number {
-    return this.queue.length;
+    return this.queue.size;
   }
 
   private async flush(): Promise<void> {
@@ -48,17 +42,12 @@ export class DeniedAttempts {
     }
     this.flushing = true;
     try {
-      while (this.queue.length > 0 || this.dropped > 0) {
-        const batch = this.queue.splice(0, attemptsPerEntryMax);
-        if (this.dropped > 0 && batch.length < attemptsPerEntryMax) {
-          batch.push({ at: Date.now(), surface: 'control', actor: 'unknown', request: 'many', reason: `${this.dropped} more denied attempts arrived while ${queuedAttemptsMax} waited: not recorded one by one`, source: 'many' });
-          this.dropped = 0;
-        }
+      for (let batch = this.queue.take(attemptsPerEntryMax); batch.length > 0; batch = this.queue.take(attemptsPerEntryMax)) {
         try {
           await this.propose(batch);
         } catch (error) {
           // Not the leader any more, or no quorum: the attempts are put back for the next try.
-          this.queue.unshift(...batch.slice(0, queuedAttemptsMax - this.queue.length));
+          this.queue.giveBack(batch);
           this.logger.warn({ err: error, attempts: batch.length }, 'could not record denied attempts yet');
           this.timer ??= setTimeout(() => void this.flush(), flushEveryMs * 5);
           return;

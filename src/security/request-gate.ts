@@ -5,6 +5,7 @@
 // control plane it cannot tell anyone apart, so it refuses everything with 503.
 import { Problem } from '../model/problem.js';
 import { CredentialDirectory, type CredentialSnapshot, type Principal } from './credentials.js';
+import { DeniedQueue } from './denied-queue.js';
 import type { Action } from './permissions.js';
 
 /** A request refused for want of a credential or a permission (on the control API or a node). */
@@ -38,8 +39,7 @@ export interface GateRequest {
 
 export class RequestGate {
   private directory: CredentialDirectory | undefined;
-  private readonly denied: DeniedAttempt[] = [];
-  private droppedCount = 0;
+  private readonly denied: DeniedQueue;
 
   /** `surface` names this node in refusals ('node:eu1'); `region` is where its data is served;
    *  `tableRules(app)` are the per-role table permissions of the app's active version. */
@@ -49,6 +49,7 @@ export class RequestGate {
     initial?: 'open',
     private readonly tableRules: (app: string) => TableRules | undefined = () => undefined,
   ) {
+    this.denied = new DeniedQueue(surface, deniedQueuedMax);
     if (initial === 'open') this.directory = CredentialDirectory.openMode();
   }
 
@@ -104,19 +105,12 @@ export class RequestGate {
 
   /** Refusals since the last call, oldest first (at most `max`). */
   takeDenied(max: number): DeniedAttempt[] {
-    const taken = this.denied.splice(0, max);
-    if (this.droppedCount > 0 && taken.length < max) {
-      taken.push({ at: Date.now(), surface: this.surface, actor: 'unknown', request: 'many', reason: `${this.droppedCount} more denied attempts arrived while ${deniedQueuedMax} waited: not recorded one by one`, source: 'many' });
-      this.droppedCount = 0;
-    }
-    return taken;
+    return this.denied.take(max);
   }
 
   /** Puts refusals back (the heartbeat that carried them failed). */
   giveBack(attempts: readonly DeniedAttempt[]): void {
-    const room = deniedQueuedMax - this.denied.length;
-    this.denied.unshift(...attempts.slice(0, Math.max(0, room)));
-    this.droppedCount += Math.max(0, attempts.length - room);
+    this.denied.giveBack(attempts);
   }
 
   /** A refusal seen elsewhere on this node (a gRPC call from a peer that is not who it claims). */
@@ -125,10 +119,6 @@ export class RequestGate {
   }
 
   private refused(request: GateRequest, actor: string, token: string | undefined, reason: string): void {
-    if (this.denied.length >= deniedQueuedMax) {
-      this.droppedCount += 1;
-      return;
-    }
-    this.denied.push({ at: Date.now(), surface: this.surface, actor, ...(token === undefined ? {} : { token }), request: `${request.method} ${request.path}`.slice(0, 300), reason: reason.slice(0, 300), source: request.source });
+    this.denied.push({ at: Date.now(), surface: this.surface, actor, ...(token === undefined ? {} : { token }), request: `${request.method} ${request.path}`, reason, source: request.source });
   }
 }
