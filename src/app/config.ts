@@ -41,6 +41,9 @@ export interface AppConfig {
     readonly allowScan: boolean;
     /** Upper bound on records one query holds in memory (results or an in-memory sort). */
     readonly queryResultsMax: number;
+    /** How long an Idempotency-Key is remembered after its write applies: a retry within it
+     *  applies nothing and gets the first answer. */
+    readonly idempotencyWindowSeconds: number;
   };
   readonly realtime: {
     /** How many recent log entries a subscription can resume from with `?since=`. */
@@ -62,7 +65,7 @@ export interface TablePermissions {
 }
 
 export const defaultConfig: AppConfig = {
-  rest: { bodyBytesMax: 1024 * 1024, allowScan: false, queryResultsMax: 10_000 },
+  rest: { bodyBytesMax: 1024 * 1024, allowScan: false, queryResultsMax: 10_000, idempotencyWindowSeconds: 3_600 },
   realtime: { retainEntries: 10_000 },
   tables: {},
   checks: [],
@@ -85,6 +88,7 @@ const configSchema = {
         bodyBytesMax: { type: 'integer', minimum: 1, maximum: 64 * 1024 * 1024 },
         allowScan: { type: 'boolean' },
         queryResultsMax: { type: 'integer', minimum: 1, maximum: 1_000_000 },
+        idempotencyWindowSeconds: { type: 'integer', minimum: 1, maximum: 7 * 24 * 3_600 },
       },
     },
     realtime: {

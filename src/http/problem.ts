@@ -22,6 +22,7 @@ const answers: Readonly<Record<ProblemKind, Answer>> = {
   'not-acceptable': { status: 406, title: 'Not Acceptable' },
   conflict: { status: 409, title: 'Conflict' },
   'precondition-failed': { status: 412, title: 'Precondition Failed' },
+  unprocessable: { status: 422, title: 'Unprocessable Content' },
   'too-large': { status: 413, title: 'Content Too Large' },
   'uri-too-long': { status: 414, title: 'URI Too Long' },
   'unsupported-media-type': { status: 415, title: 'Unsupported Media Type' },

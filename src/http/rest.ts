@@ -1,14 +1,16 @@
 // One REST request against an app: resolve the endpoint, check the method, negotiate content,
 // parse the body and the conditions, hand the resource call to the request runner (app/), and
 // answer.
+import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AppHost } from '../app/app-host.js';
 import { AppCodeError } from '../app/app-code-error.js';
-import { RequestRunner, consistencyLevels, type Consistency } from '../app/request-runner.js';
+import { RequestRunner, consistencyLevels, type Attempt, type Consistency } from '../app/request-runner.js';
 import { runInScope, type RequestInfo, type RestMethod, type Target } from '../app/resource.js';
-import type { Endpoint } from '../app/runtime.js';
+import type { AppRuntime, Endpoint } from '../app/runtime.js';
 import type { Transaction } from '../app/transaction.js';
-import type { RecordId } from '../model/app-entries.js';
+import type { IdempotencyRecord, RecordedResponse, RecordId } from '../model/app-entries.js';
+import type { LogIndex } from '../model/ids.js';
 import { Problem } from '../model/problem.js';
 import type { NodeMetrics } from '../observability/metrics.js';
 import { parseQuery } from '../query/parse.js';
@@ -132,7 +134,10 @@ export async function handleAppRequest(
     throw new Problem('invalid', { detail: 'X-Lockstep-Min-Index must be a non-negative integer' });
   }
   const minIndex = minIndexHeader === undefined || consistency === 'stale' ? undefined : Number(minIndexHeader);
-  await runner.reachReadPoint({ consistency, ...(minIndex === undefined ? {} : { minIndex }), readOnly: method === 'get' });
+  const waitHeader = headerValue(req, 'x-lockstep-min-index-wait-ms');
+  if (waitHeader !== undefined && !/^\d{1,5}$/.test(waitHeader)) throw new Problem('invalid', { detail: 'X-Lockstep-Min-Index-Wait-Ms must be a whole number of milliseconds' });
+  const minIndexWait = waitHeader === undefined ? {} : { minIndexWaitMs: Number(waitHeader) };
+  await runner.reachReadPoint({ consistency, ...(minIndex === undefined ? {} : { minIndex }), ...minIndexWait, readOnly: method === 'get' });
   const id = rawId === undefined ? undefined : parseId(rawId, endpoint);
   const accept = headerValue(req, 'accept');
   if (method === 'get' && endpoint.table !== undefined && accept !== undefined && accept.includes('text/event-stream')) {
@@ -148,11 +153,13 @@ export async function handleAppRequest(
   const codec = responseCodec(accept, isCollection && method === 'get');
   if (codec === undefined) throw new Problem('not-acceptable', { detail: `cannot produce any of: ${accept ?? ''}` });
 
+  const idempotencyKey = method === 'get' ? undefined : parseIdempotencyKey(headerValue(req, 'idempotency-key'));
   let body: unknown;
+  let raw: Buffer | undefined;
   if (method === 'put' || method === 'patch' || method === 'post') {
     const bodyCodec = requestCodec(headerValue(req, 'content-type'));
     if (bodyCodec === undefined) throw new Problem('unsupported-media-type', { detail: `unsupported Content-Type '${headerValue(req, 'content-type') ?? ''}'` });
-    const raw = await readBody(req, runtime.config.rest.bodyBytesMax);
+    raw = await readBody(req, runtime.config.rest.bodyBytesMax);
     body = bodyCodec.decode(raw);
   }
   const query = targetQuery(method, isCollection, search);
@@ -161,7 +168,15 @@ export async function handleAppRequest(
   const ifNoneMatch = parseEtags(headerValue(req, 'if-none-match'));
 
   const request = { method: req.method ?? 'GET', headers: req.headers };
-  const outcome = await execute(runner, endpoint.name, method, { id, query, pathname: req.url ?? '' }, body, request, ifMatch, ifNoneMatch, codec, query.select);
+  const once =
+    idempotencyKey === undefined
+      ? undefined
+      : {
+          key: `${context.actor ?? ''}\n${idempotencyKey}`,
+          fingerprint: requestFingerprint(httpMethod, req.url ?? '', codec.mediaType, raw, headerValue(req, 'if-match'), headerValue(req, 'if-none-match')),
+          windowMs: runtime.config.rest.idempotencyWindowSeconds * 1000,
+        };
+  const outcome = await execute(runner, endpoint.name, method, { id, query, pathname: req.url ?? '' }, body, request, ifMatch, ifNoneMatch, codec, query.select, once);
   if (ifNoneMatch !== undefined && method === 'get' && outcome.status === 200) {
     const etag = outcome.headers.ETag;
     if (etag !== undefined && (ifNoneMatch.includes(-1) || ifNoneMatch.includes(Number(etag.slice(1, -1))))) {
@@ -192,8 +207,9 @@ export async function execute(
   ifNoneMatch: number[] | undefined,
   codec: Codec,
   select: readonly string[] | undefined,
+  once?: { readonly key: string; readonly fingerprint: string; readonly windowMs: number },
 ): Promise<Outcome> {
-  const run = await runner.run(async ({ runtime, transaction }) => {
+  const code = async ({ runtime, transaction }: Attempt): Promise<{ value: unknown; payload: Buffer | string | undefined }> => {
     const endpoint = runtime.endpoints.get(endpointName);
     if (endpoint === undefined) throw new Problem('not-found', { detail: `app ${runtime.app} has no table or resource '${endpointName}'` });
     if (endpoint.table !== undefined && target.id !== undefined && (ifMatch !== undefined || ifNoneMatch !== undefined)) {
@@ -230,11 +246,60 @@ export async function execute(
     // Encoded before the write set is proposed: a response that cannot be produced in the
     // negotiated format fails the request before it has any effect.
     return { value, payload: value === undefined ? undefined : encodeResponse(codec, value, select, `${method.toUpperCase()} ${endpointName}`) };
-  });
+  };
+  if (once !== undefined) {
+    const outcome = await runner.runOnce({ ...once, response: ({ value, payload }, runtime) => recordedResponse(method, value, payload, runtime, endpointName, codec) }, code);
+    if (outcome.replayed) return replayed(outcome.record, outcome.index, target);
+    const { run } = outcome;
+    return respond(method, run.value.value, run.value.payload, run.index, run.runtime.version, run.transaction, endpointName, target, run.writeIndex);
+  }
+  const run = await runner.run(code);
   if (run.writeIndex === undefined && method === 'get' && run.value.value === undefined) {
     throw new Problem('not-found', { detail: `${endpointName}/${String(target.id ?? '')} does not exist` });
   }
   return respond(method, run.value.value, run.value.payload, run.index, run.runtime.version, run.transaction, endpointName, target, run.writeIndex);
+}
+
+/** Idempotency-Key (draft-ietf-httpapi-idempotency-key-header): a structured-field string
+ *  ("...") or a bare token, 1 to 255 visible ASCII characters. */
+function parseIdempotencyKey(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  const text = header.trim();
+  const key = /^"[^"]*"$/.test(text) ? text.slice(1, -1) : text;
+  if (!/^[\x21-\x7e]{1,255}$/.test(key) || key.includes('"')) {
+    throw new Problem('invalid', { detail: 'Idempotency-Key must be 1 to 255 visible ASCII characters, optionally in double quotes' });
+  }
+  return key;
+}
+
+/** What a keyed request asks, so a key reused for another request is recognised. */
+function requestFingerprint(method: string, url: string, mediaType: string, body: Buffer | undefined, ifMatch: string | undefined, ifNoneMatch: string | undefined): string {
+  const hash = createHash('sha256');
+  for (const part of [method, url, mediaType, ifMatch ?? '', ifNoneMatch ?? '']) hash.update(part).update('\0');
+  if (body !== undefined) hash.update(body);
+  return hash.digest('base64url');
+}
+
+/** The answer a keyed write gets, kept with its key: respond()'s, without the entry's index. */
+function recordedResponse(method: RestMethod, value: unknown, payload: Buffer | string | undefined, runtime: AppRuntime, endpointName: string, codec: Codec): RecordedResponse {
+  const bytes = payload === undefined ? undefined : typeof payload === 'string' ? Buffer.from(payload) : payload;
+  const withBody = bytes === undefined ? {} : { payload: bytes, mediaType: codec.mediaType };
+  if (method === 'post') {
+    const table = runtime.endpoints.get(endpointName)?.table;
+    const id = table !== undefined ? (value as Record<string, unknown> | undefined)?.[table.primaryKey] : undefined;
+    const location = id === undefined ? {} : { location: `/${runtime.app}/${endpointName}/${encodeURIComponent(String(id))}` };
+    return { status: 201, version: runtime.version, ...withBody, ...location };
+  }
+  return { status: bytes === undefined ? 204 : 200, version: runtime.version, ...withBody };
+}
+
+/** The remembered answer of a keyed write, for a retry of it. */
+function replayed(record: IdempotencyRecord, index: LogIndex, target: Target): Outcome {
+  const { response } = record;
+  const headers: Record<string, string> = { 'X-Lockstep-Version': String(response.version), 'X-Lockstep-Index': String(Math.max(index, record.index)), 'Idempotent-Replayed': 'true' };
+  if (target.id !== undefined) headers.ETag = `"${record.index}"`;
+  if (response.location !== undefined) headers.Location = response.location;
+  return response.payload === undefined ? { status: response.status, headers } : { status: response.status, payload: Buffer.from(response.payload), headers };
 }
 
 function encodeResponse(codec: Codec, value: unknown, select: readonly string[] | undefined, what: string): Buffer | string {

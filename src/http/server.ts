@@ -13,6 +13,7 @@ import { writeProblemToSocket } from '../realtime/problem-response.js';
 import { createRealtime, type Realtime, type RealtimeTarget } from '../realtime/server.js';
 import type { Operation } from '../security/permissions.js';
 import type { GateRequest, RequestGate } from '../security/request-gate.js';
+import { allowOrigin, answerPreflight, authorizationOf, selectWsProtocol } from './browser-access.js';
 import { asProblem, problemJson, problemMediaType, problemStatus, renderProblem } from './problem.js';
 import { answerWriteAudit } from './audit-endpoint.js';
 import { answerChecks } from './checks-endpoint.js';
@@ -41,7 +42,7 @@ export interface NodeServerOptions {
 }
 
 function gateRequest(req: IncomingMessage, path: string): GateRequest {
-  return { method: req.method ?? 'GET', path: path.slice(0, 512), authorization: req.headers.authorization, source: req.socket.remoteAddress ?? 'unknown' };
+  return { method: req.method ?? 'GET', path: path.slice(0, 512), authorization: authorizationOf(req), source: req.socket.remoteAddress ?? 'unknown' };
 }
 
 /** The operation an app request asks for: a read, a subscription (SSE) or a write. */
@@ -139,7 +140,7 @@ export class NodeServer {
 
   constructor(private readonly options: NodeServerOptions) {
     this.metrics = options.metrics ?? new NodeMetrics(() => appGaugeSources(options.apps));
-    this.realtime = createRealtime({ resolve: (req) => this.resolveSubscription(req), renderProblem });
+    this.realtime = createRealtime({ resolve: (req) => this.resolveSubscription(req), renderProblem, selectProtocol: selectWsProtocol });
     this.metrics.registerRealtime(() => this.realtime.counters());
     this.server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 60_000 }, (req, res) => {
       void this.handle(req, res);
@@ -218,6 +219,11 @@ export class NodeServer {
     let status = 500;
     try {
       if (this.closing) res.setHeader('Connection', 'close');
+      allowOrigin(req, res);
+      if (answerPreflight(req, res)) {
+        status = 204;
+        return;
+      }
       req.url = originForm(req.url);
       const url = req.url;
       const roundTripMs = this.options.clientRoundTripMs?.(req) ?? 0;
@@ -308,7 +314,11 @@ export class NodeServer {
     if (path.startsWith('/_checks/')) return answerChecks(this.options.apps, this.options.nodeId, req, res, path);
     if (req.method !== 'GET' && req.method !== 'HEAD') throw new Problem('method-not-allowed', { detail: `${path} answers GET only`, headers: { Allow: 'GET, HEAD' } });
     if (path === '/_health') {
-      const ready = [...this.options.apps.values()].every((app) => app.activeRuntime() !== undefined && app.healthy());
+      // ?app=<name>: whether this node serves that app (a client picking a node for it asks so).
+      const only = new URLSearchParams(url.slice(path.length + 1)).get('app');
+      const serving = only === null ? [...this.options.apps.values()] : [this.options.apps.get(only)];
+      if (serving[0] === undefined) throw new Problem('not-found', { detail: `app '${only ?? ''}' is not hosted on this node` });
+      const ready = serving.every((app) => app !== undefined && app.activeRuntime() !== undefined && app.healthy());
       const status = ready && !this.closing ? 200 : 503;
       res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify({ status: status === 200 ? 'ok' : 'unavailable' }));
       return status;

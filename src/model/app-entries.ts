@@ -33,6 +33,41 @@ export interface WriteEntry {
   /** Who asked for the write (the authenticated identity), recorded in the audit trail of
    *  tables declared @table(audit: true). Absent: an open node, or the node's own work. */
   readonly actor?: string;
+  /** The request's Idempotency-Key and the answer it gets: apply records both, and a later
+   *  entry with the same key applies nothing and is answered with this one's outcome. */
+  readonly idempotency?: IdempotencyClaim;
+}
+
+/** What a write entry says about its Idempotency-Key (see src/state/idempotency.ts). */
+export interface IdempotencyClaim {
+  /** The client's key, scoped by the caller ("<actor>\n<key>"): one caller cannot replay, or
+   *  block, another's. */
+  readonly key: string;
+  /** sha256 of what the request asked (method, path, body, response format): the same key with
+   *  another request is refused, never answered with the first one's outcome. */
+  readonly fingerprint: string;
+  /** Until when (entry clock, ms since epoch) the key is remembered. */
+  readonly untilMs: number;
+  /** The answer the request gets if this entry applies. */
+  readonly response: RecordedResponse;
+}
+
+/** An HTTP answer as a write request produced it, before its entry was proposed. */
+export interface RecordedResponse {
+  readonly status: number;
+  readonly version: AppVersion;
+  readonly payload?: Uint8Array;
+  readonly mediaType?: string;
+  readonly location?: string;
+}
+
+/** A remembered key: the entry that applied with it, and its answer. */
+export interface IdempotencyRecord {
+  /** Log index of the entry that applied with this key (its writes' version / ETag). */
+  readonly index: LogIndex;
+  readonly fingerprint: string;
+  readonly untilMs: number;
+  readonly response: RecordedResponse;
 }
 
 /** The files of an app version and their content hash. */
@@ -74,6 +109,12 @@ export type ApplyRejection =
   /** The write set was produced by a version that is not (or no longer) active: rerun it. */
   | { readonly ok: false; readonly reason: 'version'; readonly activeVersion: AppVersion }
   /** The entry itself is invalid at this point of the log (stale epoch, unknown version...). */
-  | { readonly ok: false; readonly reason: 'invalid'; readonly detail: string };
+  | { readonly ok: false; readonly reason: 'invalid'; readonly detail: string }
+  /** The entry's Idempotency-Key is remembered for another request: nothing applied. */
+  | { readonly ok: false; readonly reason: 'key-reused'; readonly detail: string };
 
-export type ApplyResult = { readonly ok: true } | ApplyRejection;
+export type ApplyResult =
+  /** `replayOf`: the entry's Idempotency-Key was already applied; this entry applied nothing and
+   *  its request gets the remembered answer. */
+  | { readonly ok: true; readonly replayOf?: IdempotencyRecord }
+  | ApplyRejection;

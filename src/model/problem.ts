@@ -21,6 +21,9 @@ export type ProblemKind =
   | 'conflict'
   /** A compare-and-set (If-Match, expected version) did not hold. */
   | 'precondition-failed'
+  /** The request is well formed but cannot be carried out as asked (an Idempotency-Key reused
+   *  for a different request). */
+  | 'unprocessable'
   /** The body or the work it asks for exceeds a limit. */
   | 'too-large'
   | 'uri-too-long'

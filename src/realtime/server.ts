@@ -39,6 +39,8 @@ export interface RealtimeOptions {
   /** How a refused request is answered (status, headers, body): the HTTP layer's renderProblem. */
   renderProblem: ProblemRenderer;
   limits?: Partial<HubLimits>;
+  /** Which offered WebSocket subprotocol to select (false: none). Default: none. */
+  selectProtocol?: (offered: ReadonlySet<string>) => string | false;
 }
 
 export function createRealtime(options: RealtimeOptions): Realtime {
@@ -67,6 +69,7 @@ class RealtimeServer implements Realtime {
       // Compression would hold a zlib context per subscriber and defeat the byte accounting.
       perMessageDeflate: false,
       clientTracking: false,
+      handleProtocols: (offered) => (options.selectProtocol ?? (() => false))(offered),
     });
     this.wss.on('headers', (headers: string[], req: IncomingMessage) => {
       const extra = this.upgradeHeaders.get(req);

@@ -7,6 +7,7 @@ import type {
   AbortEntry,
   ActivateEntry,
   ApplyResult,
+  IdempotencyClaim,
   LogEntry,
   StageEntry,
   StoredRecord,
@@ -17,6 +18,7 @@ import type { ChangeEvent } from '../model/change-event.js';
 import type { LogIndex } from '../model/ids.js';
 import type { SchemaDef, TableDef } from '../schema/index.js';
 import type { AppStore, IndexKeyValue, RecordEnvelope, VersionRecord } from '../storage/app-store.js';
+import { forgetExpiredKeys, rememberKey, rememberedKey } from './idempotency.js';
 import { oversizedKey, recordIdProblem } from './key-limits.js';
 import type { SchemaCache } from './schema-cache.js';
 import { appendWriteAudit } from './write-audit.js';
@@ -176,6 +178,17 @@ export class StateMachine {
   }
 
   private applyWrite(index: LogIndex, entry: WriteEntry): EntryOutcome {
+    // A remembered key comes first: a retry applies nothing, whatever changed since its first
+    // attempt (its reads may conflict now, its version may be retired).
+    const claim = entry.idempotency;
+    if (claim !== undefined) {
+      if (!wellFormedClaim(claim)) return { result: { ok: false, reason: 'invalid', detail: 'malformed idempotency claim' }, events: [] };
+      const remembered = rememberedKey(this.store, claim.key, entry.ts);
+      if (remembered !== undefined) {
+        if (remembered.fingerprint === claim.fingerprint) return { result: { ok: true, replayOf: remembered }, events: [] };
+        return { result: { ok: false, reason: 'key-reused', detail: `this Idempotency-Key was used by another request (applied at index ${remembered.index}); use a new key for a new request` }, events: [] };
+      }
+    }
     const { activeVersion } = this.pending;
     if (entry.version !== activeVersion) {
       return { result: { ok: false, reason: 'version', activeVersion }, events: [] };
@@ -211,6 +224,8 @@ export class StateMachine {
     }
     // The record commits with the write it describes (the same transaction).
     if (audited.length > 0) appendWriteAudit(this.store, index, entry, audited);
+    if (claim !== undefined) rememberKey(this.store, index, claim);
+    forgetExpiredKeys(this.store, entry.ts);
     return { result: { ok: true }, events };
   }
 
@@ -375,6 +390,20 @@ export class StateMachine {
 }
 
 type EntryOutcome = Omit<ApplyOutcome, 'state'>;
+
+function wellFormedClaim(claim: IdempotencyClaim): boolean {
+  const { response } = claim;
+  return (
+    typeof claim.key === 'string' &&
+    typeof claim.fingerprint === 'string' &&
+    Number.isFinite(claim.untilMs) &&
+    typeof response === 'object' &&
+    response !== null &&
+    Number.isInteger(response.status) &&
+    Number.isInteger(response.version) &&
+    (response.payload === undefined || response.payload instanceof Uint8Array)
+  );
+}
 
 function invalid(detail: string): EntryOutcome {
   return { result: { ok: false, reason: 'invalid', detail }, events: [] };

@@ -4,7 +4,7 @@
 import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
-import type { Bundle, RecordId, StoredRecord } from '../model/app-entries.js';
+import type { Bundle, IdempotencyRecord, RecordId, StoredRecord } from '../model/app-entries.js';
 import type { ChangeEvent } from '../model/change-event.js';
 import type { AppVersion, LogIndex } from '../model/ids.js';
 
@@ -54,6 +54,10 @@ export class AppStore {
    *  sequence number (src/state/write-audit.ts gives them meaning), and the chain's head. */
   readonly audit: Database<Buffer, number>;
   readonly auditHead: Database<string | number, 'seq' | 'hash'>;
+  /** Idempotency-Keys of applied writes and their answers (src/state/idempotency.ts), and the
+   *  same keys ordered by when they are forgotten. */
+  readonly idempotency: Database<IdempotencyRecord, string>;
+  readonly idempotencyExpiry: Database<true, [number, string]>;
   private readonly tables = new Map<string, Database<RecordEnvelope, RecordId>>();
   private readonly indexes = new Map<string, Database<true, IndexKey>>();
   private readonly path: string;
@@ -78,6 +82,8 @@ export class AppStore {
     this.changes = this.root.openDB({ name: 'changes', keyEncoding: 'uint32' });
     this.audit = this.root.openDB({ name: 'audit', keyEncoding: 'uint32', encoding: 'binary' });
     this.auditHead = this.root.openDB({ name: 'audit-head' });
+    this.idempotency = this.root.openDB({ name: 'idempotency' });
+    this.idempotencyExpiry = this.root.openDB({ name: 'idempotency-expiry' });
   }
 
   static open(path: string): AppStore {

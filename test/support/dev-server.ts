@@ -111,7 +111,7 @@ export async function startDevServer(appDir: string, dataDir: string, port = 0, 
  * A dev server on a fresh copy of `example`, started before the calling file's tests and
  * stopped, with its folders removed, after them. `server` is the running server.
  */
-export function useDevServer(example: string, dataPrefix: string): { readonly server: DevServer } {
+export function useDevServer(example: string, dataPrefix: string): { readonly server: DevServer; restart(): Promise<void> } {
   const appDir = copyApp(example);
   const dataDir = tempDir(dataPrefix);
   let current: DevServer | undefined;
@@ -127,6 +127,11 @@ export function useDevServer(example: string, dataPrefix: string): { readonly se
     get server(): DevServer {
       if (current === undefined) throw new Error('the dev server is not started yet (use it inside a test or a later hook)');
       return current;
+    },
+    /** Stops the server and starts it again on the same app and data directories. */
+    async restart(): Promise<void> {
+      await current?.stop();
+      current = await startDevServer(appDir, dataDir);
     },
   };
 }
