@@ -293,6 +293,27 @@ describe('the agent boundary', () => {
     await wsAttempt('subscribe (WebSocket) through a region not granted', 'us1', '/shop/Note/', agentToken);
     await wsAttempt('subscribe (WebSocket) with a forged token', 'eu1', '/shop/Note/', forged.flippedSecret, 'unauthenticated');
     await wsAttempt('subscribe (WebSocket) with no token', 'eu2', '/shop/Note/', null, 'unauthenticated');
+    // A browser's WebSocket presents its token as a subprotocol: the same checks hold.
+    const wsProtocolAttempt = async (what: string, id: string, path: string, token: string, actor: string): Promise<string | undefined> => {
+      const { status, protocol } = await new Promise<{ status: number; protocol?: string }>((resolveStatus) => {
+        const socket = new WebSocket(`${nodeUrl(id).replace('http', 'ws')}${path}`, ['lockstep', `lockstep.bearer.${token}`]);
+        socket.once('open', () => {
+          resolveStatus({ status: 101, protocol: socket.protocol });
+          socket.close();
+        });
+        socket.once('unexpected-response', (_request, response) => {
+          resolveStatus({ status: response.statusCode ?? 0 });
+          socket.terminate();
+        });
+        socket.once('error', () => resolveStatus({ status: 0 }));
+      });
+      if (what !== '') attempts.push({ what, surface: `node:${id}`, request: `GET ${path}`, actor, outcome: String(status), succeeded: status === 101 });
+      return protocol;
+    };
+    await wsProtocolAttempt('subscribe (WebSocket, token as subprotocol) to an app not granted', 'eu1', '/payroll/Note/', agentToken, 'bot');
+    await wsProtocolAttempt('subscribe (WebSocket, forged token as subprotocol)', 'eu1', '/shop/Note/', forged.flippedSecret, 'unauthenticated');
+    // The agent's own app opens, and the node selects `lockstep`, never echoing the token.
+    expect(await wsProtocolAttempt('', 'eu1', '/shop/Note/', agentToken, 'bot')).toBe('lockstep');
 
     // --- clusterctl, with the agent's token. ---
     const shopDir = writeApp('shop', { ...notesFiles('v3'), 'config.yaml': 'name: shop\n' });
