@@ -5,14 +5,14 @@
 //
 // Everything here is decided from the log alone: a key is remembered until the `untilMs` its
 // first entry carried, judged against the clock of the entry that asks (`entry.ts`), and at most
-// `expiredPerApply` forgotten keys are deleted per applied write. So every replica keeps and
+// `expiredPerApply` forgotten keys are deleted per applied keyed write. So every replica keeps and
 // forgets the same keys at the same index.
 import type { IdempotencyClaim, IdempotencyRecord } from '../model/app-entries.js';
 import type { LogIndex } from '../model/ids.js';
 import type { AppStore } from '../storage/app-store.js';
 
-/** Forgotten keys deleted per applied write: bounded work per entry, and still faster than any
- *  workload can add them (each write adds at most one). */
+/** Forgotten keys deleted per applied keyed write: bounded work per entry, and faster than keys
+ *  are added (each keyed write adds one). */
 const expiredPerApply = 8;
 
 /** The record of `key` if it is still remembered at `nowMs`. */

@@ -224,8 +224,12 @@ export class StateMachine {
     }
     // The record commits with the write it describes (the same transaction).
     if (audited.length > 0) appendWriteAudit(this.store, index, entry, audited);
-    if (claim !== undefined) rememberKey(this.store, index, claim);
-    forgetExpiredKeys(this.store, entry.ts);
+    if (claim !== undefined) {
+      rememberKey(this.store, index, claim);
+      // Only keyed writes forget keys: a write without one costs what it did before keys existed,
+      // and each keyed write adds one key and deletes up to eight forgotten ones.
+      forgetExpiredKeys(this.store, entry.ts);
+    }
     return { result: { ok: true }, events };
   }
 

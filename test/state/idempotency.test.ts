@@ -76,13 +76,16 @@ describe('idempotency keys in apply', () => {
     const after = await group.propose(write('c2', 3, 1_500, claim('k2', 'f', 1_500, 500)));
     expect(after.result).toEqual({ ok: true });
     expect(group.store.table('Counter').get('c2')?.v).toEqual({ id: 'c2', n: 3 });
-    // Many keys with a short window, then unkeyed writes far later: they are deleted, bounded per write.
+    // Many keys with a short window, then keyed writes far later: the forgotten keys are deleted,
+    // at most 8 per keyed write; a write without a key deletes none.
     for (let i = 0; i < 20; i++) await group.propose(write(`d${i}`, i, 2_000, claim(`short-${i}`, 'f', 2_000, 10)));
     const remembered = (): number => [...group.store.idempotency.getKeys({})].length;
     const before = remembered();
     await group.propose(write('e', 0, 10_000));
-    expect(before - remembered()).toBe(8);
-    for (let i = 0; i < 3; i++) await group.propose(write('e', i, 10_000));
+    expect(remembered()).toBe(before);
+    await group.propose(write('e', 0, 10_000, claim('late-0', 'f', 10_000)));
+    expect(before + 1 - remembered()).toBe(8);
+    for (let i = 1; i < 4; i++) await group.propose(write('e', i, 10_000, claim(`late-${i}`, 'f', 10_000)));
     expect([...group.store.idempotency.getKeys({})].filter((key) => String(key).startsWith('short-'))).toEqual([]);
     expect([...group.store.idempotencyExpiry.getKeys({})].length).toBe(remembered());
   });

@@ -8,8 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll } from 'vitest';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const cliPath = join(root, 'dist', 'src', 'cli', 'lockstep.js');
-export const examplesDir = join(root, 'examples');
+// Compiled into dist/ (a bench script), root is dist itself.
+export const cliPath = root.endsWith('dist') ? join(root, 'src', 'cli', 'lockstep.js') : join(root, 'dist', 'src', 'cli', 'lockstep.js');
+export const examplesDir = root.endsWith('dist') ? join(root, '..', 'examples') : join(root, 'examples');
 
 /** Longest a server may take to print its URL. */
 const startTimeoutMs = 20_000;
