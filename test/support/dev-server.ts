@@ -112,7 +112,7 @@ export async function startDevServer(appDir: string, dataDir: string, port = 0, 
  * A dev server on a fresh copy of `example`, started before the calling file's tests and
  * stopped, with its folders removed, after them. `server` is the running server.
  */
-export function useDevServer(example: string, dataPrefix: string): { readonly server: DevServer; restart(): Promise<void> } {
+export function useDevServer(example: string, dataPrefix: string): { readonly server: DevServer; restart(whileDown?: () => Promise<void>): Promise<void> } {
   const appDir = copyApp(example);
   const dataDir = tempDir(dataPrefix);
   let current: DevServer | undefined;
@@ -129,10 +129,13 @@ export function useDevServer(example: string, dataPrefix: string): { readonly se
       if (current === undefined) throw new Error('the dev server is not started yet (use it inside a test or a later hook)');
       return current;
     },
-    /** Stops the server and starts it again on the same app and data directories. */
-    async restart(): Promise<void> {
+    /** Stops the server and starts it again on the same port, app and data directories;
+     *  `whileDown` runs in between. */
+    async restart(whileDown?: () => Promise<void>): Promise<void> {
+      const port = current?.port ?? 0;
       await current?.stop();
-      current = await startDevServer(appDir, dataDir);
+      await whileDown?.();
+      current = await startDevServer(appDir, dataDir, port);
     },
   };
 }
