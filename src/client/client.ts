@@ -8,6 +8,7 @@
 import { DeadlineExceededError, errorOf, LockstepError, NotFoundError } from './errors.js';
 import { NodeSelector, type Candidate } from './nodes.js';
 import type { Query } from './query.js';
+import { subscribe, type StreamSource, type SubscribeOptions, type SubscriptionHandle } from './subscription.js';
 
 export type Consistency = 'session' | 'linearizable' | 'stale';
 
@@ -56,6 +57,7 @@ export class Client {
   private readonly selector: NodeSelector;
   private index = 0;
   private readonly timer: ReturnType<typeof setInterval>;
+  private readonly closing = new AbortController();
 
   constructor(private readonly options: ConnectOptions) {
     this.selector = new NodeSelector({ seeds: options.seeds, app: options.app, region: options.region, headers: () => this.baseHeaders() });
@@ -85,8 +87,35 @@ export class Client {
     return new Table<T>(this, name);
   }
 
+  /** Stops the refresh timer and every subscription. */
   close(): void {
     clearInterval(this.timer);
+    this.closing.abort();
+  }
+
+  /** What subscriptions use of the client: node choice, credentials, the session index. */
+  streamSource(): StreamSource {
+    return {
+      app: this.options.app,
+      closed: this.closing.signal,
+      pick: async (exclude) => {
+        const byUrl = new Set(exclude);
+        let chosen = this.selector.ranked().find((candidate) => !byUrl.has(candidate.url) && !candidate.down);
+        if (chosen === undefined) {
+          await this.selector.refresh().catch(() => undefined);
+          const ranked = this.selector.ranked();
+          chosen = ranked.find((candidate) => !byUrl.has(candidate.url)) ?? ranked[0];
+        }
+        if (chosen === undefined) throw new Error('no node serves the app');
+        return chosen.url;
+      },
+      headers: () => this.baseHeaders(),
+      failed: (url) => {
+        const candidate = this.selector.ranked().find((node) => node.url === url);
+        if (candidate !== undefined) this.selector.failed(candidate);
+      },
+      observe: (header) => this.observe(header),
+    };
   }
 
   private baseHeaders(): Record<string, string> {
@@ -200,6 +229,13 @@ export class Table<T extends object> {
     const location = answer.headers.get('location');
     const id = location === null ? undefined : decodeURIComponent(location.slice(location.lastIndexOf('/') + 1));
     return { id, body: answer.body === '' ? undefined : (JSON.parse(answer.body) as unknown) };
+  }
+
+  /** Changes to the table (or one record, `id`), from `since` or from now. Reconnects to
+   *  another node after a failure and resumes where it stopped: no gaps, no duplicates; a
+   *  `reset` (the node's retained window no longer reaches back) calls `onReset`. */
+  subscribe(options: SubscribeOptions<T>): SubscriptionHandle {
+    return subscribe(this.client.streamSource(), this.name, options);
   }
 
   /** Records matching a query: a string in the REST query language, or a `where(...)` builder. */
