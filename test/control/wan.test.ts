@@ -4,6 +4,7 @@
 // region holding the voter majority, where a commit needs no cross-region acknowledgement; a
 // client that declares its region is answered one round trip late.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect } from '../../src/client/index.js';
 import { pollUntil, shopAppDir } from '../support/cluster.js';
 import { Fleet, nodesOf } from '../support/fleet.js';
 
@@ -111,4 +112,22 @@ describe('simulated wide-area latency', () => {
     // The eu-ap round trip (2 x 120 ms) is a floor under the answer's time.
     expect(far.ms).toBeGreaterThanOrEqual(240);
   }, 30_000);
+
+  it('the client SDK of each region picks the nearest node that serves the app, from any seed', async () => {
+    const served = new Set(((await (await fetch(`${fleet.node('eu1').base}/_topology`)).json()) as { apps: { name: string; voters: string[]; learners: string[] }[] }).apps.filter((app) => app.name === 'shop').flatMap((app) => [...app.voters, ...app.learners]));
+    for (const region of ['eu', 'us', 'ap']) {
+      // Seeded with a node of another region: the topology names the rest.
+      const seed = fleet.node(region === 'eu' ? 'us1' : 'eu1').base;
+      const client = await connect({ seeds: [seed], app: 'shop', region });
+      try {
+        const [nearest] = client.nodes();
+        const expected = [...served].some((id) => regionOf[id] === region) ? region : 'us';
+        expect(regionOf[nearest?.id ?? ''], `client in ${region}: ${JSON.stringify(client.nodes())}`).toBe(expected);
+        await client.table('Product').put(`sdk-${region}`, { name: region, price: 1, stock: 1 });
+        expect(await client.table('Product').get(`sdk-${region}`)).toMatchObject({ name: region });
+      } finally {
+        client.close();
+      }
+    }
+  });
 });
