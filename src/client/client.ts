@@ -25,6 +25,10 @@ export interface ConnectOptions {
   readonly deadlineMs?: number;
   /** How often the topology and round trips are measured again (default 30,000 ms). */
   readonly refreshEveryMs?: number;
+  /** How long one attempt may take before the call moves to another node (default 5,000 ms:
+   *  above a node's own request timeout, so a node that hangs costs one attempt, not the
+   *  whole deadline). */
+  readonly attemptTimeoutMs?: number;
 }
 
 export interface CallOptions {
@@ -155,7 +159,7 @@ export class Client {
             method,
             headers,
             ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-            signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())),
+            signal: AbortSignal.timeout(Math.max(1, Math.min(deadline - Date.now(), this.options.attemptTimeoutMs ?? 5_000))),
           });
           const text = await response.text();
           this.observe(response.headers.get('x-lockstep-index'));

@@ -55,6 +55,13 @@ describe('an idempotent POST across a leader change', () => {
     await cluster?.close();
   });
 
+  /** Starts the nodes an earlier test killed, and waits until all three serve. */
+  async function startStopped(): Promise<void> {
+    const running = cluster.running();
+    for (const node of ['k1', 'k2', 'k3'].map((id) => cluster.node(id))) if (!running.includes(node)) await node.start();
+    await cluster.waitReady();
+  }
+
   async function stock(productId: string): Promise<void> {
     const leader = await cluster.waitForLeader();
     expect((await send(leader, 'PUT', 'Customer/c1', { email: 'c1@example.com', name: 'C One' })).status).toBe(204);
@@ -109,8 +116,7 @@ describe('an idempotent POST across a leader change', () => {
   });
 
   it('the client SDK fails over when its node is killed under load: every acknowledged write is there, and reads are never older than them', { timeout: 120_000 }, async () => {
-    for (const node of cluster.running()) await node.start().catch(() => undefined);
-    await cluster.waitReady();
+    await startStopped();
     const client = await connect({ seeds: cluster.running().map((node) => node.base), app: 'shop', deadlineMs: 30_000 });
     try {
       const counters = client.table<{ id?: string; name: string }>('Item');
@@ -135,6 +141,23 @@ describe('an idempotent POST across a leader change', () => {
       expect(all.map((record) => record.id).sort()).toEqual(Array.from({ length: 60 }, (_, i) => `sdk-${i}`).sort());
       process.stdout.write(`client failover: 60 writes, 60 read-your-writes checks across a killed node; ${violations} violations\n`);
     } finally {
+      client.close();
+    }
+  });
+
+  it('a node that hangs (SIGSTOP) costs the client one attempt, not its whole deadline', { timeout: 120_000 }, async () => {
+    await startStopped();
+    const client = await connect({ seeds: cluster.running().map((node) => node.base), app: 'shop', deadlineMs: 30_000, attemptTimeoutMs: 1_000 });
+    const hung = cluster.running().find((node) => node.base === client.nodes()[0]?.url) as ClusterNode;
+    try {
+      hung.pause();
+      const started = performance.now();
+      await client.table('Item').put('hung-1', { name: 'past a hung node' });
+      // One attempt's timeout, then a new leader (if the hung node led) and the write.
+      expect(performance.now() - started).toBeLessThan(8_000);
+      expect(await client.table('Item').get('hung-1', { consistency: 'linearizable' })).toMatchObject({ name: 'past a hung node' });
+    } finally {
+      hung.resume();
       client.close();
     }
   });
