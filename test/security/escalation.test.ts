@@ -106,7 +106,9 @@ describe('the agent boundary', () => {
   it('what the agent was granted works: shop in eu, its data, a deploy there, its own tokens', async () => {
     const put = await fetch(`${nodeUrl('eu1')}/shop/Note/n1`, { method: 'PUT', headers: { authorization: `Bearer ${agentToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ text: 'hello' }) });
     expect(put.status, await put.text()).toBe(204);
-    const read = await fetch(`${nodeUrl('eu2')}/shop/Note/n1`, { headers: { authorization: `Bearer ${agentToken}` } });
+    // A follower answers reads from what it has applied; the session index makes it wait for the write.
+    const index = put.headers.get('x-lockstep-index') ?? '';
+    const read = await fetch(`${nodeUrl('eu2')}/shop/Note/n1`, { headers: { authorization: `Bearer ${agentToken}`, 'x-lockstep-min-index': index } });
     expect(read.status).toBe(200);
     const status = await fleet.ctl(['status', 'shop'], 60_000, agentToken);
     expect(status.code, status.stderr).toBe(0);
