@@ -8,7 +8,7 @@
 import { DeadlineExceededError, errorOf, LockstepError, NotFoundError } from './errors.js';
 import { NodeSelector, type Candidate } from './nodes.js';
 import type { Query } from './query.js';
-import { subscribe, type StreamSource, type SubscribeOptions, type SubscriptionHandle } from './subscription.js';
+import { subscribe, type StreamSource, type SubscribeOptions, type SubscriptionHandle, type WebSocketClass } from './subscription.js';
 
 export type Consistency = 'session' | 'linearizable' | 'stale';
 
@@ -29,6 +29,9 @@ export interface ConnectOptions {
    *  above a node's own request timeout, so a node that hangs costs one attempt, not the
    *  whole deadline). */
   readonly attemptTimeoutMs?: number;
+  /** The WebSocket class subscriptions use (default: the runtime's own, as in browsers and
+   *  Node 22+; the `ws` package's on Node 20). `false`: Server-Sent Events only. */
+  readonly webSocket?: WebSocketClass | false;
 }
 
 export interface CallOptions {
@@ -119,7 +122,14 @@ export class Client {
         if (candidate !== undefined) this.selector.failed(candidate);
       },
       observe: (header) => this.observe(header),
+      webSocket: this.webSocketClass(),
+      token: this.options.token,
     };
+  }
+
+  private webSocketClass(): WebSocketClass | undefined {
+    if (this.options.webSocket === false) return undefined;
+    return this.options.webSocket ?? (globalThis as { WebSocket?: WebSocketClass }).WebSocket;
   }
 
   private baseHeaders(): Record<string, string> {

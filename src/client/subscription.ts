@@ -1,8 +1,14 @@
-// Change subscriptions over Server-Sent Events read through fetch streaming. On disconnect the
-// subscription reconnects (another node if there is one, with backoff) from where it stopped:
-// several events share one index (one transaction), so it remembers the last index and how many
-// of its events it delivered, resumes with since = lastIndex - 1 (the server sends events with
-// index > since) and drops that many events of lastIndex again: no gaps, no duplicates.
+// Change subscriptions that survive node failures. Each connection streams from one node: over
+// WebSocket when there is one (browsers, Node 22+, or a class given to connect), else over
+// Server-Sent Events read through fetch. A WebSocket that fails to open is tried once over SSE on
+// the same node, whose answer says why (a 4xx ends the subscription, anything else moves it).
+// On disconnect the subscription reconnects (another node if there is one, with backoff) from
+// where it stopped: several events share one index (one transaction), so it remembers the last
+// index and how many of its events it delivered, resumes with since = lastIndex - 1 (the server
+// sends events with index > since) and drops that many events of lastIndex again: no gaps, no
+// duplicates. A live subscription (no `since`) starts after the index the node reports
+// (X-Lockstep-Index over SSE, the `subscribed` message over WebSocket), so its first reconnect
+// has no gap either.
 import { errorOf, type LockstepError } from './errors.js';
 
 /** What a subscription needs of its client (Client.streamSource()). */
@@ -17,7 +23,23 @@ export interface StreamSource {
   failed(url: string): void;
   /** An answer's X-Lockstep-Index, for the session index. */
   observe(header: string | null): void;
+  /** The WebSocket class, or undefined for SSE only. */
+  readonly webSocket: WebSocketClass | undefined;
+  /** Offered as the subprotocol `lockstep.bearer.<token>`: a browser's WebSocket cannot set headers. */
+  readonly token: string | undefined;
 }
+
+/** What the subscription uses of a WebSocket: the browsers' class, Node 22's, and the `ws`
+ *  package's all have it. The third argument (headers) is taken by `ws` and ignored by browsers. */
+export interface WebSocketLike {
+  readonly protocol: string;
+  addEventListener(type: 'open' | 'error', listener: () => void): void;
+  addEventListener(type: 'message', listener: (event: { readonly data: unknown }) => void): void;
+  addEventListener(type: 'close', listener: (event: { readonly code: number; readonly reason: string }) => void): void;
+  close(code?: number, reason?: string): void;
+}
+
+export type WebSocketClass = new (url: string, protocols: string[], options?: { readonly headers: Record<string, string> }) => WebSocketLike;
 
 const backoffBaseMs = 50;
 const backoffCapMs = 2_000;
@@ -81,6 +103,12 @@ export function subscribe<T>(transport: StreamSource, table: string, options: Su
   let countAtLast = 0;
   let dropRemaining = 0;
 
+  /** A live subscription learns where its stream starts, so a reconnect before its first event
+   *  resumes from there. */
+  const startsAfter = (index: number): void => {
+    if (base === undefined && lastIndex === undefined && Number.isSafeInteger(index)) base = index;
+  };
+
   const deliver = (text: string): void => {
     const message = JSON.parse(text) as WireMessage;
     if (message.type === 'reset') {
@@ -90,6 +118,10 @@ export function subscribe<T>(transport: StreamSource, table: string, options: Su
       countAtLast = 0;
       dropRemaining = 0;
       options.onReset?.(info);
+      return;
+    }
+    if (message.type === 'subscribed') {
+      startsAfter(Number(message.index));
       return;
     }
     if (message.type === 'error') throw new Error(`stream ended by the server: ${String(message.reason)}`);
@@ -112,69 +144,35 @@ export function subscribe<T>(transport: StreamSource, table: string, options: Su
     options.onEvent(message as unknown as ChangeMessage<T>);
   };
 
+  /** Where the next connection starts; a resume drops the events of lastIndex it delivered. */
+  const resumePoint = (): number | undefined => {
+    if (lastIndex === undefined) return base;
+    dropRemaining = countAtLast;
+    return Math.max(0, lastIndex - 1);
+  };
+
+  /** True when the subscription is over (closed, or refused with a 4xx); throws to move on. */
   const connectOnce = async (exclude: Set<string>): Promise<boolean> => {
     const node = await transport.pick(exclude);
-    let since: number | undefined;
-    if (lastIndex !== undefined) {
-      since = Math.max(0, lastIndex - 1);
-      dropRemaining = lastIndex - 1 < 0 ? 0 : countAtLast;
-    } else since = base;
     const path = `/${encodeURIComponent(transport.app)}/${encodeURIComponent(table)}/${options.id === undefined ? '' : encodeURIComponent(String(options.id))}`;
-    const url = `${node}${path}${since === undefined ? '' : `?since=${since}`}`;
-    let response: Response;
-    try {
-      response = await fetch(url, { headers: { ...transport.headers(), Accept: 'text/event-stream' }, signal: controller.signal });
-    } catch (error) {
-      if (controller.signal.aborted) return true;
+    const fail = (error: unknown): never => {
       exclude.add(node);
       transport.failed(node);
       throw error;
-    }
-    transport.observe(response.headers.get('x-lockstep-index'));
-    if (!response.ok) {
-      const error: LockstepError = errorOf(response.status, await response.text(), node);
-      if (response.status >= 500) {
-        exclude.add(node);
-        transport.failed(node);
-        throw error;
+    };
+    try {
+      if (transport.webSocket !== undefined) {
+        const over = await streamWebSocket(transport, transport.webSocket, node, path, resumePoint(), controller.signal, deliver, () => exclude.clear());
+        if (over) return true;
       }
-      options.onError?.(error);
-      return true; // 4xx: not retried
+      return await streamSse(transport, node, path, resumePoint(), controller.signal, deliver, options, (index) => {
+        exclude.clear();
+        if (index !== undefined) startsAfter(index);
+      });
+    } catch (error) {
+      if (controller.signal.aborted) return true;
+      return fail(error);
     }
-    if (base === undefined && lastIndex === undefined) {
-      const at = Number(response.headers.get('x-lockstep-index'));
-      if (Number.isSafeInteger(at)) base = at;
-    }
-    exclude.clear();
-    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
-    const decoder = new TextDecoder();
-    let buffer = '';
-    let data: string[] = [];
-    for (;;) {
-      let chunk: ReadableStreamReadResult<Uint8Array>;
-      try {
-        chunk = await reader.read();
-      } catch (error) {
-        if (controller.signal.aborted) return true;
-        throw error;
-      }
-      if (chunk.done) break;
-      buffer += decoder.decode(chunk.value, { stream: true });
-      let newline: number;
-      while ((newline = buffer.indexOf('\n')) >= 0) {
-        const line = buffer.slice(0, newline).replace(/\r$/, '');
-        buffer = buffer.slice(newline + 1);
-        if (line === '') {
-          if (data.length > 0) deliver(data.join('\n'));
-          data = [];
-        } else if (line.startsWith('data:')) {
-          data.push(line.slice(5).replace(/^ /, ''));
-        }
-        // `id:`, `event:` and `:` comments need nothing: the data carries the index.
-      }
-    }
-    if (controller.signal.aborted) return true;
-    throw new Error('the event stream ended');
   };
 
   void (async () => {
@@ -197,4 +195,83 @@ export function subscribe<T>(transport: StreamSource, table: string, options: Su
       controller.abort();
     },
   };
+}
+
+function queryOf(since: number | undefined): string {
+  return since === undefined ? '' : `?since=${since}`;
+}
+
+/**
+ * One WebSocket connection: resolves true when the subscription was closed, false when the
+ * socket never opened (the caller then asks the same node over SSE, whose answer has a status);
+ * rejects when an open stream ends. `opened` is called once the stream is up.
+ */
+function streamWebSocket(transport: StreamSource, WebSocketClass: WebSocketClass, node: string, path: string, since: number | undefined, signal: AbortSignal, deliver: (text: string) => void, opened: () => void): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const protocols = transport.token === undefined ? ['lockstep'] : ['lockstep', `lockstep.bearer.${transport.token}`];
+    const socket = new WebSocketClass(`${node.replace(/^http/, 'ws')}${path}${queryOf(since)}`, protocols, { headers: transport.headers() });
+    let isOpen = false;
+    let failure: unknown;
+    const onAbort = (): void => socket.close(1000, 'closed');
+    signal.addEventListener('abort', onAbort, { once: true });
+    socket.addEventListener('open', () => {
+      isOpen = true;
+      opened();
+    });
+    socket.addEventListener('message', (event) => {
+      if (failure !== undefined || signal.aborted) return;
+      try {
+        deliver(typeof event.data === 'string' ? event.data : String(event.data));
+      } catch (error) {
+        failure = error;
+        socket.close(1000, 'bad message');
+      }
+    });
+    // Every 'error' is followed by 'close', where the outcome is decided.
+    socket.addEventListener('error', () => {});
+    socket.addEventListener('close', (event) => {
+      signal.removeEventListener('abort', onAbort);
+      if (signal.aborted) resolve(true);
+      else if (!isOpen) resolve(false);
+      else reject(failure ?? new Error(`the WebSocket closed: ${event.code} ${event.reason}`));
+    });
+  });
+}
+
+/** One SSE connection: true when the subscription is over (closed, or a 4xx reported to
+ *  onError); throws when the node failed or the stream ended. */
+async function streamSse<T>(transport: StreamSource, node: string, path: string, since: number | undefined, signal: AbortSignal, deliver: (text: string) => void, options: SubscribeOptions<T>, opened: (index: number | undefined) => void): Promise<boolean> {
+  const response = await fetch(`${node}${path}${queryOf(since)}`, { headers: { ...transport.headers(), Accept: 'text/event-stream' }, signal });
+  transport.observe(response.headers.get('x-lockstep-index'));
+  if (!response.ok) {
+    const error: LockstepError = errorOf(response.status, await response.text(), node);
+    if (response.status >= 500) throw error;
+    options.onError?.(error);
+    return true; // 4xx: not retried
+  }
+  const at = Number(response.headers.get('x-lockstep-index') ?? Number.NaN);
+  opened(Number.isSafeInteger(at) ? at : undefined);
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  let data: string[] = [];
+  for (;;) {
+    const chunk = await reader.read();
+    if (chunk.done) break;
+    buffer += decoder.decode(chunk.value, { stream: true });
+    let newline: number;
+    while ((newline = buffer.indexOf('\n')) >= 0) {
+      const line = buffer.slice(0, newline).replace(/\r$/, '');
+      buffer = buffer.slice(newline + 1);
+      if (line === '') {
+        if (data.length > 0) deliver(data.join('\n'));
+        data = [];
+      } else if (line.startsWith('data:')) {
+        data.push(line.slice(5).replace(/^ /, ''));
+      }
+      // `id:`, `event:` and `:` comments need nothing: the data carries the index.
+    }
+  }
+  if (signal.aborted) return true;
+  throw new Error('the event stream ended');
 }

@@ -6,10 +6,10 @@
 // attach ambient credentials (cookies, cached Basic auth) to a cross-origin request, so a page
 // can reach a node only with a token it holds itself, in the Authorization header.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { lockstepProtocol } from '../realtime/messages.js';
 
 /** Sec-WebSocket-Protocol names: the client offers `lockstep` and `lockstep.bearer.<token>`;
  *  the server selects `lockstep`, so the token is never echoed back. */
-export const wsProtocol = 'lockstep';
 const wsBearerPrefix = 'lockstep.bearer.';
 
 const allowedHeaders = [
@@ -65,5 +65,5 @@ export function authorizationOf(req: IncomingMessage): string | undefined {
 
 /** ws's protocol choice: `lockstep` when offered; never the bearer name. */
 export function selectWsProtocol(offered: ReadonlySet<string>): string | false {
-  return offered.has(wsProtocol) ? wsProtocol : false;
+  return offered.has(lockstepProtocol) ? lockstepProtocol : false;
 }

@@ -22,6 +22,17 @@ export function encodeReset(oldestIndex: number, current: number): string {
   return JSON.stringify({ type: 'reset', index: oldestIndex, current });
 }
 
+/** The WebSocket subprotocol of Lockstep's own clients: the server selects it when offered and
+ *  then starts the stream with a `subscribed` message. */
+export const lockstepProtocol = 'lockstep';
+
+/** First message to a WebSocket client that selected the `lockstep` subprotocol: the stream
+ *  holds every event with index > `index`. A browser cannot read the upgrade's headers, so this
+ *  is how it learns where a live subscription starts, and can resume from there without a gap. */
+export function encodeSubscribed(index: number): string {
+  return JSON.stringify({ type: 'subscribed', index });
+}
+
 /** Last message before the server ends a stream on its own (SSE `event: error`). */
 export function encodeError(reason: string): string {
   return JSON.stringify({ type: 'error', reason });

@@ -10,6 +10,7 @@ import { emptyCounters, type RealtimeCounters } from './counters.js';
 import type { ChangeHub } from './hub.js';
 import { resolveHubLimits, type HubLimits } from './limits.js';
 import { toProblem, writeProblemToResponse, writeProblemToSocket, type ProblemRenderer } from './problem-response.js';
+import { encodeSubscribed, lockstepProtocol } from './messages.js';
 import { resumeIndexOf } from './request.js';
 import { SseSession } from './sse-session.js';
 import type { SubscriptionFilter } from './types.js';
@@ -155,6 +156,8 @@ class RealtimeServer implements Realtime {
       return;
     }
     try {
+      // Read and sent in the same turn as subscribe, so no event can fall between them.
+      if (ws.protocol === lockstepProtocol) session.deliver(encodeSubscribed(since ?? target.hub.appliedIndex()));
       session.attach(target.hub.subscribe(target.filter, since, session));
     } catch (error) {
       // The hub filled up between the check before the upgrade and now.

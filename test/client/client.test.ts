@@ -2,6 +2,7 @@
 // the session index, one Idempotency-Key per logical write across its retries, and a retry
 // through a restart of the node (the call's deadline covers it).
 import { describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { connect, ConflictError, DeadlineExceededError, InvalidError, where, type ChangeMessage } from '../../src/client/index.js';
 import { useDevServer } from '../support/dev-server.js';
 
@@ -132,47 +133,71 @@ describe('client SDK', () => {
     }
   });
 
-  it('a subscription receives put and delete events', async () => {
-    const client = await connect({ seeds: [dev.server.base], app: 'shop' });
-    try {
-      const events: ChangeMessage[] = [];
-      const subscription = client.table('Item').subscribe({ since: client.sessionIndex(), onEvent: (event) => events.push(event) });
-      await client.table('Item').put('s1', { name: 'one' });
-      await client.table('Item').delete('s1');
-      await until(() => events.filter((event) => event.id === 's1').length >= 2);
-      subscription.close();
-      expect(events.filter((event) => event.id === 's1').map((event) => event.type)).toEqual(['put', 'delete']);
-      expect(events.find((event) => event.id === 's1')?.value).toMatchObject({ name: 'one' });
-    } finally {
-      client.close();
-    }
-  });
+  // WebSocket (Node 20 has none of its own: the `ws` package's class) and SSE.
+  for (const transport of ['websocket', 'sse'] as const) {
+    const webSocket = transport === 'websocket' ? WebSocket : false;
+    it(`a subscription receives put and delete events (${transport})`, async () => {
+      const client = await connect({ seeds: [dev.server.base], app: 'shop', webSocket });
+      try {
+        const events: ChangeMessage[] = [];
+        const subscription = client.table('Item').subscribe({ since: client.sessionIndex(), onEvent: (event) => events.push(event) });
+        await client.table('Item').put(`s1-${transport}`, { name: 'one' });
+        await client.table('Item').delete(`s1-${transport}`);
+        await until(() => events.filter((event) => event.id === `s1-${transport}`).length >= 2);
+        subscription.close();
+        expect(events.filter((event) => event.id === `s1-${transport}`).map((event) => event.type)).toEqual(['put', 'delete']);
+        expect(events.find((event) => event.id === `s1-${transport}`)?.value).toMatchObject({ name: 'one' });
+      } finally {
+        client.close();
+      }
+    });
 
-  it('a subscription resumes across a restart of its node with no gaps and no duplicates', { timeout: 60_000 }, async () => {
-    const reader = await connect({ seeds: [dev.server.base], app: 'shop' });
-    const writer = await connect({ seeds: [dev.server.base], app: 'shop', deadlineMs: 30_000 });
-    try {
-      await writer.table('Item').put('warm', { name: 'w' });
-      const seen: string[] = [];
-      const subscription = reader.table('Item').subscribe({
-        since: writer.sessionIndex(),
-        onEvent: (event) => {
-          if (String(event.id).startsWith('resume-')) seen.push(String(event.id));
-        },
-      });
-      const total = 20;
-      for (let n = 0; n < total / 2; n++) await writer.table('Item').put(`resume-${n}`, { name: `n${n}` });
-      await until(() => seen.length >= total / 2);
-      await dev.restart();
-      for (let n = total / 2; n < total; n++) await writer.table('Item').put(`resume-${n}`, { name: `n${n}` });
-      await until(() => seen.length >= total, 20_000);
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      subscription.close();
-      expect(seen).toEqual(Array.from({ length: total }, (_, n) => `resume-${n}`));
-      process.stdout.write(`client subscription: ${total} events across a restart; 0 gaps, 0 duplicates\n`);
-    } finally {
-      reader.close();
-      writer.close();
-    }
-  });
+    it(`a subscription resumes across a restart of its node with no gaps and no duplicates (${transport})`, { timeout: 60_000 }, async () => {
+      const reader = await connect({ seeds: [dev.server.base], app: 'shop', webSocket });
+      const writer = await connect({ seeds: [dev.server.base], app: 'shop', deadlineMs: 30_000 });
+      try {
+        await writer.table('Item').put('warm', { name: 'w' });
+        const seen: string[] = [];
+        const subscription = reader.table('Item').subscribe({
+          since: writer.sessionIndex(),
+          onEvent: (event) => {
+            if (String(event.id).startsWith(`resume-${transport}-`)) seen.push(String(event.id));
+          },
+        });
+        const total = 20;
+        for (let n = 0; n < total / 2; n++) await writer.table('Item').put(`resume-${transport}-${n}`, { name: `n${n}` });
+        await until(() => seen.length >= total / 2);
+        await dev.restart();
+        for (let n = total / 2; n < total; n++) await writer.table('Item').put(`resume-${transport}-${n}`, { name: `n${n}` });
+        await until(() => seen.length >= total, 20_000);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        subscription.close();
+        expect(seen).toEqual(Array.from({ length: total }, (_, n) => `resume-${transport}-${n}`));
+        process.stdout.write(`client subscription (${transport}): ${total} events across a restart; 0 gaps, 0 duplicates\n`);
+      } finally {
+        reader.close();
+        writer.close();
+      }
+    });
+
+    it(`a live subscription cut before its first event resumes from where it started (${transport})`, { timeout: 60_000 }, async () => {
+      const reader = await connect({ seeds: [dev.server.base], app: 'shop', webSocket });
+      const writer = await connect({ seeds: [dev.server.base], app: 'shop', deadlineMs: 30_000 });
+      try {
+        const seen: string[] = [];
+        const subscription = reader.table('Item').subscribe({ onEvent: (event) => seen.push(String(event.id)) });
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        // Written while the subscription reconnects: a stream that started live from its new
+        // node's index would miss them.
+        await dev.restart();
+        for (let n = 0; n < 5; n++) await writer.table('Item').put(`live-${transport}-${n}`, { name: 'x' });
+        await until(() => seen.length >= 5, 20_000);
+        subscription.close();
+        expect(seen).toEqual(Array.from({ length: 5 }, (_, n) => `live-${transport}-${n}`));
+      } finally {
+        reader.close();
+        writer.close();
+      }
+    });
+  }
 });

@@ -39,15 +39,24 @@ describe('browser access', () => {
     expect((await jsonRequest(`${dev.server.url}/Item/b1`, 'GET')).headers.get('access-control-allow-origin')).toBeNull();
   });
 
-  it('selects the lockstep WebSocket subprotocol, never the bearer one', async () => {
-    const protocol = await new Promise<string>((resolve, reject) => {
+  it('selects the lockstep WebSocket subprotocol, never the bearer one, and then says where the stream starts', async () => {
+    const applied = Number((await jsonRequest(`${dev.server.url}/Item/none`, 'GET')).headers.get('x-lockstep-index'));
+    const opened = await new Promise<{ protocol: string; first: string }>((resolve, reject) => {
       const socket = new WebSocket(`${dev.server.url.replace('http', 'ws')}/Item/`, ['lockstep', 'lockstep.bearer.lst_x_y']);
-      socket.once('open', () => {
-        resolve(socket.protocol);
+      socket.once('message', (data: Buffer) => {
+        resolve({ protocol: socket.protocol, first: data.toString() });
         socket.close();
       });
       socket.once('error', reject);
     });
-    expect(protocol).toBe('lockstep');
+    expect(opened.protocol).toBe('lockstep');
+    expect(JSON.parse(opened.first)).toEqual({ type: 'subscribed', index: applied });
+    // A plain WebSocket client (no subprotocol) gets events only, as before.
+    const plain = new WebSocket(`${dev.server.url.replace('http', 'ws')}/Item/`);
+    const firstPlain = new Promise<string>((resolve) => plain.once('message', (data: Buffer) => resolve(data.toString())));
+    await new Promise((resolve) => plain.once('open', resolve));
+    await jsonRequest(`${dev.server.url}/Item/ws1`, 'PUT', { name: 'w' });
+    expect(JSON.parse(await firstPlain)).toMatchObject({ type: 'put', id: 'ws1' });
+    plain.close();
   });
 });
